@@ -1,0 +1,274 @@
+"""The `nncompare` command: parses, calls the library, prints. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is a one-line UserError (exit 2) instead of usage + message."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"'{text}' must be a positive number")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be at least 1")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .train import TrainConfig
+
+    d = TrainConfig()
+    p = _Parser(prog="nncompare", description="Feed-forward, convolutional or recurrent: which network fits this data, and why?")
+    p.add_argument("--version", action="version", version=f"nncompare {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser("compare", help="train models on one data set under the same rules and compare them")
+    c.add_argument("data", metavar="DATA", help="data set name (see 'nncompare datasets')")
+    c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
+    c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
+    c.add_argument("--epochs", type=_positive_int, default=d.max_epochs, help=f"most epochs per run (default: {d.max_epochs})")
+    c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
+    c.add_argument("--patience", type=_positive_int, default=d.patience, help=f"early-stopping patience in epochs (default: {d.patience})")
+    c.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')")
+    c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
+    c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
+    c.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
+    c.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    c.add_argument("--quiet", action="store_true", help="no progress display")
+
+    sub.add_parser("models", help="list the models")
+    sub.add_parser("datasets", help="list the built-in data sets with their shapes")
+    r = sub.add_parser("runs", help="list stored comparisons, or the runs of one")
+    r.add_argument("comparison", nargs="?", help="a comparison id to list its runs")
+    r.add_argument("--store", default=None, help="the store folder (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return {"compare": cmd_compare, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
+    except UserError as e:
+        print(f"nncompare: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nncompare: interrupted", file=sys.stderr)
+        return 130
+
+
+def _console():
+    import shutil
+
+    from rich.console import Console
+
+    # a pipe or CI log has no width; rich would assume 80 columns and fold the tables
+    return Console(width=None if sys.stdout.isatty() else max(120, shutil.get_terminal_size().columns))
+
+
+def cmd_models(args) -> int:
+    from rich.table import Table
+
+    from .models import list_models
+
+    t = Table(title="models", title_justify="left")
+    for col in ("name", "family", "what it is", "hyperparameters (defaults)", "lr"):
+        t.add_column(col)
+    for m in list_models():
+        hp = ", ".join(f"{k}={v}" for k, v in m.hyperparameters().items())
+        t.add_row(m.name, m.family, m.summary, hp, f"{m.default_lr:g}")
+    _console().print(t)
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from rich.table import Table
+
+    from .data import list_sources, load_dataset
+
+    t = Table(title="data sets", title_justify="left")
+    for col in ("name", "kind", "task", "input shape", "classes", "train / val / test", "what it is"):
+        t.add_column(col)
+    for s in list_sources():
+        d = load_dataset(s.name)
+        sizes = d.sizes()
+        shape = " x ".join(map(str, d.meta.input_shape))
+        layout = "(L, C)" if d.meta.kind == "series" else "(C, H, W)"
+        t.add_row(s.name, s.kind, d.meta.task, f"{shape} {layout}", str(d.meta.n_classes), f"{sizes['train']} / {sizes['val']} / {sizes['test']}", s.summary)
+    _console().print(t)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from rich.table import Table
+
+    from .store import Store
+
+    st = Store(args.store)
+    console = _console()
+    if args.comparison:
+        known = {c["id"] for c in st.list_comparisons()}
+        if args.comparison not in known:
+            raise UserError(f"no comparison '{args.comparison}' in store '{st.root}'; 'nncompare runs' lists them")
+        t = Table(title=f"runs of {args.comparison}", title_justify="left")
+        for col in ("model", "seed", "status", "test acc", "params", "train s", "epochs", "folder"):
+            t.add_column(col)
+        for r in st.list_runs(args.comparison):
+            acc = f"{100 * r['test_acc']:.1f}%" if r["test_acc"] is not None else "-"
+            secs = f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-"
+            t.add_row(r["model"], str(r["seed"]), r["status"], acc, f"{r['params'] or 0:,}", secs, str(r["epochs"] or "-"), r["path"])
+        console.print(t)
+        return 0
+    comps = st.list_comparisons()
+    if not comps:
+        console.print(f"no comparisons stored in '{st.root}' yet; run 'nncompare compare mnist1d'")
+        return 0
+    t = Table(title=f"comparisons in {st.root}", title_justify="left")
+    for col in ("id", "created", "data", "models", "seeds", "status", "runs"):
+        t.add_column(col)
+    for c in comps:
+        n = len(st.list_runs(c["id"]))
+        t.add_row(c["id"], c["created"], c["dataset"], c["models"], str(c["seeds"]), c["status"], str(n))
+    console.print(t)
+    return 0
+
+
+class GridProgress:
+    """One progress display for the whole grid: runs done, the epoch of each run in flight, ETA.
+
+    On a terminal it is a live bar; elsewhere (CI, a pipe) one line per finished run.
+    """
+
+    def __init__(self, console, quiet: bool = False):
+        self.console, self.quiet = console, quiet
+        self.progress = None
+        self.in_flight: dict[tuple, int] = {}
+        self.done = 0
+        self.total = 0
+        self.max_epochs = 1
+        self.start = time.perf_counter()
+
+    def __call__(self, e: dict) -> None:
+        kind = e["event"]
+        if kind == "plan":
+            self.total, self.max_epochs = e["runs"], e["max_epochs"]
+            if not self.quiet:
+                self.console.print(
+                    f"{e['runs']} runs on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}"
+                )
+            if not self.quiet and self.console.is_terminal:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+                self.progress = Progress(
+                    TextColumn("[bold]{task.fields[runs]}"),
+                    BarColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                    TextColumn("{task.description}"),
+                    console=self.console,
+                    transient=True,
+                )
+                self.task = self.progress.add_task("", total=self.total, runs=f"0/{self.total} runs")
+                self.progress.start()
+            return
+        key = (e.get("model"), e.get("seed"))
+        if kind == "start":
+            self.in_flight[key] = 0
+        elif kind == "epoch" and key in self.in_flight:
+            self.in_flight[key] = e["epoch"]
+        elif kind == "done":
+            self.in_flight.pop(key, None)
+            self.done += 1
+            if not self.quiet and self.progress is None:
+                status = e.get("status", "done")
+                what = f"{100 * e['test_acc']:.1f}% test accuracy in {e['train_seconds']:.1f} s" if status != "failed" else e.get("error", "")
+                self.console.print(f"[{self.done}/{self.total}] {e['model']} seed {e['seed']}: {status}, {what}", highlight=False)
+        if self.progress is not None:
+            # completed counts in-flight runs by their share of the epoch budget, so the ETA moves smoothly
+            partial = sum(min(ep / self.max_epochs, 0.95) for ep in self.in_flight.values())
+            flying = "  ".join(f"{m} s{s} ep {ep}" for (m, s), ep in sorted(self.in_flight.items(), key=str))
+            self.progress.update(self.task, completed=self.done + partial, description=flying, runs=f"{self.done}/{self.total} runs")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def cmd_compare(args) -> int:
+    from rich.table import Table
+
+    from .compare import compare, format_accuracy, parse_models
+    from .train import TrainConfig
+
+    config = TrainConfig(
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        max_seconds=args.max_seconds,
+        patience=args.patience,
+        device=args.device,
+    )
+    console = _console()
+    models = parse_models(args.models)
+    progress = GridProgress(console, quiet=args.quiet)
+    try:
+        result = compare(args.data, models=models, seeds=args.seeds, config=config, store=args.store, workers=args.workers, progress=progress)
+    finally:
+        progress.close()
+
+    t = Table(title=f"{args.data}: {args.seeds} seed(s) per model, test split", title_justify="left")
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), ("test accuracy", "right"), ("train s", "right"), ("epochs", "right"), ("infer / s", "right"), ("", "left")):
+        t.add_column(col, justify=just)
+    for r in result.rows:
+        best = r["model"] == result.best
+        t.add_row(
+            r["model"],
+            r["family"],
+            f"{r['params']:,}",
+            f"{r['lr']:g}",
+            format_accuracy(r),
+            f"{r['train_seconds']:.1f}" if r["n_done"] else "-",
+            f"{r['epochs']:.0f}" if r["n_done"] else "-",
+            f"{r['inference_per_second']:,.0f}" if r["n_done"] else "-",
+            "★ best" if best else "",
+            style="bold green" if best else None,
+        )
+    console.print(t)
+    console.print(f"{len(result.runs)} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
+    failed = [r for r in result.runs if r.get("status") == "failed"]
+    for r in failed:
+        console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

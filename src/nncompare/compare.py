@@ -1,0 +1,275 @@
+"""The comparison grid: every (model, seed) pair trained under the same rules, in parallel workers,
+stored, then aggregated over seeds into one table."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import queue as queue_module
+import statistics
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .data import load_dataset
+from .errors import UserError
+from .models import count_parameters, create_model, get_model_info, model_names
+from .runner import RunSpec, config_for_model, execute, resolved_model_args
+from .store import Store
+from .train import TrainConfig
+from .train.loop import resolve_device
+from .utils import available_cores, set_seed
+
+# Recurrent runs take longest (a sequential loop over time), so they start first: with a few workers
+# the longest jobs first keeps the cores busy until the end (LPT scheduling).
+FAMILY_COST = {"recurrent": 0, "convolutional": 1, "feed-forward": 2}
+
+ProgressCallback = Callable[[dict], None]
+
+
+@dataclass
+class Comparison:
+    """What `compare` returns: the aggregated rows (one per model), every run's metrics, the folder."""
+
+    dataset: str
+    rows: list[dict]
+    runs: list[dict]
+    folder: Path | None
+    best: str | None
+    wall_seconds: float
+    config: dict = field(default_factory=dict)
+
+    def table(self) -> str:
+        """The comparison as plain text (the CLI draws the same rows with rich)."""
+        header = f"{'model':6} {'params':>8} {'lr':>7} {'test acc (mean ± std)':>22} {'train s':>8} {'infer/s':>10}"
+        lines = [header]
+        for r in self.rows:
+            mark = "  ← best" if r["model"] == self.best else ""
+            lines.append(
+                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_accuracy(r):>22} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
+            )
+        return "\n".join(lines)
+
+
+def format_accuracy(row: dict) -> str:
+    if row["n_done"] == 0:
+        return "failed"
+    text = f"{100 * row['test_acc_mean']:.1f} ± {100 * row['test_acc_std']:.1f}%"
+    if row["n_done"] < row["n_runs"]:
+        text += f" ({row['n_runs'] - row['n_done']} failed)"
+    return text
+
+
+def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list[dict]:
+    """One row per model: test accuracy mean and sample std over the finished seeds, mean cost."""
+    rows = []
+    for m in models:
+        mine = [r for r in runs if r["model"] == m]
+        done = [r for r in mine if r.get("status") == "done"]
+
+        def mean(key):
+            vals = [r[key] for r in done if r.get(key) is not None]
+            return statistics.fmean(vals) if vals else math.nan
+
+        accs = [r["test_acc"] for r in done]
+        rows.append(
+            {
+                "model": m,
+                "family": get_model_info(m).family,
+                "lr": learning_rates[m],
+                "n_runs": len(mine),
+                "n_done": len(done),
+                "params": mine[0]["params"] if mine else 0,
+                "test_acc_mean": statistics.fmean(accs) if accs else math.nan,
+                "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "test_accs": accs,
+                "train_seconds": mean("train_seconds"),
+                "epochs": mean("epochs"),
+                "inference_per_second": mean("inference_per_second"),
+            }
+        )
+    return rows
+
+
+def parse_models(models) -> list[str]:
+    if models is None:
+        return model_names()
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",")]
+    models = [m for m in models if m]
+    if not models:
+        raise UserError(f"no models given; choose from {', '.join(model_names())}")
+    for m in models:
+        get_model_info(m)  # raises UserError listing the valid names
+    if len(set(models)) != len(models):
+        raise UserError(f"a model is listed twice in {','.join(models)}; list each once")
+    return models
+
+
+def plan_workers(n_runs: int, workers: int | None) -> tuple[int, int]:
+    """(worker processes, torch threads per worker) so that workers x threads = cores."""
+    cores = available_cores()
+    if workers is None:
+        workers = min(cores, n_runs)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UserError(f"workers must be a positive whole number, got {workers!r}")
+    workers = min(workers, n_runs)
+    return workers, max(1, cores // workers)
+
+
+# -- worker side ------------------------------------------------------------------------------------
+_progress_queue = None
+
+
+def _init_worker(progress_queue) -> None:
+    global _progress_queue
+    _progress_queue = progress_queue
+
+
+def _run_in_worker(spec: RunSpec) -> dict:
+    def on_epoch(row):
+        _progress_queue.put({"event": "epoch", "model": spec.model, "seed": spec.seed, **row})
+
+    _progress_queue.put({"event": "start", "model": spec.model, "seed": spec.seed})
+    return _run_guarded(spec, on_epoch)
+
+
+def _run_guarded(spec: RunSpec, on_epoch) -> dict:
+    """Run; a failure of this run is recorded with its reason instead of ending the comparison."""
+    try:
+        return execute(spec, on_epoch=on_epoch)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - crash isolation: the other runs go on
+        return {"model": spec.model, "seed": spec.seed, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+
+
+# -- main side ------------------------------------------------------------------------------------
+def compare(
+    data: str,
+    models=None,
+    seeds: int = 3,
+    config: TrainConfig | None = None,
+    model_args: dict | None = None,
+    store: str | Path | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Comparison:
+    """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
+    aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
+    indexed in its SQLite file. `model_args` maps a model name to hyperparameter overrides.
+
+    `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
+    "done", "model", "seed", ...}.
+    """
+    config = (config or TrainConfig()).validate()
+    resolve_device(config.device)  # refuse a device that is not there before anything is stored
+    models = parse_models(models)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UserError(f"seeds must be a positive whole number of runs per model, got {seeds!r}")
+    model_args = dict(model_args or {})
+    for name in model_args:
+        if name not in models:
+            raise UserError(f"model arguments given for '{name}', which is not among the models compared ({', '.join(models)})")
+
+    dataset = load_dataset(data)  # validates the name; generated data is cached for the workers
+    params = {}
+    for m in models:  # builds each model once: bad hyperparameters fail here, before any training
+        set_seed(0)
+        params[m] = count_parameters(create_model(m, dataset.meta, **model_args.get(m, {})))
+
+    learning_rates = {m: config_for_model(config, m).lr for m in models}
+    jobs = [(m, s) for m in models for s in range(seeds)]
+    jobs.sort(key=lambda ms: FAMILY_COST[get_model_info(ms[0]).family])
+    n_workers, threads = plan_workers(len(jobs), workers)
+
+    st = Store(store)
+    train_fields = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    spec = {
+        "dataset": data,
+        "dataset_meta": dataset.meta.to_dict(),
+        "sizes": dataset.sizes(),
+        "models": models,
+        "seeds": list(range(seeds)),
+        "train": train_fields,
+        "learning_rates": learning_rates,
+        "model_args": {m: resolved_model_args(m, model_args.get(m, {})) for m in models},
+        "workers": n_workers,
+        "threads_per_worker": threads,
+    }
+    folder = st.new_comparison(data, models, seeds, spec)
+    specs = [
+        RunSpec(
+            dataset=data,
+            model=m,
+            seed=s,
+            train=train_fields,
+            model_args=model_args.get(m, {}),
+            run_dir=str(folder / f"{m}-seed{s}"),
+            threads=threads,
+        )
+        for m, s in jobs
+    ]
+    emit = progress or (lambda event: None)
+    emit({"event": "plan", "runs": len(specs), "workers": n_workers, "threads": threads, "folder": str(folder), "max_epochs": config.max_epochs})
+
+    start = time.perf_counter()
+    runs: list[dict] = []
+
+    def record(spec_: RunSpec, metrics: dict) -> None:
+        metrics.setdefault("params", params[spec_.model])
+        runs.append(metrics)
+        st.index_run(folder, Path(spec_.run_dir), spec_.model, spec_.seed, metrics, metrics.get("status", "done"))
+        emit({"event": "done", **metrics})
+
+    status = "interrupted"
+    try:
+        if n_workers == 1:
+            if threads:
+                import torch
+
+                torch.set_num_threads(threads)
+            for sp in specs:
+                emit({"event": "start", "model": sp.model, "seed": sp.seed})
+                record(sp, _run_guarded(sp, lambda row, sp=sp: emit({"event": "epoch", "model": sp.model, "seed": sp.seed, **row})))
+        else:
+            _run_pool(specs, n_workers, emit, record)
+        status = "done"
+    finally:
+        rows = aggregate(runs, models, learning_rates)
+        done_rows = [r for r in rows if r["n_done"]]
+        best = max(done_rows, key=lambda r: r["test_acc_mean"])["model"] if done_rows else None
+        result = Comparison(
+            dataset=data, rows=rows, runs=runs, folder=folder, best=best, wall_seconds=time.perf_counter() - start, config=spec
+        )
+        st.finish_comparison(folder, {"rows": rows, "best": best, "wall_seconds": result.wall_seconds, "status": status}, status)
+    return result
+
+
+def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:
+    ctx = mp.get_context("spawn")  # no fork: torch's thread pools do not survive a fork safely
+    progress_queue = ctx.Queue()
+    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)) as pool:
+        pending = {pool.submit(_run_in_worker, sp): sp for sp in specs}
+        try:
+            while pending:
+                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(progress_queue, emit)
+                for fut in finished:
+                    sp = pending.pop(fut)
+                    record(sp, fut.result())
+            _drain(progress_queue, emit)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
+def _drain(progress_queue, emit) -> None:
+    while True:
+        try:
+            emit(progress_queue.get_nowait())
+        except queue_module.Empty:
+            return

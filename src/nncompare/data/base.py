@@ -1,0 +1,66 @@
+"""The Dataset contract: train/val/test tensors plus the metadata every model and trainer reads."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+KINDS = ("image", "series", "text")
+TASKS = ("classify", "regress", "per_step")
+
+
+@dataclass
+class Split:
+    """One split: inputs in the data set's natural layout, targets (class ids for `classify`)."""
+
+    x: torch.Tensor  # series (N, L, C); image (N, C, H, W)
+    y: torch.Tensor  # (N,) int64 class ids
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class DatasetMeta:
+    name: str  # the source string that loaded it, e.g. "mnist1d"
+    kind: str  # one of KINDS
+    task: str  # one of TASKS
+    input_shape: tuple  # one example, natural layout: series (L, C), image (C, H, W)
+    n_classes: int
+    class_names: list = field(default_factory=list)
+    description: str = ""
+    reference: str = ""  # where the data comes from (paper / package)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+
+@dataclass
+class Dataset:
+    train: Split
+    val: Split
+    test: Split
+    meta: DatasetMeta
+
+    def sizes(self) -> dict:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def make_split(x: np.ndarray, y: np.ndarray) -> Split:
+    return Split(
+        x=torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
+        y=torch.as_tensor(np.ascontiguousarray(y), dtype=torch.int64),
+    )
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out) with `fraction` of each class held out; fixed by `seed`."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    keep, held = train_test_split(idx, test_size=fraction, stratify=y, random_state=seed)
+    return np.sort(keep), np.sort(held)

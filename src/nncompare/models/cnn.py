@@ -1,0 +1,53 @@
+"""Convolutional network: shared kernels slide over time (series, Conv1d) or space (images, Conv2d).
+
+Weight ties across positions make it translation-equivariant; global average pooling at the end makes
+the class score translation-invariant, which is what MNIST-1D's shifted templates reward.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+from .layers import check_positive_int, make_activation
+
+
+class CNN(nn.Module):
+    """`depth` x [Conv (same padding), activation] -> global average over positions -> Linear.
+
+    Series (B, L, C) are transposed to (B, C, L) for Conv1d; images (B, C, H, W) go to Conv2d as they are.
+    """
+
+    def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu"):
+        super().__init__()
+        if kernel_size is None:  # 5 steps along a series; 3x3 on images, the usual choice for small images
+            kernel_size = 3 if meta.kind == "image" else 5
+        for name, v in (("channels", channels), ("depth", depth), ("kernel_size", kernel_size)):
+            check_positive_int(name, v, "cnn")
+        self.is_image = meta.kind == "image"
+        conv = nn.Conv2d if self.is_image else nn.Conv1d
+        in_channels = meta.input_shape[0] if self.is_image else meta.input_shape[-1]
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [conv(in_channels, channels, kernel_size, padding=kernel_size // 2), make_activation(activation)]
+            in_channels = channels
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(channels, meta.n_classes)
+        self.kernel_size, self.depth = kernel_size, depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.is_image:
+            x = x.transpose(1, 2)  # (B, L, C) -> (B, C, L)
+        h = self.features(x)  # (B, channels, L) or (B, channels, H, W)
+        h = h.flatten(2).mean(-1)  # (B, channels): global average over positions
+        return self.head(h)  # (B, n_classes)
+
+    def receptive_field(self) -> int:
+        """Theoretical receptive field (positions per axis) of one output position: 1 + depth * (k - 1)."""
+        return 1 + self.depth * (self.kernel_size - 1)
+
+
+@register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2)
+def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu") -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation)

@@ -1,0 +1,47 @@
+"""Shared pieces: activations by name, layout changes at a model's edge, checked hyperparameters."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..errors import UserError
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise UserError(f"unknown activation '{name}'; valid choices: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def check_positive_int(name: str, value, model: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"model '{model}': {name} must be a positive whole number, got {value!r}")
+    return value
+
+
+def sequence_view(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The input as a sequence (B, T, F): series stay (B, L, C); images are read row by row,
+    each row's pixels of every channel forming one step: (B, C, H, W) -> (B, H, C*W)."""
+    if kind == "image":
+        b, c, h, w = x.shape
+        return x.permute(0, 2, 1, 3).reshape(b, h, c * w)  # (B, H, C*W)
+    return x  # (B, L, C)
+
+
+def sequence_shape(meta) -> tuple[int, int]:
+    """(steps, features per step) of `sequence_view` for a data set."""
+    if meta.kind == "image":
+        c, h, w = meta.input_shape
+        return h, c * w
+    length, channels = meta.input_shape
+    return length, channels

@@ -1,0 +1,47 @@
+"""Feed-forward network: the whole input flattened, then matrix multiplies. No weight ties.
+
+With no weights shared across positions an MLP has many more free parameters per input than a CNN or
+RNN and overfits small data sets quickly; dropout on the hidden units (Srivastava et al. 2014, p = 0.5
+for hidden layers) is part of the standard MLP recipe, so it is on by default here: on MNIST-1D it lifts
+test accuracy from about 60-65% to about 70% (benchmarks/mnist1d.py). `dropout=0` gives the plain MLP.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..errors import UserError
+from . import register_model
+from .layers import check_positive_int, make_activation
+
+
+class MLP(nn.Module):
+    """Input (B, *input_shape) -> flatten (B, D) -> `depth` x [Linear, activation, dropout] -> Linear (B, n_classes)."""
+
+    def __init__(self, meta, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5):
+        super().__init__()
+        check_positive_int("width", width, "mlp")
+        check_positive_int("depth", depth, "mlp")
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise UserError(f"model 'mlp': dropout must be in [0, 1), got {dropout!r}")
+        in_features = math.prod(meta.input_shape)
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [nn.Linear(in_features, width), make_activation(activation)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_features = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(in_features, meta.n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x.flatten(1))  # (B, width)
+        return self.head(h)  # (B, n_classes)
+
+
+@register_model("mlp", family="feed-forward", summary="multilayer perceptron on the flattened input, dropout 0.5 on hidden units (no weight ties; sees everything at once)", default_lr=3e-3)
+def build_mlp(meta, *, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5) -> nn.Module:
+    return MLP(meta, width=width, depth=depth, activation=activation, dropout=dropout)

@@ -1,0 +1,133 @@
+"""Recurrent networks: vanilla RNN, LSTM and GRU, weights tied across time steps.
+
+Each cell is written twice: from its equations (below, one line per equation, the equation quoted),
+and as torch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, the fast path. Both read the *same* parameters
+(torch's layout: `weight_ih_l{k}` stacks the input weights of every gate, `weight_hh_l{k}` the recurrent
+ones), so `impl="equations"` and `impl="fused"` compute the same function; tests hold them to 1e-5.
+
+Series are read step by step (B, L, C); images row by row (B, H, C*W). The classifier reads the last
+hidden state: everything the model knows about the sequence has to pass through it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..errors import UserError
+from . import register_model
+from .layers import check_positive_int, sequence_shape, sequence_view
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+IMPLS = ("fused", "equations")
+
+
+def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh):
+    """Elman RNN over (B, T, I) from h_0 (B, H); returns all hidden states (B, T, H) and h_T."""
+    x_proj = x @ w_ih.T + b_ih  # W_xh x_t for every t in one multiply: (B, T, H)
+    outputs = []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x_proj[:, t] + h @ w_hh.T + b_hh)  # h_t = tanh(W_xh x_t + W_hh h_{t-1})
+        outputs.append(h)
+    return torch.stack(outputs, 1), h
+
+
+def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh):
+    """LSTM (Hochreiter & Schmidhuber 1997, with forget gate) over (B, T, I); gates in torch's order i, f, g, o."""
+    h, c = state
+    x_proj = x @ w_ih.T + b_ih  # W_x* x_t for all four gates and every t: (B, T, 4H)
+    outputs = []
+    for t in range(x.shape[1]):
+        gates = x_proj[:, t] + h @ w_hh.T + b_hh  # (B, 4H)
+        a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
+        i = torch.sigmoid(a_i)  # i_t = σ(W_xi x_t + W_hi h_{t-1} + b_i)
+        f = torch.sigmoid(a_f)  # f_t = σ(W_xf x_t + W_hf h_{t-1} + b_f)
+        o = torch.sigmoid(a_o)  # o_t = σ(W_xo x_t + W_ho h_{t-1} + b_o)
+        c = f * c + i * torch.tanh(a_g)  # c_t = f_t c_{t-1} + i_t tanh(W_xc x_t + W_hc h_{t-1} + b_c)
+        h = o * torch.tanh(c)  # h_t = o_t tanh(c_t)
+        outputs.append(h)
+    return torch.stack(outputs, 1), (h, c)
+
+
+def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh):
+    """GRU (Cho et al. 2014) over (B, T, I); gates in torch's order r, z, n."""
+    x_r, x_z, x_n = (x @ w_ih.T + b_ih).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
+    outputs = []
+    for t in range(x.shape[1]):
+        h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, dim=1)  # (B, H) each
+        r = torch.sigmoid(x_r[:, t] + h_r)  # r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+        z = torch.sigmoid(x_z[:, t] + h_z)  # z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
+        n = torch.tanh(x_n[:, t] + r * h_n)  # n_t = tanh(W_xn x_t + r_t (W_hn h_{t-1} + b_hn))
+        h = (1 - z) * n + z * h  # h_t = (1 - z_t) n_t + z_t h_{t-1}
+        outputs.append(h)
+    return torch.stack(outputs, 1), h
+
+
+class RecurrentLayers(nn.Module):
+    """A stack of recurrent layers whose parameters live in torch's fused module.
+
+    forward(x (B, T, I)) -> hidden states of the top layer (B, T, H).
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused"):
+        super().__init__()
+        if cell not in CELLS:
+            raise UserError(f"unknown recurrent cell '{cell}'; valid choices: {', '.join(CELLS)}")
+        if impl not in IMPLS:
+            raise UserError(f"unknown recurrent implementation '{impl}'; valid choices: {', '.join(IMPLS)}")
+        self.cell, self.impl = cell, impl
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.fused = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.impl == "fused":
+            return self.fused(x)[0]  # (B, T, H)
+        return self.forward_equations(x)
+
+    def forward_equations(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        for k in range(self.num_layers):
+            w = [getattr(self.fused, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h0 = x.new_zeros(b, self.hidden_size)
+            if self.cell == "lstm":
+                x, _ = lstm_layer_equations(x, (h0, h0), *w)
+            elif self.cell == "gru":
+                x, _ = gru_layer_equations(x, h0, *w)
+            else:
+                x, _ = rnn_layer_equations(x, h0, *w)
+        return x  # (B, T, H)
+
+
+class RecurrentNet(nn.Module):
+    """Sequence view (B, T, F) -> recurrent layers (B, T, H) -> last hidden state (B, H) -> Linear (W_hy)."""
+
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused"):
+        super().__init__()
+        check_positive_int("hidden_size", hidden_size, cell)
+        check_positive_int("num_layers", num_layers, cell)
+        steps, features = sequence_shape(meta)
+        self.kind = meta.kind
+        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl)
+        self.head = nn.Linear(hidden_size, meta.n_classes)  # y = W_hy h_T
+
+    def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
+        """Top-layer hidden states for every step (B, T, H)."""
+        return self.recurrent(sequence_view(x, self.kind))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.hidden_states(x)[:, -1])  # (B, n_classes)
+
+
+@register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3)
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
+    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl)
+
+
+@register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2)
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
+    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl)
+
+
+@register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2)
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
+    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl)

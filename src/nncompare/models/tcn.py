@@ -1,0 +1,88 @@
+"""Temporal convolutional network (Bai, Kolter & Koltun 2018): dilated causal 1-D convolutions.
+
+Each residual block holds two causal convolutions with the same `dilation_size`; dilations double per
+level (1, 2, 4, ...), so the receptive field grows exponentially with depth:
+    receptive field = 1 + 2 (kernel_size - 1) (2^levels - 1).
+Images are read as sequences of rows, like the recurrent models read them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import register_model
+from .layers import check_positive_int, make_activation, sequence_shape, sequence_view
+
+
+class CausalConv1d(nn.Conv1d):
+    """Conv1d that pads only on the left, so output t depends on inputs <= t."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation_size: int):
+        super().__init__(in_channels, out_channels, kernel_size, dilation=dilation_size)
+        self.left_padding = (kernel_size - 1) * dilation_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, C_out, T)
+        return super().forward(F.pad(x, (self.left_padding, 0)))
+
+
+class TemporalBlock(nn.Module):
+    """x -> causal conv -> act -> causal conv -> act, plus x (1x1 conv when widths differ), -> act."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation_size: int, activation: str):
+        super().__init__()
+        self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation_size)
+        self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation_size)
+        self.act1, self.act2, self.act_out = (make_activation(activation) for _ in range(3))
+        self.downsample = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, T) -> (B, C_out, T)
+        h = self.act2(self.conv2(self.act1(self.conv1(x))))
+        return self.act_out(h + self.downsample(x))
+
+
+def levels_for(length: int, kernel_size: int) -> int:
+    """Fewest levels whose receptive field covers `length` steps."""
+    levels = 1
+    while 1 + 2 * (kernel_size - 1) * (2**levels - 1) < length:
+        levels += 1
+    return levels
+
+
+class TCN(nn.Module):
+    """Sequence view (B, T, F) -> (B, F, T) -> residual temporal blocks -> last step (B, C) -> Linear."""
+
+    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu"):
+        super().__init__()
+        check_positive_int("num_channels", num_channels, "tcn")
+        check_positive_int("kernel_size", kernel_size, "tcn")
+        if kernel_size < 2:
+            from ..errors import UserError
+
+            raise UserError(f"model 'tcn': kernel_size must be at least 2 for dilations to widen the view, got {kernel_size}")
+        steps, features = sequence_shape(meta)
+        self.levels = check_positive_int("levels", levels, "tcn") if levels is not None else levels_for(steps, kernel_size)
+        self.kind, self.kernel_size = meta.kind, kernel_size
+        blocks, in_channels = [], features
+        for i in range(self.levels):
+            blocks.append(TemporalBlock(in_channels, num_channels, kernel_size, dilation_size=2**i, activation=activation))
+            in_channels = num_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(num_channels, meta.n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-step features (B, T, C); step t has seen only steps <= t."""
+        h = sequence_view(x, self.kind).transpose(1, 2)  # (B, F, T)
+        return self.blocks(h).transpose(1, 2)  # (B, T, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)[:, -1])  # last step sees the whole receptive field: (B, n_classes)
+
+    def receptive_field(self) -> int:
+        return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
+
+
+@register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2)
+def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu") -> nn.Module:
+    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation)

@@ -1,0 +1,78 @@
+"""One run: load data, seed, build, train, store. Runs in the main process or in a worker process."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .data import load_dataset
+from .models import count_parameters, create_model, get_model_info
+from .store import write_run
+from .train import TrainConfig, fit
+from .utils import set_seed
+
+
+@dataclass
+class RunSpec:
+    """Everything a worker needs to repeat a run exactly; plain data so it crosses process bounds."""
+
+    dataset: str
+    model: str
+    seed: int
+    train: dict  # TrainConfig fields
+    model_args: dict = field(default_factory=dict)
+    run_dir: str | None = None  # where to store it (None: not stored)
+    threads: int | None = None  # torch intra-op threads for this run (None: leave as is)
+
+
+def resolved_model_args(model: str, overrides: dict) -> dict:
+    """The model's hyperparameters with the user's overrides applied (what config.json records)."""
+    args = get_model_info(model).hyperparameters()
+    args.update(overrides)
+    return args
+
+
+def config_for_model(config: TrainConfig, model: str) -> TrainConfig:
+    """`config` with the learning rate filled in: the user's, or the model's recommended one."""
+    return replace(config, lr=config.lr if config.lr is not None else get_model_info(model).default_lr)
+
+
+def run_config(spec: RunSpec, meta) -> dict:
+    return {
+        "dataset": spec.dataset,
+        "dataset_meta": meta.to_dict(),
+        "model": spec.model,
+        "family": get_model_info(spec.model).family,
+        "model_args": resolved_model_args(spec.model, spec.model_args),
+        "seed": spec.seed,
+        "train": config_for_model(TrainConfig(**{**spec.train, "seed": spec.seed}), spec.model).to_dict(),
+        "threads": spec.threads,
+        "versions": {"nncompare": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+
+
+def execute(spec: RunSpec, on_epoch=None) -> dict:
+    """Train one (model, seed) pair; store it when `spec.run_dir` is set; return its metrics."""
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    dataset = load_dataset(spec.dataset)
+    config = config_for_model(TrainConfig(**{**spec.train, "seed": spec.seed}), spec.model).validate()
+    set_seed(spec.seed)  # initial weights depend on the seed alone
+    model = create_model(spec.model, dataset.meta, **spec.model_args)
+    result = fit(model, dataset, config, on_epoch=on_epoch)
+    metrics = {
+        **result.metrics,
+        "model": spec.model,
+        "seed": spec.seed,
+        "params": count_parameters(model),
+        "status": "diverged" if result.metrics["stop_reason"] == "diverged" else "done",
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if spec.run_dir is not None:
+        write_run(Path(spec.run_dir), run_config(spec, dataset.meta), metrics, result.history, model)
+    return metrics

@@ -1,0 +1,198 @@
+"""The plain training loop: Adam on mini-batches sliced from in-memory tensors, early stopping on
+validation loss with the best weights restored. No framework: on a 5k-parameter model the per-step
+overhead of one is a large share of the step (DESIGN.md)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    lr: float | None = None  # Adam step size; None: each model's recommended rate (`nncompare models`)
+    batch_size: int = 128  # examples per step
+    max_epochs: int = 40  # upper bound on passes over the training split
+    max_seconds: float | None = None  # wall-clock budget per run (None: no limit); checked after each epoch
+    patience: int = 10  # stop after this many epochs without a lower validation loss
+    clip: float = 1.0  # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
+    weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
+    seed: int = 0  # initial weights and the shuffling order
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
+
+    def validate(self) -> "TrainConfig":
+        def bad(name, what):
+            raise UserError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            bad("lr", "a positive number such as 0.003")
+        for name in ("batch_size", "max_epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                bad(name, "a positive whole number")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
+            bad("patience", "a positive whole number of epochs")
+        if self.max_seconds is not None and not (self.max_seconds > 0):
+            bad("max_seconds", "a positive number of seconds")
+        if not (self.clip >= 0):
+            bad("clip", "0 (off) or a positive gradient norm")
+        if not (self.weight_decay >= 0):
+            bad("weight_decay", "0 or a positive number")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            bad("seed", "a non-negative whole number")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    history: list[dict]  # one row per epoch: epoch, train_loss, train_acc, val_loss, val_acc, seconds
+    metrics: dict  # test metrics, cost, stopping details
+    config: TrainConfig = field(repr=False, default=None)
+
+
+def resolve_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device '{device}' asked for but no CUDA GPU is available; use --device cpu")
+    return dev
+
+
+def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and the number of correct top-1 predictions."""
+    return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+    """(mean loss, accuracy) over a split, in eval mode, in batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        loss, right = loss_and_correct(model(xb), yb)
+        total_loss += loss.item() * len(yb)
+        correct += int(right)
+    n = max(len(y), 1)
+    return total_loss / n, correct / n
+
+
+@torch.no_grad()
+def inference_throughput(model: nn.Module, x: torch.Tensor, batch_size: int = 256, min_seconds: float = 0.2) -> float:
+    """Examples per second of `model` in eval mode on `x`, batches of `batch_size`, after one warm-up batch."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = x.to(device)
+    model(x[:batch_size])  # warm-up (allocations, lazy init)
+    done, start = 0, time.perf_counter()
+    while True:
+        for i in range(0, len(x), batch_size):
+            model(x[i : i + batch_size])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        done += len(x)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return done / elapsed
+
+
+EpochCallback = Callable[[dict], None]
+
+
+def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None) -> RunResult:
+    """Train `model` on `dataset.train`, early-stop on `dataset.val` loss, restore the best weights,
+    then measure test loss/accuracy and inference speed. Returns the per-epoch history and metrics.
+
+    Shuffling uses a CPU generator seeded from `config.seed`, so the batch order is the same on every
+    device. The model's initial weights are the caller's business (see `nncompare.api.train`).
+    """
+    config.validate()
+    if config.lr is None:
+        raise ValueError("fit needs a learning rate; nncompare.runner.config_for_model fills in the model's default")
+    device = resolve_device(config.device)
+    model.to(device)
+    train, val = dataset.train, dataset.val
+    x_train, y_train = train.x.to(device), train.y.to(device)
+    n = len(y_train)
+    if n == 0:
+        raise UserError("the training split is empty; the data set needs at least one training example")
+    batch_size = min(config.batch_size, n)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    shuffle = torch.Generator().manual_seed(config.seed)
+
+    history: list[dict] = []
+    best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+    stop_reason, start = "max_epochs", time.perf_counter()
+    for epoch in range(1, config.max_epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=shuffle).to(device)  # same order on every device
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            loss, right = loss_and_correct(model(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
+            correct += right
+        train_loss = loss_sum.item() / n
+        if not math.isfinite(train_loss):
+            stop_reason = "diverged"
+        val_loss, val_acc = evaluate(model, val.x, val.y)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": correct.item() / n,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": time.perf_counter() - epoch_start,
+        }
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if stop_reason == "diverged":
+            break
+        if val_loss < best_loss:
+            best_loss, best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= config.patience:
+            stop_reason = "early_stopping"
+            break
+        if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
+            stop_reason = "max_seconds"
+            break
+    train_seconds = time.perf_counter() - start
+
+    model.load_state_dict(best_state)
+    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y)
+    best = history[best_epoch - 1] if best_epoch else history[-1]
+    metrics = {
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "val_loss": best["val_loss"],
+        "val_acc": best["val_acc"],
+        "best_epoch": best_epoch,
+        "epochs": len(history),
+        "stop_reason": stop_reason,
+        "train_seconds": train_seconds,
+        "inference_per_second": inference_throughput(model, dataset.test.x),
+    }
+    return RunResult(history=history, metrics=metrics, config=config)

@@ -1,0 +1,122 @@
+"""The command line, end to end: a tiny comparison in worker processes, the files and index it writes,
+the listings, and one-line errors with exit code 2."""
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nncompare.cli import main
+from nncompare.data import load_dataset
+from nncompare.models import create_model
+
+
+def nncompare_cli(*args, cwd=None):
+    """Run the installed console script in a fresh process."""
+    return subprocess.run(["nncompare", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_comparison(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    proc = nncompare_cli("compare", "digits", "--models", "mlp,gru", "--seeds", "2", "--epochs", "2", "--store", str(store), "--workers", "2")
+    return store, proc
+
+
+def test_compare_writes_runs_and_index(tiny_comparison):
+    store, proc = tiny_comparison
+    assert proc.returncode == 0, proc.stderr
+    assert "★ best" in proc.stdout and "mlp" in proc.stdout and "gru" in proc.stdout
+    (folder,) = [p for p in store.iterdir() if p.is_dir()]
+    spec = json.loads((folder / "comparison.json").read_text())
+    assert spec["models"] == ["mlp", "gru"] and spec["seeds"] == [0, 1] and spec["workers"] == 2
+    digits = load_dataset("digits")
+    for model in ("mlp", "gru"):
+        for seed in (0, 1):
+            run = folder / f"{model}-seed{seed}"
+            assert sorted(os.listdir(run)) == ["config.json", "history.csv", "metrics.json", "model.safetensors"]
+            config = json.loads((run / "config.json").read_text())
+            assert config["model"] == model and config["seed"] == seed and config["train"]["max_epochs"] == 2
+            metrics = json.loads((run / "metrics.json").read_text())
+            assert metrics["status"] == "done" and 0 <= metrics["test_acc"] <= 1 and metrics["epochs"] == 2
+            with open(run / "history.csv") as f:
+                rows = list(csv.DictReader(f))
+            assert [int(r["epoch"]) for r in rows] == [1, 2]
+            assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
+            # the weights load back into a fresh model and reproduce the stored test accuracy
+            net = create_model(model, digits.meta, **{k: v for k, v in config["model_args"].items()})
+            net.load_state_dict(load_file(run / "model.safetensors"))
+            net.eval()
+            with torch.no_grad():
+                acc = (net(digits.test.x).argmax(1) == digits.test.y).float().mean().item()
+            assert acc == pytest.approx(metrics["test_acc"], abs=1e-6)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["best"] in ("mlp", "gru")
+
+    con = sqlite3.connect(store / "index.sqlite")
+    comps = con.execute("SELECT id, dataset, models, seeds, status FROM comparisons").fetchall()
+    assert comps == [(folder.name, "digits", "mlp,gru", 2, "done")]
+    runs = con.execute("SELECT model, seed, status FROM runs ORDER BY model, seed").fetchall()
+    assert runs == [("gru", 0, "done"), ("gru", 1, "done"), ("mlp", 0, "done"), ("mlp", 1, "done")]
+
+
+def test_runs_lists_comparisons_and_their_runs(tiny_comparison, capsys):
+    store, _ = tiny_comparison
+    (folder,) = [p for p in store.iterdir() if p.is_dir()]
+    assert main(["runs", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "mlp,gru" in out
+    assert main(["runs", folder.name, "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("done") == 4
+
+
+def test_models_and_datasets_listings(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mlp", "cnn", "tcn", "rnn", "lstm", "gru"):
+        assert f"│ {name} " in out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist1d" in out and "40 x 1" in out and "3600 / 400 / 1000" in out
+    assert "digits" in out and "1 x 8 x 8" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compare", "mnist2d"], "unknown data set 'mnist2d'; did you mean 'mnist1d'? valid choices: digits, mnist1d"),
+        (["compare", "digits", "--models", "cnn,lstn"], "unknown model 'lstn'; did you mean 'lstm'? valid choices: mlp, cnn, tcn, rnn, lstm, gru"),
+        (["compare", "digits", "--seeds", "0"], "argument --seeds: '0' must be at least 1"),
+        (["compare", "digits", "--lr", "-1"], "argument --lr: '-1' must be a positive number"),
+        (["compare", "digits", "--epochs", "many"], "argument --epochs: 'many' is not a whole number"),
+        (["compare", "digits", "--device", "tpu"], "unknown device 'tpu'"),
+        (["compare", "digits", "--models", "cnn,cnn"], "listed twice"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["runs", "no-such-comparison"], "no comparison 'no-such-comparison'"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(args, message, tmp_path, capsys):
+    if args[0] == "runs":
+        args = args + ["--store", str(tmp_path)]
+    else:
+        args = args + ["--store", str(tmp_path / "store")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nncompare: error: ")
+    assert message in err
+    assert err.count("\n") == 1, err
+
+
+def test_error_from_the_console_script_has_no_traceback(tmp_path):
+    proc = nncompare_cli("compare", "nope", "--store", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("nncompare: error: unknown data set 'nope'")
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "index.sqlite").exists()  # nothing half-written for a refused command

@@ -1,0 +1,127 @@
+"""Every registered model, on both data kinds: shapes, gradients, no NaN; and the registry's errors."""
+
+import pytest
+import torch
+
+import nncompare
+from nncompare.models import count_parameters, create_model, list_models, model_names
+
+from conftest import image_meta, series_meta
+
+METAS = {"series": series_meta(), "image": image_meta(channels=2)}
+
+
+def test_registry_has_the_six_families():
+    assert model_names() == ["mlp", "cnn", "tcn", "rnn", "lstm", "gru"]
+    families = {m.name: m.family for m in list_models()}
+    assert families == {
+        "mlp": "feed-forward",
+        "cnn": "convolutional",
+        "tcn": "convolutional",
+        "rnn": "recurrent",
+        "lstm": "recurrent",
+        "gru": "recurrent",
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(METAS))
+@pytest.mark.parametrize("name", model_names())
+def test_forward_backward_shape_no_nan(name, kind):
+    meta = METAS[kind]
+    torch.manual_seed(0)
+    model = create_model(name, meta)
+    x = torch.randn(5, *meta.input_shape)
+    out = model(x)
+    assert out.shape == (5, meta.n_classes)
+    assert torch.isfinite(out).all()
+    loss = torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 0, 1]))
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    missing = [n for n, g in grads.items() if g is None]
+    assert not missing, f"parameters without gradient: {missing}"
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    assert any(g.abs().sum() > 0 for g in grads.values())
+    assert count_parameters(model) > 0
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_examples_are_independent_in_eval_mode(name):
+    """A batch's outputs equal the outputs of its examples one at a time (no mixing across the batch)."""
+    meta = METAS["series"]
+    torch.manual_seed(1)
+    model = create_model(name, meta).eval()
+    x = torch.randn(4, *meta.input_shape)
+    with torch.no_grad():
+        together = model(x)
+        alone = torch.cat([model(x[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(nncompare.UserError, match="did you mean 'lstm'.*valid choices: mlp, cnn, tcn, rnn, lstm, gru"):
+        create_model("lstn", METAS["series"])
+
+
+def test_unknown_hyperparameter_lists_valid_ones():
+    with pytest.raises(nncompare.UserError, match="no hyperparameter hidden.*valid: activation, depth, dropout, width"):
+        create_model("mlp", METAS["series"], hidden=3)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("mlp", {"width": 0}, "width must be a positive whole number"),
+        ("mlp", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ("cnn", {"activation": "swish"}, "unknown activation 'swish'"),
+        ("tcn", {"kernel_size": 1}, "kernel_size must be at least 2"),
+        ("gru", {"hidden_size": -4}, "hidden_size must be a positive whole number"),
+        ("lstm", {"impl": "cuda"}, "valid choices: fused, equations"),
+    ],
+)
+def test_bad_hyperparameters_are_user_errors(name, kwargs, message):
+    with pytest.raises(nncompare.UserError, match=message):
+        create_model(name, METAS["series"], **kwargs)
+
+
+def test_tcn_receptive_field_covers_the_sequence():
+    for length in (2, 12, 40, 200):
+        model = create_model("tcn", series_meta(length=length))
+        rf = model.receptive_field()
+        assert rf >= length
+        # one level fewer would not cover it (the fewest levels are chosen)
+        assert model.levels == 1 or 1 + 2 * 2 * (2 ** (model.levels - 1) - 1) < length
+
+
+def test_tcn_is_causal():
+    """Changing step t never moves the features of earlier steps."""
+    meta = series_meta(length=16)
+    torch.manual_seed(0)
+    model = create_model("tcn", meta).eval()
+    x = torch.randn(2, *meta.input_shape)
+    x2 = x.clone()
+    x2[:, 9] += 5.0
+    with torch.no_grad():
+        a, b = model.features(x), model.features(x2)
+    torch.testing.assert_close(a[:, :9], b[:, :9])
+    assert not torch.allclose(a[:, 9:], b[:, 9:])
+
+
+def test_recurrent_models_read_images_row_by_row():
+    """An image of H rows is H steps: the RNN's hidden states have one entry per row."""
+    meta = image_meta(channels=2, height=6, width=5)
+    model = create_model("gru", meta, hidden_size=7)
+    x = torch.randn(3, *meta.input_shape)
+    assert model.hidden_states(x).shape == (3, 6, 7)
+    # the first step sees exactly row 0 of every channel
+    from nncompare.models.layers import sequence_view
+
+    seq = sequence_view(x, "image")
+    torch.testing.assert_close(seq[:, 0], torch.cat([x[:, 0, 0], x[:, 1, 0]], dim=1))
+
+
+def test_cnn_uses_2d_convolutions_on_images_and_1d_on_series():
+    img = create_model("cnn", image_meta())
+    ser = create_model("cnn", series_meta())
+    assert any(isinstance(m, torch.nn.Conv2d) for m in img.modules())
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in ser.modules())
+    assert any(isinstance(m, torch.nn.Conv1d) for m in ser.modules())

@@ -1,0 +1,84 @@
+"""Oracle tests (micrograd style): the cells written from their equations compute what torch's fused
+modules compute, outputs and gradients, with copied weights; and the RNN matches a plain-NumPy pass."""
+
+import numpy as np
+import pytest
+import torch
+
+from nncompare.models import create_model
+from nncompare.models.rnn import RecurrentLayers
+
+from conftest import image_meta, series_meta
+
+TORCH_MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_equations_match_torch_fused_outputs_and_gradients(cell, num_layers):
+    torch.manual_seed(0)
+    dtype = torch.float64  # compare the algebra, not float32 rounding
+    ours = RecurrentLayers(cell, input_size=3, hidden_size=5, num_layers=num_layers, impl="equations").to(dtype)
+    reference = TORCH_MODULES[cell](3, 5, num_layers, batch_first=True).to(dtype)
+    with torch.no_grad():  # copy torch's (independently initialised) weights into ours
+        for name, p in reference.named_parameters():
+            getattr(ours.fused, name).copy_(p)
+    x = torch.randn(4, 11, 3, dtype=dtype)
+    x_ours, x_ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+
+    out_ours = ours(x_ours)  # (B, T, H) from the equations
+    out_ref = reference(x_ref)[0]
+    torch.testing.assert_close(out_ours, out_ref, atol=1e-5, rtol=0)
+
+    weights = torch.randn_like(out_ref)  # a loss that touches every output
+    (out_ours * weights).sum().backward()
+    (out_ref * weights).sum().backward()
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=1e-5, rtol=0)
+    for name, p in reference.named_parameters():
+        torch.testing.assert_close(getattr(ours.fused, name).grad, p.grad, atol=1e-5, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("meta", [series_meta(length=9, channels=2), image_meta(channels=1, height=7, width=4)], ids=["series", "image"])
+def test_model_equation_path_equals_fused_path_in_float32(cell, meta):
+    torch.manual_seed(3)
+    fused = create_model(cell, meta, hidden_size=8, num_layers=2)
+    equations = create_model(cell, meta, hidden_size=8, num_layers=2, impl="equations")
+    equations.load_state_dict(fused.state_dict())  # the same parameter names: a straight copy
+    x = torch.randn(6, *meta.input_shape)
+    out_f, out_e = fused(x), equations(x)
+    torch.testing.assert_close(out_e, out_f, atol=1e-5, rtol=0)
+    out_f.square().sum().backward()
+    out_e.square().sum().backward()
+    for (name, pf), (_, pe) in zip(fused.named_parameters(), equations.named_parameters()):
+        torch.testing.assert_close(pe.grad, pf.grad, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_rnn_matches_plain_numpy_forward_pass():
+    """h_t = tanh(W_hh h_{t-1} + W_xh x_t), y_t = W_hy h_t, step by step in NumPy (biases zero)."""
+    meta = series_meta(length=10, channels=3, n_classes=4)
+    torch.manual_seed(7)
+    model = create_model("rnn", meta, hidden_size=6).double()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.zero_()
+    rnn = model.recurrent.fused
+    W_xh = rnn.weight_ih_l0.detach().numpy()
+    W_hh = rnn.weight_hh_l0.detach().numpy()
+    W_hy = model.head.weight.detach().numpy()
+
+    x = np.random.default_rng(0).normal(size=(2, 10, 3))
+    h = np.zeros((2, 6))
+    ys = []
+    for t in range(10):
+        h = np.tanh(h @ W_hh.T + x[:, t] @ W_xh.T)
+        ys.append(h @ W_hy.T)
+    ys = np.stack(ys, 1)  # (B, T, n_classes)
+
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        per_step = model.head(model.hidden_states(xt)).numpy()  # y_t for every t
+        last = model(xt).numpy()  # the classifier reads y_T
+    np.testing.assert_allclose(per_step, ys, atol=1e-10)
+    np.testing.assert_allclose(last, ys[:, -1], atol=1e-10)
