@@ -223,10 +223,48 @@ class GridProgress:
             self.progress = None
 
 
-def cmd_compare(args) -> int:
+FAMILY_SHORT = {"feed-forward": "FF", "convolutional": "CNN", "recurrent": "RNN"}  # the talk's three columns
+
+
+def compact_number(x: float) -> str:
+    """12,345 -> "12k", 1,234,567 -> "1.2M": keeps the table inside 80 columns."""
+    if x >= 1e6:
+        return f"{x / 1e6:.1f}M"
+    if x >= 1e4:
+        return f"{x / 1e3:.0f}k"
+    return f"{x:,.0f}"
+
+
+def comparison_table(result, seeds: int):
+    """The comparison as a rich table that fits an 80-column terminal; the best row marked."""
+    from rich import box
     from rich.table import Table
 
-    from .compare import compare, format_accuracy, parse_models
+    from .compare import format_accuracy
+
+    t = Table(title=f"{result.dataset}: test accuracy over {seeds} seed(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), ("test acc %", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right"), ("", "left")):
+        t.add_column(col, justify=just, no_wrap=True)
+    for r in result.rows:
+        best = r["model"] == result.best
+        ok = r["n_done"] > 0
+        t.add_row(
+            r["model"],
+            FAMILY_SHORT.get(r["family"], r["family"]),
+            f"{r['params']:,}",
+            f"{r['lr']:g}",
+            format_accuracy(r),
+            f"{r['train_seconds']:.1f}" if ok else "-",
+            f"{r['epochs']:.0f}" if ok else "-",
+            compact_number(r["inference_per_second"]) if ok else "-",
+            "★ best" if best else "",
+            style="bold green" if best else None,
+        )
+    return t
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, parse_models
     from .train import TrainConfig
 
     config = TrainConfig(
@@ -245,24 +283,7 @@ def cmd_compare(args) -> int:
     finally:
         progress.close()
 
-    t = Table(title=f"{args.data}: {args.seeds} seed(s) per model, test split", title_justify="left")
-    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), ("test accuracy", "right"), ("train s", "right"), ("epochs", "right"), ("infer / s", "right"), ("", "left")):
-        t.add_column(col, justify=just)
-    for r in result.rows:
-        best = r["model"] == result.best
-        t.add_row(
-            r["model"],
-            r["family"],
-            f"{r['params']:,}",
-            f"{r['lr']:g}",
-            format_accuracy(r),
-            f"{r['train_seconds']:.1f}" if r["n_done"] else "-",
-            f"{r['epochs']:.0f}" if r["n_done"] else "-",
-            f"{r['inference_per_second']:,.0f}" if r["n_done"] else "-",
-            "★ best" if best else "",
-            style="bold green" if best else None,
-        )
-    console.print(t)
+    console.print(comparison_table(result, args.seeds))
     console.print(f"{len(result.runs)} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
     failed = [r for r in result.runs if r.get("status") == "failed"]
     for r in failed:

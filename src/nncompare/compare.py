@@ -43,12 +43,12 @@ class Comparison:
 
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
-        header = f"{'model':6} {'params':>8} {'lr':>7} {'test acc (mean ± std)':>22} {'train s':>8} {'infer/s':>10}"
+        header = f"{'model':6} {'params':>8} {'lr':>7} {'test acc % (mean ± std)':>23} {'train s':>8} {'infer/s':>10}"
         lines = [header]
         for r in self.rows:
             mark = "  ← best" if r["model"] == self.best else ""
             lines.append(
-                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_accuracy(r):>22} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
+                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_accuracy(r):>23} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
             )
         return "\n".join(lines)
 
@@ -56,7 +56,7 @@ class Comparison:
 def format_accuracy(row: dict) -> str:
     if row["n_done"] == 0:
         return "failed"
-    text = f"{100 * row['test_acc_mean']:.1f} ± {100 * row['test_acc_std']:.1f}%"
+    text = f"{100 * row['test_acc_mean']:.1f} ± {100 * row['test_acc_std']:.1f}"  # percent
     if row["n_done"] < row["n_runs"]:
         text += f" ({row['n_runs'] - row['n_done']} failed)"
     return text
@@ -81,7 +81,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
                 "lr": learning_rates[m],
                 "n_runs": len(mine),
                 "n_done": len(done),
-                "params": mine[0]["params"] if mine else 0,
+                "params": next((r["params"] for r in mine if r.get("params")), 0),
                 "test_acc_mean": statistics.fmean(accs) if accs else math.nan,
                 "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                 "test_accs": accs,
@@ -108,15 +108,31 @@ def parse_models(models) -> list[str]:
     return models
 
 
+def _main_is_importable() -> bool:
+    """Worker processes are spawned, and spawning re-imports the caller's main script by its path; a
+    script read from standard input (`python - < script.py`) has none, so it cannot have workers."""
+    import os
+    import sys
+
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or os.path.exists(main_file)
+
+
 def plan_workers(n_runs: int, workers: int | None) -> tuple[int, int]:
-    """(worker processes, torch threads per worker) so that workers x threads = cores."""
+    """(worker processes, torch threads per run).
+
+    Threads per run depend only on the cores and the number of runs, never on `workers`: a float sum
+    split over a different number of threads rounds differently, so tying threads to the worker count
+    would make `--workers 1` give other numbers than the default. With at least as many runs as cores
+    every run gets one thread and the cores go to parallel runs, which is faster for small models.
+    """
     cores = available_cores()
+    threads = max(1, cores // min(cores, n_runs))
     if workers is None:
-        workers = min(cores, n_runs)
+        workers = min(cores, n_runs) if _main_is_importable() else 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UserError(f"workers must be a positive whole number, got {workers!r}")
-    workers = min(workers, n_runs)
-    return workers, max(1, cores // workers)
+    return min(workers, n_runs), threads
 
 
 # -- worker side ------------------------------------------------------------------------------------
@@ -227,13 +243,7 @@ def compare(
     status = "interrupted"
     try:
         if n_workers == 1:
-            if threads:
-                import torch
-
-                torch.set_num_threads(threads)
-            for sp in specs:
-                emit({"event": "start", "model": sp.model, "seed": sp.seed})
-                record(sp, _run_guarded(sp, lambda row, sp=sp: emit({"event": "epoch", "model": sp.model, "seed": sp.seed, **row})))
+            _run_here(specs, emit, record)
         else:
             _run_pool(specs, n_workers, emit, record)
         status = "done"
@@ -246,6 +256,19 @@ def compare(
         )
         st.finish_comparison(folder, {"rows": rows, "best": best, "wall_seconds": result.wall_seconds, "status": status}, status)
     return result
+
+
+def _run_here(specs: list[RunSpec], emit, record) -> None:
+    """Run one after another in this process; the caller's torch thread count is restored afterwards."""
+    import torch
+
+    caller_threads = torch.get_num_threads()
+    try:
+        for sp in specs:
+            emit({"event": "start", "model": sp.model, "seed": sp.seed})
+            record(sp, _run_guarded(sp, lambda row, sp=sp: emit({"event": "epoch", "model": sp.model, "seed": sp.seed, **row})))
+    finally:
+        torch.set_num_threads(caller_threads)
 
 
 def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:

@@ -1,0 +1,102 @@
+"""The comparison grid: aggregation over seeds, parallel = sequential, crash isolation, overrides."""
+
+import json
+import math
+import sqlite3
+
+import pytest
+
+import importlib
+
+import nncompare
+from nncompare.compare import aggregate, format_accuracy, plan_workers
+
+# `nncompare.compare` is the function; the module behind it is reached through the import system
+compare_module = importlib.import_module("nncompare.compare")
+from nncompare.train import TrainConfig
+
+TINY = TrainConfig(max_epochs=2)
+
+
+def test_aggregate_mean_and_sample_std_over_finished_seeds():
+    runs = [
+        {"model": "cnn", "seed": 0, "status": "done", "test_acc": 0.90, "params": 10, "train_seconds": 1.0, "epochs": 3, "inference_per_second": 100.0},
+        {"model": "cnn", "seed": 1, "status": "done", "test_acc": 0.94, "params": 10, "train_seconds": 3.0, "epochs": 5, "inference_per_second": 300.0},
+        {"model": "cnn", "seed": 2, "status": "failed", "error": "boom"},
+        {"model": "gru", "seed": 0, "status": "failed", "error": "boom"},
+    ]
+    cnn, gru = aggregate(runs, ["cnn", "gru"], {"cnn": 0.01, "gru": 0.01})
+    assert cnn["n_runs"] == 3 and cnn["n_done"] == 2
+    assert cnn["test_acc_mean"] == pytest.approx(0.92)
+    assert cnn["test_acc_std"] == pytest.approx(math.sqrt(((0.02**2) * 2) / 1))  # sample std, ddof=1
+    assert cnn["train_seconds"] == pytest.approx(2.0) and cnn["inference_per_second"] == pytest.approx(200.0)
+    assert gru["n_done"] == 0 and math.isnan(gru["test_acc_mean"])
+    assert format_accuracy(cnn) == "92.0 ± 2.8 (1 failed)"
+    assert format_accuracy(gru) == "failed"
+
+
+def test_threads_per_run_do_not_depend_on_the_worker_count(monkeypatch):
+    monkeypatch.setattr(compare_module, "available_cores", lambda: 4)
+    assert plan_workers(12, None) == (4, 1)
+    assert plan_workers(12, 1) == (1, 1)
+    assert plan_workers(2, None) == (2, 2)
+    assert plan_workers(2, 1) == (1, 2)
+    assert plan_workers(1, None) == (1, 4)
+    with pytest.raises(nncompare.UserError, match="workers must be a positive whole number"):
+        plan_workers(3, 0)
+
+
+def test_parallel_workers_give_the_same_numbers_as_one_after_another(tmp_path):
+    kw = dict(models=["mlp", "gru"], seeds=2, config=TINY, store=tmp_path)
+    parallel = nncompare.compare("digits", workers=2, **kw)
+    sequential = nncompare.compare("digits", workers=1, **kw)
+    key = lambda c: {(r["model"], r["seed"]): (r["test_acc"], r["test_loss"], r["val_loss"]) for r in c.runs}
+    assert key(parallel) == key(sequential)
+    assert len(key(parallel)) == 4
+    assert parallel.config["workers"] == 2 and sequential.config["workers"] == 1
+    # both comparisons are in the index
+    con = sqlite3.connect(tmp_path / "index.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM comparisons").fetchone() == (2,)
+    assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (8,)
+
+
+def test_a_crashing_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
+    real_execute = compare_module.execute
+
+    def flaky(spec, on_epoch=None):
+        if spec.model == "gru" and spec.seed == 1:
+            raise RuntimeError("simulated crash")
+        return real_execute(spec, on_epoch=on_epoch)
+
+    monkeypatch.setattr(compare_module, "execute", flaky)
+    result = nncompare.compare("digits", models=["mlp", "gru"], seeds=2, config=TINY, store=tmp_path, workers=1)
+    statuses = {(r["model"], r["seed"]): r["status"] for r in result.runs}
+    assert statuses == {("mlp", 0): "done", ("mlp", 1): "done", ("gru", 0): "done", ("gru", 1): "failed"}
+    gru = next(r for r in result.rows if r["model"] == "gru")
+    assert gru["n_done"] == 1 and gru["n_runs"] == 2
+    con = sqlite3.connect(tmp_path / "index.sqlite")
+    assert con.execute("SELECT status FROM runs WHERE model='gru' AND seed=1").fetchone() == ("failed",)
+    assert "simulated crash" in next(r["error"] for r in result.runs if r["status"] == "failed")
+
+
+def test_model_overrides_are_used_and_recorded(tmp_path):
+    result = nncompare.compare(
+        "digits", models=["gru"], seeds=1, config=TINY, store=tmp_path, model_args={"gru": {"hidden_size": 5}}, workers=1
+    )
+    (row,) = result.rows
+    # GRU with 5 units on 8 features per row: 3 * (5*8 + 5*5 + 2*5) + (5*10 + 10)
+    assert row["params"] == 3 * (5 * 8 + 5 * 5 + 2 * 5) + 5 * 10 + 10
+    config = json.loads((result.folder / "gru-seed0" / "config.json").read_text())
+    assert config["model_args"] == {"hidden_size": 5, "num_layers": 1, "impl": "fused"}
+    assert config["train"]["lr"] == 1e-2 and config["train"]["seed"] == 0 and config["threads"] >= 1
+
+
+def test_bad_grid_arguments_are_refused_before_anything_is_stored(tmp_path):
+    store = tmp_path / "store"
+    with pytest.raises(nncompare.UserError, match="seeds must be a positive whole number"):
+        nncompare.compare("digits", seeds=0, store=store)
+    with pytest.raises(nncompare.UserError, match="not among the models compared"):
+        nncompare.compare("digits", models=["mlp"], model_args={"gru": {}}, store=store)
+    with pytest.raises(nncompare.UserError, match="no hyperparameter"):
+        nncompare.compare("digits", models=["mlp"], model_args={"mlp": {"units": 3}}, store=store)
+    assert not store.exists()
