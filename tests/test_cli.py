@@ -120,3 +120,30 @@ def test_error_from_the_console_script_has_no_traceback(tmp_path):
     assert proc.stderr.strip().startswith("nncompare: error: unknown data set 'nope'")
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "index.sqlite").exists()  # nothing half-written for a refused command
+
+
+def test_ctrl_c_stops_the_grid_at_once_and_marks_the_comparison(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        ["nncompare", "compare", "mnist1d", "--models", "gru,lstm", "--store", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.time() + 60
+    while not list(tmp_path.glob("*/comparison.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # the workers are training now
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "nncompare: interrupted", err
+    assert "Traceback" not in err, err
+    con = sqlite3.connect(tmp_path / "index.sqlite")
+    assert con.execute("SELECT status FROM comparisons").fetchall() == [("interrupted",)]
+    # no run that was cut short looks finished
+    for run in tmp_path.glob("*/*-seed*"):
+        assert not (run / "metrics.json").exists() or json.loads((run / "metrics.json").read_text())["status"] == "done"

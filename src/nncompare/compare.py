@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import queue as queue_module
+import signal
 import statistics
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -142,6 +143,8 @@ _progress_queue = None
 def _init_worker(progress_queue) -> None:
     global _progress_queue
     _progress_queue = progress_queue
+    # Ctrl-C reaches the whole process group; the main process decides what stops (it ends the workers)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_in_worker(spec: RunSpec) -> dict:
@@ -274,20 +277,25 @@ def _run_here(specs: list[RunSpec], emit, record) -> None:
 def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:
     ctx = mp.get_context("spawn")  # no fork: torch's thread pools do not survive a fork safely
     progress_queue = ctx.Queue()
-    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)) as pool:
-        pending = {pool.submit(_run_in_worker, sp): sp for sp in specs}
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(progress_queue, emit)
-                for fut in finished:
-                    sp = pending.pop(fut)
-                    record(sp, fut.result())
+    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,))
+    pending = {pool.submit(_run_in_worker, sp): sp for sp in specs}
+    try:
+        while pending:
+            finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(progress_queue, emit)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+            for fut in finished:
+                sp = pending.pop(fut)
+                record(sp, fut.result())
+        _drain(progress_queue, emit)
+    except BaseException:
+        # interrupted or a run raised a UserError: stop now rather than wait for the runs in flight
+        # (their folders have no metrics.json, the file written last, so they never pass as finished)
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers:
+            proc.terminate()
+        raise
+    pool.shutdown()
 
 
 def _drain(progress_queue, emit) -> None:

@@ -84,11 +84,14 @@ class Store:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset)
         base = f"{stamp}-{safe}"
-        folder, k = self.root / base, 1
-        while folder.exists():
-            k += 1
-            folder = self.root / f"{base}-{k}"
-        folder.mkdir(parents=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        for k in range(1, 10_000):  # mkdir is atomic: two processes never get the same folder
+            folder = self.root / (base if k == 1 else f"{base}-{k}")
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                continue
         atomic_write_json(folder / "comparison.json", spec)
         with closing(self._connect()) as con, con:
             con.execute(
