@@ -3,11 +3,13 @@ stored, then aggregated over seeds into one table."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import queue as queue_module
 import signal
 import statistics
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -277,8 +279,9 @@ def _run_here(specs: list[RunSpec], emit, record) -> None:
 def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:
     ctx = mp.get_context("spawn")  # no fork: torch's thread pools do not survive a fork safely
     progress_queue = ctx.Queue()
-    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,))
-    pending = {pool.submit(_run_in_worker, sp): sp for sp in specs}
+    with _sigint_ignored():  # workers start with Ctrl-C ignored, even before their initializer runs
+        pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,))
+        pending = {pool.submit(_run_in_worker, sp): sp for sp in specs}
     try:
         while pending:
             finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -296,6 +299,21 @@ def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:
             proc.terminate()
         raise
     pool.shutdown()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT while worker processes are launched: an ignored signal stays ignored in a spawned
+    child, and Python then installs no KeyboardInterrupt handler, so a Ctrl-C while a worker is still
+    importing torch cannot print a traceback from it. The main thread gets its handler back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drain(progress_queue, emit) -> None:
