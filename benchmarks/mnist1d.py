@@ -38,7 +38,7 @@ def main() -> int:
     wall = time.perf_counter() - start
 
     print(f"MNIST-1D, default comparison: {args.seeds} seeds per model, {available_cores()} cores, torch threads per worker {result.config['threads_per_worker']}, {result.config['workers']} workers")
-    print(f"{'model':6} {'params':>8} {'test acc % (mean ± std)':>24} {'seeds':>22} {'train s':>8} {'published':>10} {'repo logs':>10} {'target':>8}")
+    print(f"{'model':6} {'params':>8} {'test acc % (mean ± std)':>24} {'seeds 0 1 2 ...':>22} {'train s':>8} {'published':>10} {'repo logs':>10} {'target':>8}")
     ok = True
     for r in result.rows:
         accs = " ".join(f"{100 * a:.1f}" for a in r["test_accs"])

@@ -86,6 +86,7 @@ def test_models_and_datasets_listings(capsys):
     out = capsys.readouterr().out
     assert "mnist1d" in out and "40 x 1" in out and "3600 / 400 / 1000" in out
     assert "digits" in out and "1 x 8 x 8" in out
+    assert "seqdigits" in out and "64 x 1" in out and "mnist:DIR" in out and "pmnist:DIR" in out
 
 
 @pytest.mark.parametrize(

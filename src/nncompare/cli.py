@@ -111,7 +111,7 @@ def cmd_models(args) -> int:
 def cmd_datasets(args) -> int:
     from rich.table import Table
 
-    from .data import list_sources, load_dataset
+    from .data import list_families, list_sources, load_dataset
 
     t = Table(title="data sets", title_justify="left")
     for col in ("name", "kind", "task", "input shape", "classes", "train / val / test", "what it is"):
@@ -122,6 +122,8 @@ def cmd_datasets(args) -> int:
         shape = " x ".join(map(str, d.meta.input_shape))
         layout = "(L, C)" if d.meta.kind == "series" else "(C, H, W)"
         t.add_row(s.name, s.kind, d.meta.task, f"{shape} {layout}", str(d.meta.n_classes), f"{sizes['train']} / {sizes['val']} / {sizes['test']}", s.summary)
+    for f in list_families():  # these need an argument (a folder, a name), so nothing is loaded
+        t.add_row(f.name, f.kind, "", "", "", "", f.summary)
     _console().print(t)
     return 0
 

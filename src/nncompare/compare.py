@@ -69,7 +69,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
     """One row per model: test accuracy mean and sample std over the finished seeds, mean cost."""
     rows = []
     for m in models:
-        mine = [r for r in runs if r["model"] == m]
+        mine = sorted((r for r in runs if r["model"] == m), key=lambda r: r["seed"])  # seed order, not finishing order
         done = [r for r in mine if r.get("status") == "done"]
 
         def mean(key):

@@ -1,7 +1,12 @@
-"""Data registry: a source string ("mnist1d", "digits") maps to a loader that returns a Dataset.
+"""Data registry: a source string maps to a loader that returns a Dataset.
 
-Loaders register themselves with `@register_source`; `load_dataset(name)` is the only way in, and an
-unknown name's error lists the valid ones.
+Three shapes of source string:
+- a name (`mnist1d`, `digits`, `seqdigits`): `@register_source(name, ...)`, loader `fn() -> Dataset`;
+- a family with an argument (`mnist:DIR`, `seqmnist:DIR`): `@register_family(prefix, ...)`, loader
+  `fn(argument) -> Dataset`;
+- a path to the user's own file or folder: `files.load_path(path)`.
+
+`load_dataset(source)` is the only way in; an unknown name's error lists the valid ones.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ from ..errors import UserError, did_you_mean
 from .base import Dataset, DatasetMeta, Split
 
 _SOURCES: dict[str, "SourceInfo"] = {}
+_FAMILIES: dict[str, "SourceInfo"] = {}
 
 
 @dataclass(frozen=True)
 class SourceInfo:
-    name: str
+    name: str  # the name, or for a family "prefix:ARG"
     kind: str
     summary: str  # one line for `nncompare datasets`
-    loader: Callable[[], Dataset]
+    loader: Callable[..., Dataset]
+    family: bool = False  # True: the loader takes the text after "prefix:"
 
 
 def register_source(name: str, kind: str, summary: str):
@@ -35,18 +42,57 @@ def register_source(name: str, kind: str, summary: str):
     return wrap
 
 
+def register_family(prefix: str, kind: str, summary: str, argument: str):
+    """Decorator: register `fn(argument: str) -> Dataset` for source strings "prefix:ARGUMENT"."""
+
+    def wrap(fn):
+        if prefix in _FAMILIES:
+            raise ValueError(f"data family {prefix!r} registered twice")
+        _FAMILIES[prefix] = SourceInfo(name=f"{prefix}:{argument}", kind=kind, summary=summary, loader=fn, family=True)
+        return fn
+
+    return wrap
+
+
 def list_sources() -> list[SourceInfo]:
+    """The named data sets (they load without arguments)."""
     return [_SOURCES[k] for k in sorted(_SOURCES)]
 
 
-def load_dataset(name: str) -> Dataset:
-    """Load a registered data set by name (deterministic; generated data is cached on disk)."""
-    if not isinstance(name, str) or name not in _SOURCES:
-        raise UserError(f"unknown data set '{name}'; {did_you_mean(str(name), sorted(_SOURCES))}")
-    return _SOURCES[name].loader()
+def list_families() -> list[SourceInfo]:
+    """The families that take an argument after a colon, e.g. `mnist:DIR`."""
+    return [_FAMILIES[k] for k in sorted(_FAMILIES)]
+
+
+def valid_sources() -> list[str]:
+    return sorted(_SOURCES) + [f.name for f in list_families()]
+
+
+def load_dataset(source: str) -> Dataset:
+    """Load a data set from a source string (deterministic; generated data is cached on disk)."""
+    if not isinstance(source, str) or not source.strip():
+        raise UserError(f"no data set given; valid choices: {', '.join(valid_sources())}")
+    if source in _SOURCES:
+        return _SOURCES[source].loader()
+    prefix, colon, argument = source.partition(":")
+    if colon and prefix in _FAMILIES:
+        if not argument:
+            raise UserError(f"'{source}' needs an argument after the colon, as in {_FAMILIES[prefix].name}")
+        return _FAMILIES[prefix].loader(argument)
+    raise UserError(f"unknown data set '{source}'; {did_you_mean(source, valid_sources())}")
 
 
 # registration happens on import of the families
 from . import images, series  # noqa: E402,F401
 
-__all__ = ["Dataset", "DatasetMeta", "Split", "SourceInfo", "load_dataset", "list_sources", "register_source"]
+__all__ = [
+    "Dataset",
+    "DatasetMeta",
+    "Split",
+    "SourceInfo",
+    "load_dataset",
+    "list_sources",
+    "list_families",
+    "register_source",
+    "register_family",
+]

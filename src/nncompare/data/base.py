@@ -58,9 +58,20 @@ def make_split(x: np.ndarray, y: np.ndarray) -> Split:
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (keep, held_out) with `fraction` of each class held out; fixed by `seed`."""
+    """Indices (keep, held_out) with `fraction` of each class held out; fixed by `seed`.
+
+    At least one example per class is held out when the data allow; when a class has a single example
+    the split cannot be stratified and falls back to a plain seeded random split.
+    """
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    keep, held = train_test_split(idx, test_size=fraction, stratify=y, random_state=seed)
+    n_classes = len(np.unique(y))
+    held_count = max(int(np.ceil(fraction * len(y))), 1)  # as scikit-learn rounds a fractional test_size
+    counts = np.unique(y, return_counts=True)[1]
+    can_stratify = counts.min() >= 2 and n_classes <= held_count <= len(y) - n_classes
+    if can_stratify:
+        keep, held = train_test_split(idx, test_size=held_count, stratify=y, random_state=seed)
+    else:
+        keep, held = train_test_split(idx, test_size=held_count, random_state=seed)
     return np.sort(keep), np.sort(held)
