@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="train models on one data set under the same rules and compare them")
     c.add_argument("data", metavar="DATA", help="data set name (see 'nncompare datasets')")
+    c.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels, by name or 0-based index (default: the first)")
+    c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
     c.add_argument("--epochs", type=_positive_int, default=d.max_epochs, help=f"most epochs per run (default: {d.max_epochs})")
@@ -265,6 +267,16 @@ def comparison_table(result, seeds: int):
     return t
 
 
+def data_options_from(args) -> dict:
+    """Only the data options the user gave: a loader is asked only for what it was told."""
+    options = {}
+    if args.label_column is not None:
+        options["label_column"] = args.label_column
+    if args.no_normalize:
+        options["normalize"] = False
+    return options
+
+
 def cmd_compare(args) -> int:
     from .compare import compare, parse_models
     from .train import TrainConfig
@@ -281,7 +293,16 @@ def cmd_compare(args) -> int:
     models = parse_models(args.models)
     progress = GridProgress(console, quiet=args.quiet)
     try:
-        result = compare(args.data, models=models, seeds=args.seeds, config=config, store=args.store, workers=args.workers, progress=progress)
+        result = compare(
+            args.data,
+            models=models,
+            seeds=args.seeds,
+            config=config,
+            store=args.store,
+            workers=args.workers,
+            progress=progress,
+            data_options=data_options_from(args),
+        )
     finally:
         progress.close()
 

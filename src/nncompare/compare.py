@@ -177,10 +177,12 @@ def compare(
     store: str | Path | None = None,
     workers: int | None = None,
     progress: ProgressCallback | None = None,
+    data_options: dict | None = None,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
-    indexed in its SQLite file. `model_args` maps a model name to hyperparameter overrides.
+    indexed in its SQLite file. `model_args` maps a model name to hyperparameter overrides;
+    `data_options` are the data loader's keywords (see `load_dataset`).
 
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
     "done", "model", "seed", ...}.
@@ -195,7 +197,8 @@ def compare(
         if name not in models:
             raise UserError(f"model arguments given for '{name}', which is not among the models compared ({', '.join(models)})")
 
-    dataset = load_dataset(data)  # validates the name; generated data is cached for the workers
+    data_options = dict(data_options or {})
+    dataset = load_dataset(data, **data_options)  # validates the name; generated data is cached for the workers
     params = {}
     for m in models:  # builds each model once: bad hyperparameters fail here, before any training
         set_seed(0)
@@ -210,6 +213,7 @@ def compare(
     train_fields = {k: v for k, v in config.to_dict().items() if k != "seed"}
     spec = {
         "dataset": data,
+        "data_options": data_options,
         "dataset_meta": dataset.meta.to_dict(),
         "sizes": dataset.sizes(),
         "models": models,
@@ -228,6 +232,7 @@ def compare(
             seed=s,
             train=train_fields,
             model_args=model_args.get(m, {}),
+            data_options=data_options,
             run_dir=str(folder / f"{m}-seed{s}"),
             threads=threads,
         )

@@ -26,6 +26,7 @@ class RunSpec:
     seed: int
     train: dict  # TrainConfig fields
     model_args: dict = field(default_factory=dict)
+    data_options: dict = field(default_factory=dict)  # loader keywords, e.g. {"normalize": False}
     run_dir: str | None = None  # where to store it (None: not stored)
     threads: int | None = None  # torch intra-op threads for this run (None: leave as is)
 
@@ -45,6 +46,7 @@ def config_for_model(config: TrainConfig, model: str) -> TrainConfig:
 def run_config(spec: RunSpec, meta) -> dict:
     return {
         "dataset": spec.dataset,
+        "data_options": spec.data_options,
         "dataset_meta": meta.to_dict(),
         "model": spec.model,
         "family": get_model_info(spec.model).family,
@@ -60,7 +62,7 @@ def execute(spec: RunSpec, on_epoch=None) -> dict:
     """Train one (model, seed) pair; store it when `spec.run_dir` is set; return its metrics."""
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    dataset = load_dataset(spec.dataset)
+    dataset = load_dataset(spec.dataset, **spec.data_options)
     config = config_for_model(TrainConfig(**{**spec.train, "seed": spec.seed}), spec.model).validate()
     set_seed(spec.seed)  # initial weights depend on the seed alone
     model = create_model(spec.model, dataset.meta, **spec.model_args)

@@ -68,17 +68,33 @@ def valid_sources() -> list[str]:
     return sorted(_SOURCES) + [f.name for f in list_families()]
 
 
-def load_dataset(source: str) -> Dataset:
-    """Load a data set from a source string (deterministic; generated data is cached on disk)."""
+def _call(info: SourceInfo, args: tuple, options: dict, source: str) -> Dataset:
+    """Call a loader with its loader-specific keyword options; an option it does not take is refused."""
+    import inspect
+
+    accepted = [k for k, p in inspect.signature(info.loader).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        what = f"options: {', '.join(accepted)}" if accepted else "no options"
+        raise UserError(f"data set '{source}' takes no option {', '.join(unknown)}; it takes {what}")
+    return info.loader(*args, **options)
+
+
+def load_dataset(source: str, **options) -> Dataset:
+    """Load a data set from a source string (deterministic; generated data is cached on disk).
+
+    `options` are loader-specific keywords (e.g. `normalize=False` for UCR series); a loader declares
+    the ones it takes as keyword-only parameters.
+    """
     if not isinstance(source, str) or not source.strip():
         raise UserError(f"no data set given; valid choices: {', '.join(valid_sources())}")
     if source in _SOURCES:
-        return _SOURCES[source].loader()
+        return _call(_SOURCES[source], (), options, source)
     prefix, colon, argument = source.partition(":")
     if colon and prefix in _FAMILIES:
         if not argument:
             raise UserError(f"'{source}' needs an argument after the colon, as in {_FAMILIES[prefix].name}")
-        return _FAMILIES[prefix].loader(argument)
+        return _call(_FAMILIES[prefix], (argument,), options, source)
     raise UserError(f"unknown data set '{source}'; {did_you_mean(source, valid_sources())}")
 
 

@@ -17,6 +17,9 @@ class Split:
 
     x: torch.Tensor  # series (N, L, C); image (N, C, H, W)
     y: torch.Tensor  # (N,) int64 class ids
+    # series of varying length: (N,) int64 real steps per series; x is zero-padded at the end to L.
+    # None: every series has all L steps.
+    lengths: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -50,10 +53,11 @@ class Dataset:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
-def make_split(x: np.ndarray, y: np.ndarray) -> Split:
+def make_split(x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> Split:
     return Split(
         x=torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
         y=torch.as_tensor(np.ascontiguousarray(y), dtype=torch.int64),
+        lengths=None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
     )
 
 
