@@ -10,13 +10,14 @@ import torch
 import torch.nn as nn
 
 from . import register_model
-from .layers import check_positive_int, make_activation
+from .layers import check_positive_int, make_activation, step_mask
 
 
 class CNN(nn.Module):
     """`depth` x [Conv (same padding), activation] -> global average over positions -> Linear.
 
     Series (B, L, C) are transposed to (B, C, L) for Conv1d; images (B, C, H, W) go to Conv2d as they are.
+    For padded series (`lengths`), padding is masked after every layer and left out of the average.
     """
 
     def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu"):
@@ -30,18 +31,29 @@ class CNN(nn.Module):
         in_channels = meta.input_shape[0] if self.is_image else meta.input_shape[-1]
         layers: list[nn.Module] = []
         for _ in range(depth):
-            layers += [conv(in_channels, channels, kernel_size, padding=kernel_size // 2), make_activation(activation)]
+            layers.append(nn.Sequential(conv(in_channels, channels, kernel_size, padding=kernel_size // 2), make_activation(activation)))
             in_channels = channels
-        self.features = nn.Sequential(*layers)
+        self.features = nn.ModuleList(layers)
         self.head = nn.Linear(channels, meta.n_classes)
         self.kernel_size, self.depth = kernel_size, depth
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.is_image:
-            x = x.transpose(1, 2)  # (B, L, C) -> (B, C, L)
-        h = self.features(x)  # (B, channels, L) or (B, channels, H, W)
-        h = h.flatten(2).mean(-1)  # (B, channels): global average over positions
-        return self.head(h)  # (B, n_classes)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.is_image:
+            h = x  # (B, C, H, W)
+            for layer in self.features:
+                h = layer(h)  # (B, channels, H, W)
+            return self.head(h.flatten(2).mean(-1))  # global average over positions -> (B, n_classes)
+        h = x.transpose(1, 2)  # (B, L, C) -> (B, C, L)
+        mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
+        for layer in self.features:
+            h = layer(h)  # (B, channels, L)
+            if mask is not None:
+                # zero the padded steps after every layer, so each layer sees zeros beyond the real end,
+                # exactly the zero padding an unpadded (shorter) series gets at its boundary
+                h = h * mask
+        if mask is None:
+            return self.head(h.mean(-1))
+        return self.head(h.sum(-1) / mask.sum(-1).clamp(min=1))  # average over real steps only
 
     def receptive_field(self) -> int:
         """Theoretical receptive field (positions per axis) of one output position: 1 + depth * (k - 1)."""

@@ -45,3 +45,19 @@ def sequence_shape(meta) -> tuple[int, int]:
         return h, c * w
     length, channels = meta.input_shape
     return length, channels
+
+
+def last_step(h: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """The features of each sequence's last real step: (B, T, F) -> (B, F).
+
+    Sequences are padded at the end, so for causal models (RNNs, TCN) the state at step length-1 is
+    exactly what the unpadded sequence ends in."""
+    if lengths is None:
+        return h[:, -1]
+    index = (lengths.to(h.device) - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, h.shape[2])  # (B, 1, F)
+    return h.gather(1, index).squeeze(1)
+
+
+def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B, T) float mask: 1 for real steps, 0 for padding."""
+    return (torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]).float()

@@ -37,7 +37,8 @@ class MLP(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(in_features, meta.n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # the MLP needs a fixed input size: padded series are read with their zero padding
         h = self.body(x.flatten(1))  # (B, width)
         return self.head(h)  # (B, n_classes)
 

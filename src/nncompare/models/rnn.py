@@ -6,7 +6,8 @@ and as torch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, the fast path. Both read t
 ones), so `impl="equations"` and `impl="fused"` compute the same function; tests hold them to 1e-5.
 
 Series are read step by step (B, L, C); images row by row (B, H, C*W). The classifier reads the last
-hidden state: everything the model knows about the sequence has to pass through it.
+hidden state (of the last real step, for padded series): everything the model knows about the
+sequence has to pass through it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.nn as nn
 
 from ..errors import UserError
 from . import register_model
-from .layers import check_positive_int, sequence_shape, sequence_view
+from .layers import check_positive_int, last_step, sequence_shape, sequence_view
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 IMPLS = ("fused", "equations")
@@ -114,8 +115,9 @@ class RecurrentNet(nn.Module):
         """Top-layer hidden states for every step (B, T, H)."""
         return self.recurrent(sequence_view(x, self.kind))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.hidden_states(x)[:, -1])  # (B, n_classes)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # padded series: the state after the last real step, which the padding that follows cannot touch
+        return self.head(last_step(self.hidden_states(x), lengths))  # (B, n_classes)
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3)

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .layers import check_positive_int, make_activation, sequence_shape, sequence_view
+from .layers import check_positive_int, last_step, make_activation, sequence_shape, sequence_view
 
 
 class CausalConv1d(nn.Conv1d):
@@ -76,8 +76,9 @@ class TCN(nn.Module):
         h = sequence_view(x, self.kind).transpose(1, 2)  # (B, F, T)
         return self.blocks(h).transpose(1, 2)  # (B, T, C)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)[:, -1])  # last step sees the whole receptive field: (B, n_classes)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # the last real step sees the whole receptive field; being causal, it never sees the padding
+        return self.head(last_step(self.features(x), lengths))  # (B, n_classes)
 
     def receptive_field(self) -> int:
         return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)

@@ -77,15 +77,24 @@ def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tenso
     return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
 
 
+def run_model(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """The model's outputs for a batch; `lengths` (padded series) only when the data has them."""
+    return model(x) if lengths is None else model(x, lengths)
+
+
+def _rows(t: torch.Tensor | None, start: int, stop: int, device) -> torch.Tensor | None:
+    return None if t is None else t[start:stop].to(device)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None = None, batch_size: int = 1024) -> tuple[float, float]:
     """(mean loss, accuracy) over a split, in eval mode, in batches."""
     model.eval()
     device = next(model.parameters()).device
     total_loss, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
         xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        loss, right = loss_and_correct(model(xb), yb)
+        loss, right = loss_and_correct(run_model(model, xb, _rows(lengths, i, i + batch_size, device)), yb)
         total_loss += loss.item() * len(yb)
         correct += int(right)
     n = max(len(y), 1)
@@ -93,16 +102,17 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 @torch.no_grad()
-def inference_throughput(model: nn.Module, x: torch.Tensor, batch_size: int = 256, min_seconds: float = 0.2) -> float:
+def inference_throughput(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None, batch_size: int = 256, min_seconds: float = 0.2) -> float:
     """Examples per second of `model` in eval mode on `x`, batches of `batch_size`, after one warm-up batch."""
     model.eval()
     device = next(model.parameters()).device
     x = x.to(device)
-    model(x[:batch_size])  # warm-up (allocations, lazy init)
+    lengths = None if lengths is None else lengths.to(device)
+    run_model(model, x[:batch_size], _rows(lengths, 0, batch_size, device))  # warm-up (allocations, lazy init)
     done, start = 0, time.perf_counter()
     while True:
         for i in range(0, len(x), batch_size):
-            model(x[i : i + batch_size])
+            run_model(model, x[i : i + batch_size], _rows(lengths, i, i + batch_size, device))
         if device.type == "cuda":
             torch.cuda.synchronize()
         done += len(x)
@@ -128,6 +138,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     model.to(device)
     train, val = dataset.train, dataset.val
     x_train, y_train = train.x.to(device), train.y.to(device)
+    len_train = None if train.lengths is None else train.lengths.to(device)
     n = len(y_train)
     if n == 0:
         raise UserError("the training split is empty; the data set needs at least one training example")
@@ -145,7 +156,8 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
-            loss, right = loss_and_correct(model(x_train[idx]), y_train[idx])
+            lengths = None if len_train is None else len_train[idx]
+            loss, right = loss_and_correct(run_model(model, x_train[idx], lengths), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
@@ -156,7 +168,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         train_loss = loss_sum.item() / n
         if not math.isfinite(train_loss):
             stop_reason = "diverged"
-        val_loss, val_acc = evaluate(model, val.x, val.y)
+        val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -182,7 +194,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     train_seconds = time.perf_counter() - start
 
     model.load_state_dict(best_state)
-    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y)
+    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths)
     best = history[best_epoch - 1] if best_epoch else history[-1]
     metrics = {
         "test_loss": test_loss,
@@ -193,6 +205,6 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         "epochs": len(history),
         "stop_reason": stop_reason,
         "train_seconds": train_seconds,
-        "inference_per_second": inference_throughput(model, dataset.test.x),
+        "inference_per_second": inference_throughput(model, dataset.test.x, dataset.test.lengths),
     }
     return RunResult(history=history, metrics=metrics, config=config)
