@@ -41,16 +41,16 @@ def main() -> int:
     print(f"{'model':6} {'params':>8} {'test acc % (mean ± std)':>24} {'seeds 0 1 2 ...':>22} {'train s':>8} {'published':>10} {'repo logs':>10} {'target':>8}")
     ok = True
     for r in result.rows:
-        accs = " ".join(f"{100 * a:.1f}" for a in r["test_accs"])
+        accs = " ".join(f"{100 * a:.1f}" for a in r["scores"])
         target = TARGETS.get(r["model"])
-        mean = 100 * r["test_acc_mean"]
+        mean = 100 * r["score_mean"]
         verdict = ""
         if target is not None:
             met = mean >= target
             ok &= met
             verdict = f">={target:.0f} {'met' if met else 'MISSED'}"
         print(
-            f"{r['model']:6} {r['params']:>8,} {mean:>17.1f} ± {100 * r['test_acc_std']:.1f} {accs:>22} {r['train_seconds']:>8.1f} "
+            f"{r['model']:6} {r['params']:>8,} {mean:>17.1f} ± {100 * r['score_std']:.1f} {accs:>22} {r['train_seconds']:>8.1f} "
             f"{PUBLISHED.get(r['model'], '-'):>10} {REPO_LOGS.get(r['model'], '-'):>10} {verdict:>8}"
         )
     wall_ok = wall < WALL_TARGET_S

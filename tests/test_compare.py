@@ -9,7 +9,7 @@ import pytest
 import importlib
 
 import nncompare
-from nncompare.compare import aggregate, format_accuracy, plan_workers
+from nncompare.compare import aggregate, format_score, plan_workers
 
 # `nncompare.compare` is the function; the module behind it is reached through the import system
 compare_module = importlib.import_module("nncompare.compare")
@@ -20,19 +20,22 @@ TINY = TrainConfig(max_epochs=2)
 
 def test_aggregate_mean_and_sample_std_over_finished_seeds():
     runs = [
-        {"model": "cnn", "seed": 0, "status": "done", "test_acc": 0.90, "params": 10, "train_seconds": 1.0, "epochs": 3, "inference_per_second": 100.0},
-        {"model": "cnn", "seed": 1, "status": "done", "test_acc": 0.94, "params": 10, "train_seconds": 3.0, "epochs": 5, "inference_per_second": 300.0},
+        {"model": "cnn", "seed": 1, "status": "done", "score": 0.94, "score_name": "test accuracy", "higher_is_better": True, "params": 10, "train_seconds": 3.0, "epochs": 5, "inference_per_second": 300.0},
+        {"model": "cnn", "seed": 0, "status": "done", "score": 0.90, "score_name": "test accuracy", "higher_is_better": True, "params": 10, "train_seconds": 1.0, "epochs": 3, "inference_per_second": 100.0},
         {"model": "cnn", "seed": 2, "status": "failed", "error": "boom"},
         {"model": "gru", "seed": 0, "status": "failed", "error": "boom"},
     ]
     cnn, gru = aggregate(runs, ["cnn", "gru"], {"cnn": 0.01, "gru": 0.01})
     assert cnn["n_runs"] == 3 and cnn["n_done"] == 2
-    assert cnn["test_acc_mean"] == pytest.approx(0.92)
-    assert cnn["test_acc_std"] == pytest.approx(math.sqrt(((0.02**2) * 2) / 1))  # sample std, ddof=1
+    assert cnn["scores"] == [0.90, 0.94]  # seed order, not the order the runs finished in
+    assert cnn["score_mean"] == pytest.approx(0.92)
+    assert cnn["score_std"] == pytest.approx(math.sqrt(((0.02**2) * 2) / 1))  # sample std, ddof=1
     assert cnn["train_seconds"] == pytest.approx(2.0) and cnn["inference_per_second"] == pytest.approx(200.0)
-    assert gru["n_done"] == 0 and math.isnan(gru["test_acc_mean"])
-    assert format_accuracy(cnn) == "92.0 ± 2.8 (1 failed)"
-    assert format_accuracy(gru) == "failed"
+    assert gru["n_done"] == 0 and math.isnan(gru["score_mean"])
+    assert format_score(cnn) == "92.0 ± 2.8 (1 failed)"
+    assert format_score(gru) == "failed"
+    mse = {**cnn, "score_name": "test MSE", "score_mean": 0.001234, "score_std": 0.00031}
+    assert format_score(mse) == "0.001234 ± 0.00031 (1 failed)"
 
 
 def test_threads_per_run_do_not_depend_on_the_worker_count(monkeypatch):

@@ -145,7 +145,7 @@ def cmd_runs(args) -> int:
         for col in ("model", "seed", "status", "test acc", "params", "train s", "epochs", "folder"):
             t.add_column(col)
         for r in st.list_runs(args.comparison):
-            acc = f"{100 * r['test_acc']:.1f}%" if r["test_acc"] is not None else "-"
+            acc = f"{100 * r['test_acc']:.1f}%" if r["test_acc"] is not None else "-"  # regression runs have none
             secs = f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-"
             t.add_row(r["model"], str(r["seed"]), r["status"], acc, f"{r['params'] or 0:,}", secs, str(r["epochs"] or "-"), r["path"])
         console.print(t)
@@ -213,7 +213,12 @@ class GridProgress:
             self.done += 1
             if not self.quiet and self.progress is None:
                 status = e.get("status", "done")
-                what = f"{100 * e['test_acc']:.1f}% test accuracy in {e['train_seconds']:.1f} s" if status != "failed" else e.get("error", "")
+                if status == "failed":
+                    what = e.get("error", "")
+                elif e["score_name"] == "test accuracy":
+                    what = f"{100 * e['score']:.1f}% test accuracy in {e['train_seconds']:.1f} s"
+                else:
+                    what = f"{e['score_name']} {e['score']:.4g} in {e['train_seconds']:.1f} s"
                 self.console.print(f"[{self.done}/{self.total}] {e['model']} seed {e['seed']}: {status}, {what}", highlight=False)
         if self.progress is not None:
             # completed counts in-flight runs by their share of the epoch budget, so the ETA moves smoothly
@@ -244,10 +249,11 @@ def comparison_table(result, seeds: int):
     from rich import box
     from rich.table import Table
 
-    from .compare import format_accuracy
+    from .compare import format_score, score_heading
 
-    t = Table(title=f"{result.dataset}: test accuracy over {seeds} seed(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), ("test acc %", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right"), ("", "left")):
+    t = Table(title=f"{result.dataset}: {result.rows[0]['score_name'] if result.rows else 'score'} over {seeds} seed(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    heading = score_heading(result.rows[0]["score_name"]) if result.rows else "score"
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), (heading, "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right"), ("", "left")):
         t.add_column(col, justify=just, no_wrap=True)
     for r in result.rows:
         best = r["model"] == result.best
@@ -257,7 +263,7 @@ def comparison_table(result, seeds: int):
             FAMILY_SHORT.get(r["family"], r["family"]),
             f"{r['params']:,}",
             f"{r['lr']:g}",
-            format_accuracy(r),
+            format_score(r),
             f"{r['train_seconds']:.1f}" if ok else "-",
             f"{r['epochs']:.0f}" if ok else "-",
             compact_number(r["inference_per_second"]) if ok else "-",

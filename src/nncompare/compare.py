@@ -46,27 +46,37 @@ class Comparison:
 
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
-        header = f"{'model':6} {'params':>8} {'lr':>7} {'test acc % (mean ± std)':>23} {'train s':>8} {'infer/s':>10}"
+        heading = score_heading(self.rows[0]["score_name"]) + " (mean ± std)" if self.rows else ""
+        header = f"{'model':6} {'params':>8} {'lr':>7} {heading:>23} {'train s':>8} {'infer/s':>10}"
         lines = [header]
         for r in self.rows:
             mark = "  ← best" if r["model"] == self.best else ""
             lines.append(
-                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_accuracy(r):>23} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
+                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_score(r):>23} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
             )
         return "\n".join(lines)
 
 
-def format_accuracy(row: dict) -> str:
+def score_heading(score_name: str) -> str:
+    return "test acc %" if score_name == "test accuracy" else score_name
+
+
+def format_score(row: dict) -> str:
+    """"96.7 ± 0.4" (accuracy in percent) or "0.0012 ± 0.0003" (a loss), with failed runs counted."""
     if row["n_done"] == 0:
         return "failed"
-    text = f"{100 * row['test_acc_mean']:.1f} ± {100 * row['test_acc_std']:.1f}"  # percent
+    if row["score_name"] == "test accuracy":
+        text = f"{100 * row['score_mean']:.1f} ± {100 * row['score_std']:.1f}"
+    else:
+        text = f"{row['score_mean']:.4g} ± {row['score_std']:.2g}"
     if row["n_done"] < row["n_runs"]:
         text += f" ({row['n_runs'] - row['n_done']} failed)"
     return text
 
 
 def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list[dict]:
-    """One row per model: test accuracy mean and sample std over the finished seeds, mean cost."""
+    """One row per model: the score (test accuracy, or test MSE for regression) as mean and sample std
+    over the finished seeds, and the mean cost."""
     rows = []
     for m in models:
         mine = sorted((r for r in runs if r["model"] == m), key=lambda r: r["seed"])  # seed order, not finishing order
@@ -76,7 +86,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
             vals = [r[key] for r in done if r.get(key) is not None]
             return statistics.fmean(vals) if vals else math.nan
 
-        accs = [r["test_acc"] for r in done]
+        scores = [r["score"] for r in done]
         rows.append(
             {
                 "model": m,
@@ -85,9 +95,11 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
                 "n_runs": len(mine),
                 "n_done": len(done),
                 "params": next((r["params"] for r in mine if r.get("params")), 0),
-                "test_acc_mean": statistics.fmean(accs) if accs else math.nan,
-                "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "test_accs": accs,
+                "score_name": next((r["score_name"] for r in done), "test accuracy"),
+                "higher_is_better": next((r["higher_is_better"] for r in done), True),
+                "score_mean": statistics.fmean(scores) if scores else math.nan,
+                "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                "scores": scores,
                 "train_seconds": mean("train_seconds"),
                 "epochs": mean("epochs"),
                 "inference_per_second": mean("inference_per_second"),
@@ -260,7 +272,10 @@ def compare(
     finally:
         rows = aggregate(runs, models, learning_rates)
         done_rows = [r for r in rows if r["n_done"]]
-        best = max(done_rows, key=lambda r: r["test_acc_mean"])["model"] if done_rows else None
+        best = None
+        if done_rows:
+            sign = 1 if done_rows[0]["higher_is_better"] else -1
+            best = max(done_rows, key=lambda r: sign * r["score_mean"])["model"]
         result = Comparison(
             dataset=data, rows=rows, runs=runs, folder=folder, best=best, wall_seconds=time.perf_counter() - start, config=spec
         )

@@ -57,7 +57,7 @@ class TrainConfig:
 
 @dataclass
 class RunResult:
-    history: list[dict]  # one row per epoch: epoch, train_loss, train_acc, val_loss, val_acc, seconds
+    history: list[dict]  # one row per epoch: epoch, train_loss, train_acc, val_loss, val_acc, seconds (no acc for regression)
     metrics: dict  # test metrics, cost, stopping details
     config: TrainConfig = field(repr=False, default=None)
 
@@ -72,9 +72,47 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy and the number of correct top-1 predictions."""
-    return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
+@dataclass(frozen=True)
+class Objective:
+    """What a task is trained and scored on.
+
+    classify: cross-entropy, accuracy; outputs (B, K), targets (B,) class ids.
+    regress:  mean squared error (the loss is the score); outputs (B, D), targets (B,) or (B, D).
+    per_step: cross-entropy over every position, accuracy over positions; outputs (B, T, K), targets (B, T).
+    """
+
+    task: str
+
+    @property
+    def has_accuracy(self) -> bool:
+        return self.task != "regress"
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.task == "regress":
+            return F.mse_loss(out.reshape(y.shape), y)
+        if self.task == "per_step":
+            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))  # (B*T, K) vs (B*T,)
+        return F.cross_entropy(out, y)
+
+    def correct(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Number of right predictions (0 for regression, which has none to count)."""
+        if self.task == "regress":
+            return torch.zeros((), dtype=torch.long, device=out.device)
+        return (out.argmax(-1) == y).sum()
+
+    def predictions_per_example(self, y: torch.Tensor) -> int:
+        return y[0].numel() if self.task == "per_step" and len(y) else 1
+
+    def score(self, loss: float, acc: float | None) -> tuple[str, float, bool]:
+        """(name, value, higher is better) of the number a comparison ranks models by."""
+        if self.task == "regress":
+            return "test MSE", loss, False
+        return "test accuracy", acc, True
+
+
+def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, objective: Objective = Objective("classify")) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss of the task and the number of correct predictions."""
+    return objective.loss(logits, y), objective.correct(logits, y)
 
 
 def run_model(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -87,18 +125,26 @@ def _rows(t: torch.Tensor | None, start: int, stop: int, device) -> torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None = None, batch_size: int = 1024) -> tuple[float, float]:
-    """(mean loss, accuracy) over a split, in eval mode, in batches."""
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    batch_size: int = 1024,
+    objective: Objective = Objective("classify"),
+) -> tuple[float, float | None]:
+    """(mean loss, accuracy) over a split, in eval mode, in batches; accuracy None for regression."""
     model.eval()
     device = next(model.parameters()).device
     total_loss, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
         xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        loss, right = loss_and_correct(run_model(model, xb, _rows(lengths, i, i + batch_size, device)), yb)
+        loss, right = loss_and_correct(run_model(model, xb, _rows(lengths, i, i + batch_size, device)), yb, objective)
         total_loss += loss.item() * len(yb)
         correct += int(right)
     n = max(len(y), 1)
-    return total_loss / n, correct / n
+    acc = correct / (n * objective.predictions_per_example(y)) if objective.has_accuracy else None
+    return total_loss / n, acc
 
 
 @torch.no_grad()
@@ -143,6 +189,8 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     if n == 0:
         raise UserError("the training split is empty; the data set needs at least one training example")
     batch_size = min(config.batch_size, n)
+    objective = Objective(dataset.meta.task)
+    per_example = objective.predictions_per_example(y_train)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
 
@@ -157,7 +205,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             lengths = None if len_train is None else len_train[idx]
-            loss, right = loss_and_correct(run_model(model, x_train[idx], lengths), y_train[idx])
+            loss, right = loss_and_correct(run_model(model, x_train[idx], lengths), y_train[idx], objective)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
@@ -168,15 +216,14 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         train_loss = loss_sum.item() / n
         if not math.isfinite(train_loss):
             stop_reason = "diverged"
-        val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths)
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc": correct.item() / n,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "seconds": time.perf_counter() - epoch_start,
-        }
+        val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths, objective=objective)
+        row = {"epoch": epoch, "train_loss": train_loss}
+        if objective.has_accuracy:
+            row["train_acc"] = correct.item() / (n * per_example)
+        row["val_loss"] = val_loss
+        if objective.has_accuracy:
+            row["val_acc"] = val_acc
+        row["seconds"] = time.perf_counter() - epoch_start
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
@@ -194,13 +241,18 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     train_seconds = time.perf_counter() - start
 
     model.load_state_dict(best_state)
-    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths)
+    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths, objective=objective)
     best = history[best_epoch - 1] if best_epoch else history[-1]
+    score_name, score, higher_is_better = objective.score(test_loss, test_acc)
     metrics = {
+        "task": objective.task,
         "test_loss": test_loss,
         "test_acc": test_acc,
+        "score": score,
+        "score_name": score_name,
+        "higher_is_better": higher_is_better,
         "val_loss": best["val_loss"],
-        "val_acc": best["val_acc"],
+        "val_acc": best.get("val_acc"),
         "best_epoch": best_epoch,
         "epochs": len(history),
         "stop_reason": stop_reason,
