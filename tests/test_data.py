@@ -15,7 +15,7 @@ def test_registry_lists_the_builtins():
 
 
 def test_unknown_data_set_lists_valid_names():
-    with pytest.raises(nncompare.UserError, match="unknown data set 'mnist2d'.*did you mean 'mnist1d'.*valid choices: digits, mnist1d, pdigits, seqdigits, mnist:DIR"):
+    with pytest.raises(nncompare.UserError, match="unknown data set 'mnist2d'.*did you mean 'mnist1d'.*valid choices: digits, mnist1d, pdigits, seqdigits, adding:T, copy:T, mnist:DIR"):
         load_dataset("mnist2d")
 
 

@@ -125,3 +125,51 @@ def test_cnn_uses_2d_convolutions_on_images_and_1d_on_series():
     assert any(isinstance(m, torch.nn.Conv2d) for m in img.modules())
     assert not any(isinstance(m, torch.nn.Conv2d) for m in ser.modules())
     assert any(isinstance(m, torch.nn.Conv1d) for m in ser.modules())
+
+
+def task_meta(task, length=10, channels=2):
+    from nncompare.data import DatasetMeta
+
+    if task == "regress":
+        return DatasetMeta(name="toy-regress", kind="series", task="regress", input_shape=(length, channels), n_classes=0, n_outputs=1)
+    return DatasetMeta(name="toy-per-step", kind="series", task="per_step", input_shape=(length, channels), n_classes=5)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_regression_outputs_one_value_per_input(name):
+    meta = task_meta("regress")
+    torch.manual_seed(0)
+    model = create_model(name, meta)
+    out = model(torch.randn(3, *meta.input_shape))
+    assert out.shape == (3, 1) and torch.isfinite(out).all()
+    torch.nn.functional.mse_loss(out[:, 0], torch.randn(3)).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_per_step_outputs_are_causal(name):
+    """One label per position: changing the input at step 6 moves no output before step 6."""
+    meta = task_meta("per_step", length=10)
+    torch.manual_seed(0)
+    model = create_model(name, meta).eval()
+    x = torch.randn(2, *meta.input_shape)
+    x2 = x.clone()
+    x2[:, 6] += 3.0
+    with torch.no_grad():
+        a, b = model(x), model(x2)
+    assert a.shape == (2, 10, 5)
+    torch.testing.assert_close(a[:, :6], b[:, :6])
+    assert not torch.allclose(a[:, 6:], b[:, 6:])  # ... and the change is seen from step 6 on
+
+
+def test_mlp_per_step_window_limits_how_far_back_it_reads():
+    meta = task_meta("per_step", length=10)
+    torch.manual_seed(0)
+    model = create_model("mlp", meta, window=3, dropout=0.0).eval()
+    x = torch.randn(1, *meta.input_shape)
+    x2 = x.clone()
+    x2[:, 2] += 3.0
+    with torch.no_grad():
+        a, b = model(x), model(x2)
+    assert not torch.allclose(a[:, 2:5], b[:, 2:5])  # steps 2, 3, 4 have step 2 in their window
+    torch.testing.assert_close(a[:, 5:], b[:, 5:])  # from step 5 on it has left the window

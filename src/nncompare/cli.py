@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     c = sub.add_parser("compare", help="train models on one data set under the same rules and compare them")
-    c.add_argument("data", metavar="DATA", help="data set name (see 'nncompare datasets')")
+    c.add_argument("data", metavar="DATA", help="a data set name or family (mnist1d, ucr:GunPoint, adding:200; see 'nncompare datasets'), or the path of your own CSV / NPZ file or image folder")
     c.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels, by name or 0-based index (default: the first)")
     c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
@@ -273,6 +273,14 @@ def comparison_table(result, seeds: int):
     return t
 
 
+def baseline_line(baseline: dict) -> str:
+    """The trivial predictor's score, to read the models' scores against."""
+    text = f"trivial baseline ({baseline['name']}): {baseline['score_name']} {baseline['expected']:.4g}"
+    if "measured" in baseline:
+        text += f" in expectation, {baseline['measured']:.4g} on this test split"
+    return text
+
+
 def data_options_from(args) -> dict:
     """Only the data options the user gave: a loader is asked only for what it was told."""
     options = {}
@@ -313,6 +321,9 @@ def cmd_compare(args) -> int:
         progress.close()
 
     console.print(comparison_table(result, args.seeds))
+    baseline = result.config.get("dataset_meta", {}).get("baseline")
+    if baseline:
+        console.print(baseline_line(baseline), highlight=False)
     console.print(f"{len(result.runs)} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
     failed = [r for r in result.runs if r.get("status") == "failed"]
     for r in failed:

@@ -95,11 +95,14 @@ def load_dataset(source: str, **options) -> Dataset:
         if not argument:
             raise UserError(f"'{source}' needs an argument after the colon, as in {_FAMILIES[prefix].name}")
         return _call(_FAMILIES[prefix], (argument,), options, source)
+    if files.looks_like_path(source):  # the user's own CSV / NPZ file or image folder
+        return _call(SourceInfo("PATH", "", "", files.load_path), (source,), options, source)
     raise UserError(f"unknown data set '{source}'; {did_you_mean(source, valid_sources())}")
 
 
 # registration happens on import of the families
-from . import images, series  # noqa: E402,F401
+from . import images, series, synthetic, ucr  # noqa: E402,F401
+from . import files  # noqa: E402  (the user's own files, by path)
 
 __all__ = [
     "Dataset",

@@ -31,10 +31,17 @@ class DatasetMeta:
     kind: str  # one of KINDS
     task: str  # one of TASKS
     input_shape: tuple  # one example, natural layout: series (L, C), image (C, H, W)
-    n_classes: int
+    n_classes: int  # classes (classify) or symbols per position (per_step); 0 for regression
     class_names: list = field(default_factory=list)
     description: str = ""
     reference: str = ""  # where the data comes from (paper / package)
+    n_outputs: int = 0  # values predicted per input (regress)
+    baseline: dict = field(default_factory=dict)  # a trivial predictor's score, e.g. {"name": ..., "test MSE": ...}
+
+    @property
+    def output_size(self) -> int:
+        """Outputs a model produces per example (per position for per_step)."""
+        return self.n_outputs if self.task == "regress" else self.n_classes
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -54,9 +61,11 @@ class Dataset:
 
 
 def make_split(x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> Split:
+    """Tensors for one split: float32 inputs; int64 class ids, or float32 targets for regression."""
+    y = np.ascontiguousarray(y)
     return Split(
         x=torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
-        y=torch.as_tensor(np.ascontiguousarray(y), dtype=torch.int64),
+        y=torch.as_tensor(y, dtype=torch.float32 if np.issubdtype(y.dtype, np.floating) else torch.int64),
         lengths=None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
     )
 

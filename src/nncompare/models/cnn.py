@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from . import register_model
 from .layers import check_positive_int, make_activation, step_mask
@@ -27,14 +28,18 @@ class CNN(nn.Module):
         for name, v in (("channels", channels), ("depth", depth), ("kernel_size", kernel_size)):
             check_positive_int(name, v, "cnn")
         self.is_image = meta.kind == "image"
+        self.per_step = meta.task == "per_step"
+        # one label per position must not see later positions: pad on the left only (causal)
+        self.left_padding = kernel_size - 1 if self.per_step else 0
+        padding = 0 if self.per_step else kernel_size // 2
         conv = nn.Conv2d if self.is_image else nn.Conv1d
         in_channels = meta.input_shape[0] if self.is_image else meta.input_shape[-1]
         layers: list[nn.Module] = []
         for _ in range(depth):
-            layers.append(nn.Sequential(conv(in_channels, channels, kernel_size, padding=kernel_size // 2), make_activation(activation)))
+            layers.append(nn.Sequential(conv(in_channels, channels, kernel_size, padding=padding), make_activation(activation)))
             in_channels = channels
         self.features = nn.ModuleList(layers)
-        self.head = nn.Linear(channels, meta.n_classes)
+        self.head = nn.Linear(channels, meta.output_size)
         self.kernel_size, self.depth = kernel_size, depth
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -46,11 +51,13 @@ class CNN(nn.Module):
         h = x.transpose(1, 2)  # (B, L, C) -> (B, C, L)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
         for layer in self.features:
-            h = layer(h)  # (B, channels, L)
+            h = layer(F.pad(h, (self.left_padding, 0)) if self.left_padding else h)  # (B, channels, L)
             if mask is not None:
                 # zero the padded steps after every layer, so each layer sees zeros beyond the real end,
                 # exactly the zero padding an unpadded (shorter) series gets at its boundary
                 h = h * mask
+        if self.per_step:
+            return self.head(h.transpose(1, 2))  # a label per position: (B, L, n_classes)
         if mask is None:
             return self.head(h.mean(-1))
         return self.head(h.sum(-1) / mask.sum(-1).clamp(min=1))  # average over real steps only

@@ -12,6 +12,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..errors import UserError
 from . import register_model
@@ -21,13 +22,19 @@ from .layers import check_positive_int, make_activation
 class MLP(nn.Module):
     """Input (B, *input_shape) -> flatten (B, D) -> `depth` x [Linear, activation, dropout] -> Linear (B, n_classes)."""
 
-    def __init__(self, meta, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5):
+    def __init__(self, meta, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32):
         super().__init__()
         check_positive_int("width", width, "mlp")
         check_positive_int("depth", depth, "mlp")
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise UserError(f"model 'mlp': dropout must be in [0, 1), got {dropout!r}")
-        in_features = math.prod(meta.input_shape)
+        self.per_step = meta.task == "per_step"
+        if self.per_step:
+            # one label per position: a neural n-gram reads the `window` positions up to and including t
+            self.window = check_positive_int("window", window, "mlp")
+            in_features = self.window * meta.input_shape[-1]
+        else:
+            in_features = math.prod(meta.input_shape)
         layers: list[nn.Module] = []
         for _ in range(depth):
             layers += [nn.Linear(in_features, width), make_activation(activation)]
@@ -35,14 +42,19 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             in_features = width
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(in_features, meta.n_classes)
+        self.head = nn.Linear(in_features, meta.output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.per_step:
+            b, t, c = x.shape
+            padded = F.pad(x, (0, 0, self.window - 1, 0))  # (B, window-1+T, C): zeros before the start
+            windows = padded.unfold(1, self.window, 1)  # (B, T, C, window): positions t-window+1 .. t
+            return self.head(self.body(windows.reshape(b, t, c * self.window)))  # (B, T, n_classes)
         # the MLP needs a fixed input size: padded series are read with their zero padding
         h = self.body(x.flatten(1))  # (B, width)
-        return self.head(h)  # (B, n_classes)
+        return self.head(h)  # (B, outputs)
 
 
 @register_model("mlp", family="feed-forward", summary="multilayer perceptron on the flattened input, dropout 0.5 on hidden units (no weight ties; sees everything at once)", default_lr=3e-3)
-def build_mlp(meta, *, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5) -> nn.Module:
-    return MLP(meta, width=width, depth=depth, activation=activation, dropout=dropout)
+def build_mlp(meta, *, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32) -> nn.Module:
+    return MLP(meta, width=width, depth=depth, activation=activation, dropout=dropout, window=window)

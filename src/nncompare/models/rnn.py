@@ -109,15 +109,18 @@ class RecurrentNet(nn.Module):
         steps, features = sequence_shape(meta)
         self.kind = meta.kind
         self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl)
-        self.head = nn.Linear(hidden_size, meta.n_classes)  # y = W_hy h_T
+        self.head = nn.Linear(hidden_size, meta.output_size)  # y = W_hy h_T
+        self.per_step = meta.task == "per_step"
 
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """Top-layer hidden states for every step (B, T, H)."""
         return self.recurrent(sequence_view(x, self.kind))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.per_step:
+            return self.head(self.hidden_states(x))  # y_t = W_hy h_t for every t: (B, T, n_classes)
         # padded series: the state after the last real step, which the padding that follows cannot touch
-        return self.head(last_step(self.hidden_states(x), lengths))  # (B, n_classes)
+        return self.head(last_step(self.hidden_states(x), lengths))  # (B, outputs)
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3)

@@ -69,7 +69,8 @@ class TCN(nn.Module):
             blocks.append(TemporalBlock(in_channels, num_channels, kernel_size, dilation_size=2**i, activation=activation))
             in_channels = num_channels
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Linear(num_channels, meta.n_classes)
+        self.head = nn.Linear(num_channels, meta.output_size)
+        self.per_step = meta.task == "per_step"
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step features (B, T, C); step t has seen only steps <= t."""
@@ -77,8 +78,10 @@ class TCN(nn.Module):
         return self.blocks(h).transpose(1, 2)  # (B, T, C)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.per_step:
+            return self.head(self.features(x))  # (B, T, n_classes), causal
         # the last real step sees the whole receptive field; being causal, it never sees the padding
-        return self.head(last_step(self.features(x), lengths))  # (B, n_classes)
+        return self.head(last_step(self.features(x), lengths))  # (B, outputs)
 
     def receptive_field(self) -> int:
         return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)

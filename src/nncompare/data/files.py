@@ -1,0 +1,539 @@
+"""The user's own files, given by path: `nncompare compare path/to/data.csv`.
+
+Three kinds of input, chosen by what the path is:
+- a folder with one subfolder of images per class (PNG, JPEG, BMP, GIF) -> an `image` data set;
+- a `.csv` (or `.tsv`) with one series per row and one column of labels -> a `series` data set;
+- a `.npz` with arrays `X` (N, L) or (N, L, C) and `y` (N,) -> a `series` data set.
+
+Every input gets the same fixed, seeded, stratified split (test 20%, then validation 20% of the
+rest), so every model and every run sees the same examples. A bad file is a `UserError` naming the
+file and, where it applies, the row, column or value, and saying what would be right; no csv, NumPy
+or Pillow exception escapes. NPZ files are read with `allow_pickle=False`: never pickle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import struct
+import zipfile
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .base import Dataset, DatasetMeta, make_split, stratified_split
+
+SPLIT_SEED = 0  # fixed: every run of every model sees the same split of the user's data
+TEST_FRACTION = 0.2
+VAL_FRACTION = 0.2  # of what remains after the test split: 64/16/20 overall
+MIN_EXAMPLES = 3  # one each for train, validation and test
+MAX_IMAGE_SIDE = 64  # larger images are shrunk to this long side: small, quick models
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+TABLE_EXTENSIONS = (".csv", ".tsv")
+PATH_EXTENSIONS = TABLE_EXTENSIONS + (".npz", ".txt")  # a source ending so is a path, not a data set name
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "F")
+SUPPORTED = (
+    "a folder with one subfolder of images per class (PNG, JPEG, BMP, GIF), "
+    "a .csv of series (one per row, one label column) or a .npz with arrays X and y"
+)
+
+
+# -- dispatch -------------------------------------------------------------------------------------------
+def looks_like_path(source: str) -> bool:
+    """True when `source` names a file or folder rather than a data set: it exists, ends with a data
+    file extension, or holds a path separator. Plain words stay data set names, so a typo of a
+    built-in name still gets the "did you mean" error."""
+    separators = [s for s in (os.sep, os.altsep, "/") if s]
+    return (
+        _expand(source).exists()
+        or source.lower().endswith(PATH_EXTENSIONS)
+        or any(s in source for s in separators)
+    )
+
+
+def _expand(path: str) -> Path:
+    """`~` and `~user` expanded where a home folder is known; otherwise the path as written."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # no home folder to expand to: the path stays as the user wrote it
+        return Path(path)
+
+
+def load_path(path: str, *, label_column=None, normalize: bool = True) -> Dataset:
+    """Load the user's file or folder at `path` (see the module docstring for the kinds).
+
+    `label_column` (CSV only): the header name or 0-based index of the label column, as str or int;
+    default the first column. `normalize` (CSV/NPZ series): z-normalise each series per channel;
+    images are always scaled to [0, 1].
+    """
+    if not isinstance(normalize, bool):
+        raise UserError(f"normalize must be True or False, got {normalize!r}")
+    p = _expand(path)
+    if not p.exists():
+        raise UserError(f"no such file or folder '{path}'; give the path of {SUPPORTED} (relative paths start in '{Path.cwd()}')")
+    suffix = p.suffix.lower()
+    if p.is_dir():
+        _no_label_column(label_column, path)
+        return _load_image_folder(p, path)
+    if p.stat().st_size == 0:
+        raise UserError(f"'{path}' is empty; expected {SUPPORTED}")
+    if suffix in TABLE_EXTENSIONS:
+        return _load_csv(p, path, label_column, normalize)
+    if suffix == ".npz":
+        _no_label_column(label_column, path)
+        return _load_npz(p, path, normalize)
+    if suffix == ".txt":
+        raise UserError(
+            f"'{path}' is a text file; text files are read by the text:FILE source, which comes with the text task "
+            f"(not yet available); for series give a .csv (one series per row) or a .npz with X and y"
+        )
+    raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; supported: {SUPPORTED}")
+
+
+def _no_label_column(label_column, path: str) -> None:
+    """A label column only means something in a CSV; silently ignoring it would hide a mistake."""
+    if label_column is not None:
+        raise UserError(f"a label column is only read from a .csv file and '{path}' is not one; leave label_column (--label-column) out")
+
+
+# -- shared: checks, labels, normalisation, the split -------------------------------------------------------
+def _number_name(value: float) -> str:
+    """A numeric label as a user wrote it: 3.0 -> "3", 0.5 -> "0.5"."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _as_numbers(labels: np.ndarray) -> np.ndarray | None:
+    """(N,) labels as float64 when every one is a number (numeric dtype or numeric strings), else None."""
+    try:
+        return labels.astype(np.float64)
+    except ValueError:
+        return None
+
+
+def _encode_labels(labels: np.ndarray, where) -> tuple[np.ndarray, list[str]]:
+    """(N,) labels (numbers or strings) -> (N,) int64 class ids 0..K-1 over the sorted unique labels,
+    plus the class names. Numbers sort as numbers (2 before 10); `where(i)` names example i in errors."""
+    numbers = _as_numbers(labels)
+    if numbers is None:
+        classes, y = np.unique(labels.astype(str), return_inverse=True)
+        return y.reshape(-1).astype(np.int64), [str(c) for c in classes]
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if bad.size:
+        i = int(bad[0])
+        raise UserError(f"{where(i)} has the label '{labels[i]}', which is not a class; every example needs a label (a number or a name)")
+    classes, y = np.unique(numbers, return_inverse=True)
+    return y.reshape(-1).astype(np.int64), [_number_name(c) for c in classes]
+
+
+def _check_sizes(y: np.ndarray, class_names: list[str], path: str, what: str) -> None:
+    """Enough examples for a train/val/test split, and at least two classes to tell apart."""
+    if len(y) < MIN_EXAMPLES:
+        raise UserError(
+            f"'{path}' holds {len(y)} {what}; at least {MIN_EXAMPLES} are needed to split it into train, validation and test (more for useful results)"
+        )
+    if len(class_names) < 2:
+        raise UserError(f"'{path}' has only one class ('{class_names[0]}'); a classifier needs examples of at least 2 classes")
+
+
+def znormalise(x: np.ndarray) -> np.ndarray:
+    """(N, L, C) -> each series and channel shifted to mean 0 and scaled to std 1 over its L steps.
+
+    A (nearly) constant series becomes zeros instead of a division by zero: its floating-point std is
+    rounding noise, so the threshold is relative to the series' magnitude.
+    """
+    x = x.astype(np.float64)
+    mean = x.mean(axis=1, keepdims=True)  # (N, 1, C)
+    std = x.std(axis=1, keepdims=True)  # (N, 1, C)
+    flat = std <= 1e-8 * np.maximum(1.0, np.abs(mean))
+    out = (x - mean) / np.where(flat, 1.0, std)
+    return np.where(flat, 0.0, out).astype(np.float32)
+
+
+def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict) -> Dataset:
+    """The fixed seeded stratified split: test 20%, then validation 20% of the rest."""
+    rest, test = stratified_split(y, TEST_FRACTION, SPLIT_SEED)
+    keep, val = stratified_split(y[rest], VAL_FRACTION, SPLIT_SEED)
+    train, val = rest[keep], rest[val]
+    sizes = f"split {len(train)} / {len(val)} / {len(test)} (train / val / test, stratified, seed {SPLIT_SEED})"
+    meta = DatasetMeta(task="classify", input_shape=tuple(x.shape[1:]), **meta_fields)
+    meta.description = f"{meta.description}; {sizes}"
+    return Dataset(
+        train=make_split(x[train], y[train]),
+        val=make_split(x[val], y[val]),
+        test=make_split(x[test], y[test]),
+        meta=meta,
+    )
+
+
+def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool) -> Dataset:
+    """x (N, L, C) float -> a series Dataset, z-normalised per series and channel unless told not to."""
+    n, length, channels = x.shape
+    x = znormalise(x) if normalize else x.astype(np.float32)
+    scaling = "z-normalised per series and channel" if normalize else "raw values"
+    return _split_dataset(
+        x,
+        y,
+        {
+            "name": path,
+            "kind": "series",
+            "n_classes": len(class_names),
+            "class_names": class_names,
+            "description": f"{source} '{path}': {n} series of {length} steps x {channels} channel(s), {len(class_names)} classes, {scaling}",
+            "reference": f"the user's file '{path}'",
+        },
+    )
+
+
+# -- CSV -------------------------------------------------------------------------------------------------
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _delimiter(first_line: str, suffix: str) -> str:
+    """Comma for .csv, tab for .tsv; a .csv whose first line has no comma but tabs or semicolons
+    (a common spreadsheet export) is read with those."""
+    if suffix == ".tsv":
+        return "\t"
+    if "," not in first_line:
+        for candidate in ("\t", ";"):
+            if candidate in first_line:
+                return candidate
+    return ","
+
+
+def _read_rows(p: Path, path: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of the file as (line number as an editor shows it, stripped cells)."""
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"'{path}' is not UTF-8 text; save it as a UTF-8 CSV file") from None
+    except OSError as e:
+        raise UserError(f"cannot read '{path}' ({e.strerror or e})") from None
+    empty = UserError(f"'{path}' is empty; expected one series per row: a label and the values, separated by commas")
+    if not text.strip():
+        raise empty
+    first_line = text.lstrip().splitlines()[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line, p.suffix.lower()))
+    rows = []
+    try:
+        for cells in reader:
+            cells = [c.strip() for c in cells]
+            if any(cells):  # blank lines (and rows of empty cells) are layout, not data
+                rows.append((reader.line_num, cells))
+    except csv.Error as e:
+        raise UserError(f"'{path}' row {reader.line_num} is not valid CSV ({e}); expected plain comma-separated values") from None
+    if not rows:  # only delimiters and blank lines
+        raise empty
+    return rows
+
+
+def _drop_trailing_delimiter(rows: list[tuple[int, list[str]]]) -> list[tuple[int, list[str]]]:
+    """Some exports end every line with a delimiter: a last column empty in every row is no column."""
+    if all(len(cells) > 1 and cells[-1] == "" for _, cells in rows):
+        return [(line, cells[:-1]) for line, cells in rows]
+    return rows
+
+
+def _check_ragged(rows: list[tuple[int, list[str]]], path: str) -> None:
+    """Every row has as many cells as the first: one series per row, all of one length."""
+    width = len(rows[0][1])
+    for line, cells in rows:
+        if len(cells) != width:
+            raise UserError(
+                f"'{path}' row {line} has {len(cells)} cells but row {rows[0][0]} has {width}; every row needs the same "
+                f"number of cells (the label and the series values): pad or trim row {line}"
+            )
+
+
+def _column_list(header: list[str] | None, width: int) -> str:
+    """The available columns for an error message: names when there is a header, the index range always."""
+    index_range = f"0-based indexes 0 to {width - 1}"
+    if header is None:
+        return f"the file has no header row, so give the label column by one of its {index_range}"
+    names = ", ".join(f"'{h}'" for h in header[:10]) + (f" and {width - 10} more" if width > 10 else "")
+    return f"its columns are {names}; or give one of its {index_range}"
+
+
+def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
+    """Whether the first row is a header when the label column is unknown (a name that is not in it):
+    some column is text in the first row but a number below it; with one row, text in two cells."""
+    if second is None:
+        return sum(bool(c) and not _is_number(c) for c in first) > 1
+    return any(a and not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+
+
+def _label_index(label_column, first: list[str], second: list[str] | None, path: str) -> tuple[int, bool]:
+    """(index of the label column, whether the first row is a header).
+
+    A header is detected when the first row has a non-numeric, non-empty cell outside the label
+    column; a column given by name makes the first row a header by definition.
+    """
+    width = len(first)
+    if label_column is None:
+        index = 0
+    elif isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer, str)):
+        raise UserError(f"label_column must be a column name or a 0-based index, got {label_column!r}")
+    elif isinstance(label_column, str) and not label_column.strip().isdecimal():
+        name = label_column.strip()
+        if name in first:
+            return first.index(name), True
+        header = first if _looks_like_header(first, second) else None
+        raise UserError(f"'{path}' has no column '{name}'; {_column_list(header, width)}")
+    else:
+        index = int(label_column)
+    if not 0 <= index < width:
+        header = first if _looks_like_header(first, second) else None
+        raise UserError(f"'{path}' has no column {index} (label_column); {_column_list(header, width)}")
+    return index, any(c and not _is_number(c) for j, c in enumerate(first) if j != index)  # an empty cell names nothing
+
+
+def _to_floats(cells: list[list[str]], lines: list[int], columns: list[int], header: list[str] | None, path: str) -> np.ndarray:
+    """(N, L) cell strings -> (N, L) float64; the first non-numeric cell is named by row, column and value."""
+    try:
+        return np.array(cells, dtype=str).astype(np.float64)  # fast path: numpy parses every cell at once
+    except ValueError:
+        pass
+    out = np.empty((len(cells), len(cells[0])), dtype=np.float64)
+    for i, row in enumerate(cells):
+        for j, cell in enumerate(row):
+            try:
+                out[i, j] = float(cell)
+            except ValueError:
+                what = "is empty" if cell == "" else f"holds '{cell}', which is not a number"
+                raise UserError(
+                    f"'{path}' row {lines[i]}, {_column_name(columns[j], header)} {what}; every cell outside the label column must be a number"
+                ) from None
+    return out
+
+
+def _column_name(index: int, header: list[str] | None) -> str:
+    """A column as the user knows it: by header name, else by position (1-based, with the 0-based index)."""
+    if header is not None:
+        return f"column '{header[index]}'"
+    return f"column {index + 1} (0-based index {index})"
+
+
+def _check_finite(values: np.ndarray, lines: list[int], columns: list[int], header: list[str] | None, path: str) -> None:
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        i, j = (int(k) for k in bad[0])
+        raise UserError(
+            f"'{path}' row {lines[i]}, {_column_name(columns[j], header)} is {values[i, j]}; "
+            f"every value must be a finite number: fill in or drop missing values"
+        )
+
+
+def _load_csv(p: Path, path: str, label_column, normalize: bool) -> Dataset:
+    """One series per row: a label cell and L value cells -> x (N, L, 1)."""
+    rows = _drop_trailing_delimiter(_read_rows(p, path))
+    _check_ragged(rows, path)
+    first = rows[0][1]
+    if len(first) < 2:
+        raise UserError(f"'{path}' has only one column; each row needs a label and at least one value, separated by commas")
+    label_at, has_header = _label_index(label_column, first, rows[1][1] if len(rows) > 1 else None, path)
+    header = first if has_header else None
+    data = rows[1:] if has_header else rows
+    if not data:
+        raise UserError(f"'{path}' has a header row but no data rows; expected one series per row below the header")
+    lines = [line for line, _ in data]
+    columns = [j for j in range(len(first)) if j != label_at]  # value column j of x is file column columns[j]
+    labels = [cells[label_at] for _, cells in data]
+    for line, label in zip(lines, labels):
+        if label == "":
+            raise UserError(f"'{path}' row {line} has no label in {_column_name(label_at, header)}; every row needs a label")
+    values = _to_floats([[cells[j] for j in columns] for _, cells in data], lines, columns, header, path)  # (N, L)
+    _check_finite(values, lines, columns, header, path)
+    y, class_names = _encode_labels(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}")
+    _check_sizes(y, class_names, path, "series")
+    return _series_dataset(values[:, :, None], y, class_names, path, "CSV", normalize)  # (N, L) -> (N, L, C=1)
+
+
+# -- NPZ -------------------------------------------------------------------------------------------------
+# what numpy and zipfile raise on a damaged .npz: RuntimeError covers encrypted members and unknown
+# compression (NotImplementedError); MemoryError a header that claims an absurd shape
+NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, MemoryError, struct.error, zipfile.BadZipFile, zlib.error)
+
+
+def _read_npz(p: Path, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays X and y from the file, never unpickling anything."""
+    try:
+        f = np.load(p, allow_pickle=False)
+    except NPZ_ERRORS as e:
+        raise _npz_error(e, path) from None
+    if not isinstance(f, np.lib.npyio.NpzFile):  # a bare array: the file is in .npy format
+        raise UserError(f"'{path}' holds a single array (.npy format); save X and y together with np.savez('{p.name}', X=X, y=y)")
+    try:
+        missing = [k for k in ("X", "y") if k not in f.files]
+        if missing:
+            found = ", ".join(f.files) or "none"
+            raise UserError(f"'{path}' has no array {' or '.join(missing)} (arrays found: {found}); save it with np.savez(file, X=X, y=y)")
+        return f["X"], f["y"]  # each array is read (and decompressed) here
+    except NPZ_ERRORS as e:
+        raise _npz_error(e, path) from None
+    finally:
+        f.close()
+
+
+def _npz_error(e: Exception, path: str) -> UserError:
+    """NumPy's and zipfile's exception for a bad .npz, as a one-line UserError."""
+    if "pickle" in str(e):
+        return UserError(f"'{path}' stores Python objects, which are never unpickled; save X as numbers and y as numbers or strings")
+    return UserError(f"cannot read '{path}' as a .npz file ({type(e).__name__}: {e}); save it with np.savez(file, X=X, y=y)")
+
+
+def _check_npz_arrays(x: np.ndarray, y: np.ndarray, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shapes and dtypes: X (N, L) or (N, L, C) numbers, y (N,) numbers or strings; returns X as (N, L, C)."""
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"'{path}': X holds {x.dtype} values; expected numbers (float or int)")
+    if x.ndim == 2:
+        x = x[:, :, None]  # (N, L) -> (N, L, C=1)
+    if x.ndim != 3:
+        raise UserError(f"'{path}': X has shape {x.shape} ({x.ndim} dimensions); expected (N, L) or (N, L, C): N series of L steps with C channels")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]  # (N, 1) -> (N,): a column vector of labels is still one label per series
+    if y.ndim != 1:
+        raise UserError(f"'{path}': y has shape {y.shape}; expected (N,), one label per series")
+    if y.dtype.kind not in "biufUS":
+        raise UserError(f"'{path}': y holds {y.dtype} values; expected numbers or strings")
+    if len(x) != len(y):
+        raise UserError(f"'{path}': X has {len(x)} series but y has {len(y)} labels; expected one label per series")
+    if x.shape[1] == 0 or x.shape[2] == 0:
+        raise UserError(f"'{path}': X has shape {x.shape}, with no values per series; expected at least one step and one channel")
+    if y.dtype.kind == "S":
+        y = np.char.decode(y, "utf-8", errors="replace")  # bytes labels -> str
+    return x, y
+
+
+def _load_npz(p: Path, path: str, normalize: bool) -> Dataset:
+    x, y = _check_npz_arrays(*_read_npz(p, path), path)
+    x = x.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(x))
+    if bad.size:
+        i, t, c = (int(k) for k in bad[0])
+        raise UserError(f"'{path}': X[{i}, {t}, {c}] (series {i}, step {t}, channel {c}) is {x[i, t, c]}; every value must be a finite number")
+    y, class_names = _encode_labels(y, lambda i: f"'{path}': y[{i}]")
+    _check_sizes(y, class_names, path, "series")
+    return _series_dataset(x, y, class_names, path, "NPZ", normalize)
+
+
+# -- image folder ------------------------------------------------------------------------------------------
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries; a folder the user cannot read is a UserError naming it."""
+    try:
+        return list(folder.iterdir())
+    except OSError as e:
+        raise UserError(f"cannot read the folder '{folder}' ({e.strerror or e}); check that it exists and you may read it") from None
+
+
+def _class_folders(folder: Path, path: str) -> list[tuple[str, list[Path]]]:
+    """(class name, its image files), classes sorted by subfolder name; hidden entries and files that
+    are not images (.txt, .DS_Store, ...) are skipped."""
+    subfolders = sorted(d for d in _entries(folder) if d.is_dir() and not d.name.startswith("."))
+    if not subfolders:
+        raise UserError(f"'{path}' has no class subfolders; put each class's images in a subfolder named after the class, as in {path}/cat/1.png")
+    classes = []
+    for d in subfolders:
+        images = sorted(f for f in _entries(d) if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_EXTENSIONS)
+        classes.append((d.name, images))
+    if not any(images for _, images in classes):
+        raise UserError(f"'{path}' holds no images in its class subfolders; expected PNG, JPEG, BMP or GIF files, as in {path}/{subfolders[0].name}/1.png")
+    for name, images in classes:
+        if not images:
+            raise UserError(f"class folder '{folder / name}' holds no images; add PNG, JPEG, BMP or GIF files or remove the folder")
+    return classes
+
+
+def _unreadable(file: Path, e: Exception) -> UserError:
+    return UserError(f"cannot read the image '{file}' ({type(e).__name__}: {e}); replace or remove the file")
+
+
+def _image_size(file: Path) -> tuple[int, int]:
+    """(width, height) from the image's header, without decoding its pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as img:
+            return img.size
+    except Exception as e:  # noqa: BLE001 - Pillow's format plugins fail with many exception types on a corrupt file
+        raise _unreadable(file, e) from None
+
+
+def _target_size(files: list[Path]) -> tuple[int, int]:
+    """(width, height): the most common size among the images, shrunk to fit MAX_IMAGE_SIDE on the long side."""
+    (w, h), _ = Counter(_image_size(f) for f in files).most_common(1)[0]
+    if max(w, h) > MAX_IMAGE_SIDE:
+        scale = MAX_IMAGE_SIDE / max(w, h)
+        w, h = max(1, round(w * scale)), max(1, round(h * scale))
+    return w, h
+
+
+def _grey_8bit(img):
+    """A grey image as 8-bit "L". Pillow's convert("L") clips 16-bit pixels (a 16-bit PNG opens as
+    "I;16" or "I") at 255, which would turn most of the image white: scale them down instead."""
+    from PIL import Image
+
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        pixels = np.asarray(img, dtype=np.float64) / 65535.0  # (H, W) in [0, 1]
+        return Image.fromarray(np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8))  # uint8 (H, W) -> mode "L"
+    return img.convert("L")
+
+
+def _decode(file: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """One image -> ((H, W) or (H, W, 3) uint8 pixels at `size`, whether its mode is a grey one)."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as img:
+            img.load()  # decode now: a truncated or corrupt file fails here
+            grey = img.mode in GREY_MODES
+            converted = _grey_8bit(img) if grey else img.convert("RGB")
+            if converted.size != size:
+                converted = converted.resize(size)
+            return np.asarray(converted), grey
+    except Exception as e:  # noqa: BLE001 - Pillow's decoders fail with many exception types on a corrupt file
+        raise _unreadable(file, e) from None
+
+
+def _image_pixels(file: Path, size: tuple[int, int]) -> np.ndarray:
+    """One image -> (H, W, C) uint8 at `size`: C = 1 when it is grey (a grey mode, or R = G = B everywhere), else 3."""
+    pixels, grey = _decode(file, size)
+    if grey:
+        return pixels[:, :, None]  # (H, W) -> (H, W, C=1)
+    if (pixels[:, :, 0] == pixels[:, :, 1]).all() and (pixels[:, :, 1] == pixels[:, :, 2]).all():
+        return pixels[:, :, :1]  # an RGB file of grey pixels: one channel carries it all
+    return pixels
+
+
+def _load_image_folder(folder: Path, path: str) -> Dataset:
+    """One subfolder per class -> x (N, C, H, W) in [0, 1]; grey-scale if every image is grey, else RGB."""
+    classes = _class_folders(folder, path)
+    files = [f for _, images in classes for f in images]
+    labels = np.array([k for k, (_, images) in enumerate(classes) for _ in images], dtype=np.int64)
+    class_names = [name for name, _ in classes]
+    _check_sizes(labels, class_names, path, "images")
+    w, h = _target_size(files)
+    images = [_image_pixels(f, (w, h)) for f in files]
+    channels = 1 if all(a.shape[2] == 1 for a in images) else 3
+    x = np.stack([np.broadcast_to(a, (h, w, channels)) for a in images])  # (N, H, W, C)
+    x = x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (N, H, W, C) -> (N, C, H, W), pixels in [0, 1]
+    colour = "grey-scale" if channels == 1 else "RGB"
+    return _split_dataset(
+        np.ascontiguousarray(x),
+        labels,
+        {
+            "name": path,
+            "kind": "image",
+            "n_classes": len(class_names),
+            "class_names": class_names,
+            "description": f"image folder '{path}': {len(files)} {colour} images as {channels} x {h} x {w} (C x H x W), {len(class_names)} classes",
+            "reference": f"the user's folder '{path}'",
+        },
+    )
