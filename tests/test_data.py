@@ -11,11 +11,11 @@ from nncompare.data import list_sources, load_dataset
 
 
 def test_registry_lists_the_builtins():
-    assert [s.name for s in list_sources()] == ["digits", "mnist1d", "pdigits", "seqdigits"]
+    assert [s.name for s in list_sources()] == ["digits", "mnist1d", "pdigits", "seqdigits", "text"]
 
 
 def test_unknown_data_set_lists_valid_names():
-    with pytest.raises(nncompare.UserError, match="unknown data set 'mnist2d'.*did you mean 'mnist1d'.*valid choices: digits, mnist1d, pdigits, seqdigits, adding:T, copy:T, mnist:DIR"):
+    with pytest.raises(nncompare.UserError, match="unknown data set 'mnist2d'.*did you mean 'mnist1d'.*valid choices: digits, mnist1d, pdigits, seqdigits, text, adding:T, copy:T, mnist:DIR"):
         load_dataset("mnist2d")
 
 

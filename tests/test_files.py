@@ -308,9 +308,9 @@ def test_image_folder_with_one_class(tmp_path):
     assert_user_error(lambda: load_path(str(root)), "only one class ('only')")
 
 
-def test_text_file_points_to_the_text_source(tmp_path):
+def test_a_short_text_file_is_read_as_text_and_refused_for_its_length(tmp_path):
     (tmp_path / "story.txt").write_text("once upon a time")
-    assert_user_error(lambda: load_dataset(str(tmp_path / "story.txt")), "text:FILE", "not yet available")
+    assert_user_error(lambda: load_dataset(str(tmp_path / "story.txt")), "story.txt' has 16 characters", "are needed")
 
 
 def test_unknown_extension_lists_the_supported_kinds(tmp_path):

@@ -122,7 +122,7 @@ def cmd_datasets(args) -> int:
         d = load_dataset(s.name)
         sizes = d.sizes()
         shape = " x ".join(map(str, d.meta.input_shape))
-        layout = "(L, C)" if d.meta.kind == "series" else "(C, H, W)"
+        layout = {"series": "(L, C)", "image": "(C, H, W)", "text": "characters"}[d.meta.kind]
         t.add_row(s.name, s.kind, d.meta.task, f"{shape} {layout}", str(d.meta.n_classes), f"{sizes['train']} / {sizes['val']} / {sizes['test']}", s.summary)
     for f in list_families():  # these need an argument (a folder, a name), so nothing is loaded
         t.add_row(f.name, f.kind, "", "", "", "", f.summary)

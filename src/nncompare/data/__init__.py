@@ -101,7 +101,7 @@ def load_dataset(source: str, **options) -> Dataset:
 
 
 # registration happens on import of the families
-from . import images, series, synthetic, ucr  # noqa: E402,F401
+from . import images, series, synthetic, text, ucr  # noqa: E402,F401
 from . import files  # noqa: E402  (the user's own files, by path)
 
 __all__ = [

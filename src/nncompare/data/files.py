@@ -87,10 +87,10 @@ def load_path(path: str, *, label_column=None, normalize: bool = True) -> Datase
         _no_label_column(label_column, path)
         return _load_npz(p, path, normalize)
     if suffix == ".txt":
-        raise UserError(
-            f"'{path}' is a text file; text files are read by the text:FILE source, which comes with the text task "
-            f"(not yet available); for series give a .csv (one series per row) or a .npz with X and y"
-        )
+        _no_label_column(label_column, path)
+        from .text import read_text, text_dataset
+
+        return text_dataset(read_text(path), path, path)  # character-level, as text:FILE
     raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; supported: {SUPPORTED}")
 
 

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .layers import check_positive_int, make_activation, step_mask
+from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, step_mask, symbols
 
 
 class CNN(nn.Module):
@@ -33,7 +33,8 @@ class CNN(nn.Module):
         self.left_padding = kernel_size - 1 if self.per_step else 0
         padding = 0 if self.per_step else kernel_size // 2
         conv = nn.Conv2d if self.is_image else nn.Conv1d
-        in_channels = meta.input_shape[0] if self.is_image else meta.input_shape[-1]
+        self.kind, self.n_symbols = meta.kind, symbols(meta)
+        in_channels = meta.input_shape[0] if self.is_image else sequence_shape(meta)[1]
         layers: list[nn.Module] = []
         for _ in range(depth):
             layers.append(nn.Sequential(conv(in_channels, channels, kernel_size, padding=padding), make_activation(activation)))
@@ -48,7 +49,7 @@ class CNN(nn.Module):
             for layer in self.features:
                 h = layer(h)  # (B, channels, H, W)
             return self.head(h.flatten(2).mean(-1))  # global average over positions -> (B, n_classes)
-        h = x.transpose(1, 2)  # (B, L, C) -> (B, C, L)
+        h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, L, C) -> (B, C, L)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
         for layer in self.features:
             h = layer(F.pad(h, (self.left_padding, 0)) if self.left_padding else h)  # (B, channels, L)

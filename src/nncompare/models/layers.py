@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..errors import UserError
 
@@ -29,13 +30,21 @@ def check_positive_int(name: str, value, model: str) -> int:
     return value
 
 
-def sequence_view(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """The input as a sequence (B, T, F): series stay (B, L, C); images are read row by row,
-    each row's pixels of every channel forming one step: (B, C, H, W) -> (B, H, C*W)."""
+def sequence_view(x: torch.Tensor, kind: str, n_symbols: int = 0) -> torch.Tensor:
+    """The input as a sequence (B, T, F): series stay (B, L, C); images are read row by row, each
+    row's pixels of every channel forming one step: (B, C, H, W) -> (B, H, C*W); text, character ids
+    (B, T), becomes one-hot vectors (B, T, n_symbols), as char-rnn feeds its networks."""
     if kind == "image":
         b, c, h, w = x.shape
         return x.permute(0, 2, 1, 3).reshape(b, h, c * w)  # (B, H, C*W)
+    if kind == "text":
+        return F.one_hot(x.long(), n_symbols).float()  # (B, T) -> (B, T, V)
     return x  # (B, L, C)
+
+
+def symbols(meta) -> int:
+    """Size of the one-hot input of a text data set (its vocabulary); 0 for other kinds."""
+    return meta.n_classes if meta.kind == "text" else 0
 
 
 def sequence_shape(meta) -> tuple[int, int]:
@@ -43,6 +52,8 @@ def sequence_shape(meta) -> tuple[int, int]:
     if meta.kind == "image":
         c, h, w = meta.input_shape
         return h, c * w
+    if meta.kind == "text":
+        return meta.input_shape[0], meta.n_classes
     length, channels = meta.input_shape
     return length, channels
 

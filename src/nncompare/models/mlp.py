@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from . import register_model
-from .layers import check_positive_int, make_activation
+from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, symbols
 
 
 class MLP(nn.Module):
@@ -29,10 +29,11 @@ class MLP(nn.Module):
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise UserError(f"model 'mlp': dropout must be in [0, 1), got {dropout!r}")
         self.per_step = meta.task == "per_step"
+        self.kind, self.n_symbols = meta.kind, symbols(meta)
         if self.per_step:
             # one label per position: a neural n-gram reads the `window` positions up to and including t
             self.window = check_positive_int("window", window, "mlp")
-            in_features = self.window * meta.input_shape[-1]
+            in_features = self.window * sequence_shape(meta)[1]
         else:
             in_features = math.prod(meta.input_shape)
         layers: list[nn.Module] = []
@@ -46,6 +47,7 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
+            x = sequence_view(x, self.kind, self.n_symbols)  # text ids -> one-hot (B, T, V)
             b, t, c = x.shape
             padded = F.pad(x, (0, 0, self.window - 1, 0))  # (B, window-1+T, C): zeros before the start
             windows = padded.unfold(1, self.window, 1)  # (B, T, C, window): positions t-window+1 .. t

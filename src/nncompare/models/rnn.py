@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from ..errors import UserError
 from . import register_model
-from .layers import check_positive_int, last_step, sequence_shape, sequence_view
+from .layers import check_positive_int, last_step, sequence_shape, sequence_view, symbols
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 IMPLS = ("fused", "equations")
@@ -107,14 +107,14 @@ class RecurrentNet(nn.Module):
         check_positive_int("hidden_size", hidden_size, cell)
         check_positive_int("num_layers", num_layers, cell)
         steps, features = sequence_shape(meta)
-        self.kind = meta.kind
+        self.kind, self.n_symbols = meta.kind, symbols(meta)
         self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl)
         self.head = nn.Linear(hidden_size, meta.output_size)  # y = W_hy h_T
         self.per_step = meta.task == "per_step"
 
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """Top-layer hidden states for every step (B, T, H)."""
-        return self.recurrent(sequence_view(x, self.kind))
+        return self.recurrent(sequence_view(x, self.kind, self.n_symbols))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .layers import check_positive_int, last_step, make_activation, sequence_shape, sequence_view
+from .layers import check_positive_int, last_step, make_activation, sequence_shape, sequence_view, symbols
 
 
 class CausalConv1d(nn.Conv1d):
@@ -63,7 +63,7 @@ class TCN(nn.Module):
             raise UserError(f"model 'tcn': kernel_size must be at least 2 for dilations to widen the view, got {kernel_size}")
         steps, features = sequence_shape(meta)
         self.levels = check_positive_int("levels", levels, "tcn") if levels is not None else levels_for(steps, kernel_size)
-        self.kind, self.kernel_size = meta.kind, kernel_size
+        self.kind, self.n_symbols, self.kernel_size = meta.kind, symbols(meta), kernel_size
         blocks, in_channels = [], features
         for i in range(self.levels):
             blocks.append(TemporalBlock(in_channels, num_channels, kernel_size, dilation_size=2**i, activation=activation))
@@ -74,7 +74,7 @@ class TCN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step features (B, T, C); step t has seen only steps <= t."""
-        h = sequence_view(x, self.kind).transpose(1, 2)  # (B, F, T)
+        h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, F, T)
         return self.blocks(h).transpose(1, 2)  # (B, T, C)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -82,6 +82,7 @@ class Objective:
     """
 
     task: str
+    kind: str = "series"  # text scores in bits per character
 
     @property
     def has_accuracy(self) -> bool:
@@ -107,6 +108,8 @@ class Objective:
         """(name, value, higher is better) of the number a comparison ranks models by."""
         if self.task == "regress":
             return "test MSE", loss, False
+        if self.kind == "text":
+            return "test bits/char", loss / math.log(2), False  # cross-entropy in nats -> bits
         if self.task == "per_step":
             # accuracy over positions is dominated by easy ones (the copy task's blanks): rank by the
             # mean cross-entropy per position, as Bai et al. 2018 report it
@@ -193,7 +196,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     if n == 0:
         raise UserError("the training split is empty; the data set needs at least one training example")
     batch_size = min(config.batch_size, n)
-    objective = Objective(dataset.meta.task)
+    objective = Objective(dataset.meta.task, dataset.meta.kind)
     per_example = objective.predictions_per_example(y_train)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
