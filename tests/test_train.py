@@ -158,3 +158,22 @@ def test_fit_without_a_learning_rate_is_a_programming_error():
     data = toy_dataset()
     with pytest.raises(ValueError, match="needs a learning rate"):
         fit(create_model("mlp", data.meta), data, TrainConfig())
+
+
+def test_default_budget_grows_on_small_data_and_explicit_values_are_kept():
+    from nncompare.train.loop import epoch_budget
+
+    assert epoch_budget(TrainConfig(), steps_per_epoch=29) == (40, 10)  # MNIST-1D: as is
+    assert epoch_budget(TrainConfig(), steps_per_epoch=9) == (120, 30)  # digits: at least 1000 steps
+    assert epoch_budget(TrainConfig(), steps_per_epoch=1) == (1000, 250)  # a UCR set of 40 series
+    assert epoch_budget(TrainConfig(max_epochs=2), steps_per_epoch=1) == (2, 10)  # the user's word
+    assert epoch_budget(TrainConfig(patience=3), steps_per_epoch=1) == (1000, 3)
+
+
+def test_small_data_trains_for_the_scaled_default_budget():
+    data = toy_dataset(n=100)  # one batch: one step an epoch
+    set_seed(0)
+    model = create_model("mlp", data.meta, dropout=0.0, width=16)
+    r = fit(model, data, TrainConfig(lr=1e-3))
+    assert r.metrics["max_epochs"] == 1000
+    assert r.metrics["epochs"] > 40  # more than the unscaled default

@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
-    c.add_argument("--epochs", type=_positive_int, default=d.max_epochs, help=f"most epochs per run (default: {d.max_epochs})")
+    c.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)")
     c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
-    c.add_argument("--patience", type=_positive_int, default=d.patience, help=f"early-stopping patience in epochs (default: {d.patience})")
+    c.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs (default: 10, scaled with the default epochs)")
     c.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')")
     c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
@@ -182,7 +182,7 @@ class GridProgress:
     def __call__(self, e: dict) -> None:
         kind = e["event"]
         if kind == "plan":
-            self.total, self.max_epochs = e["runs"], e["max_epochs"]
+            self.total, self.max_epochs = e["runs"], e["max_epochs"] or 40  # None: the default budget, about 40
             if not self.quiet:
                 self.console.print(
                     f"{e['runs']} runs on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}"

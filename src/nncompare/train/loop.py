@@ -21,9 +21,9 @@ from ..errors import UserError
 class TrainConfig:
     lr: float | None = None  # Adam step size; None: each model's recommended rate (`nncompare models`)
     batch_size: int = 128  # examples per step
-    max_epochs: int = 40  # upper bound on passes over the training split
+    max_epochs: int | None = None  # most passes over the training split; None: 40, more on small data (epoch_budget)
     max_seconds: float | None = None  # wall-clock budget per run (None: no limit); checked after each epoch
-    patience: int = 10  # stop after this many epochs without a lower validation loss
+    patience: int | None = None  # stop after this many epochs without a lower validation loss; None: 10, scaled likewise
     clip: float = 1.0  # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
     weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
     seed: int = 0  # initial weights and the shuffling order
@@ -35,12 +35,12 @@ class TrainConfig:
 
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             bad("lr", "a positive number such as 0.003")
-        for name in ("batch_size", "max_epochs"):
+        for name, optional in (("batch_size", False), ("max_epochs", True), ("patience", True)):
             v = getattr(self, name)
+            if v is None and optional:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "a positive whole number")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
-            bad("patience", "a positive whole number of epochs")
         if self.max_seconds is not None and not (self.max_seconds > 0):
             bad("max_seconds", "a positive number of seconds")
         if not (self.clip >= 0):
@@ -177,6 +177,28 @@ def inference_throughput(model: nn.Module, x: torch.Tensor, lengths: torch.Tenso
 EpochCallback = Callable[[dict], None]
 
 
+DEFAULT_EPOCHS = 40
+DEFAULT_PATIENCE = 10
+MIN_DEFAULT_STEPS = 1000
+
+
+def epoch_budget(config: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(max epochs, patience) for a training split of `steps_per_epoch` batches.
+
+    Values the user set are used as they are. The defaults are 40 epochs and a patience of 10; on a
+    small data set 40 epochs can be 40 optimizer steps (a UCR set of 40 series is one batch), which
+    trains nothing, so both defaults are multiplied by the smallest factor that gives at least 1000
+    steps. On MNIST-1D (29 steps an epoch) the factor is 1.
+    """
+    scale = max(1, math.ceil(MIN_DEFAULT_STEPS / (DEFAULT_EPOCHS * steps_per_epoch)))
+    max_epochs = config.max_epochs if config.max_epochs is not None else DEFAULT_EPOCHS * scale
+    if config.patience is not None:
+        patience = config.patience
+    else:
+        patience = DEFAULT_PATIENCE * (scale if config.max_epochs is None else 1)
+    return max_epochs, patience
+
+
 def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None) -> RunResult:
     """Train `model` on `dataset.train`, early-stop on `dataset.val` loss, restore the best weights,
     then measure test loss/accuracy and inference speed. Returns the per-epoch history and metrics.
@@ -203,8 +225,9 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
 
     history: list[dict] = []
     best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+    max_epochs, patience = epoch_budget(config, steps_per_epoch=math.ceil(n / batch_size))
     stop_reason, start = "max_epochs", time.perf_counter()
-    for epoch in range(1, config.max_epochs + 1):
+    for epoch in range(1, max_epochs + 1):
         epoch_start = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=shuffle).to(device)  # same order on every device
@@ -239,7 +262,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= config.patience:
+        elif epoch - best_epoch >= patience:
             stop_reason = "early_stopping"
             break
         if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
@@ -262,6 +285,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         "val_acc": best.get("val_acc"),
         "best_epoch": best_epoch,
         "epochs": len(history),
+        "max_epochs": max_epochs,
         "stop_reason": stop_reason,
         "train_seconds": train_seconds,
         "inference_per_second": inference_throughput(model, dataset.test.x, dataset.test.lengths),
