@@ -64,6 +64,20 @@ def _as_variant(ds: Dataset, variant: str, name: str) -> Dataset:
     return Dataset(train=convert(ds.train), val=convert(ds.val), test=convert(ds.test), meta=meta)
 
 
+def ten_class_image_meta(name: str, x: np.ndarray, description: str, reference: str) -> DatasetMeta:
+    """Metadata of a digits-like image set: (N, C, H, W) images, classes 0-9."""
+    return DatasetMeta(
+        name=name,
+        kind="image",
+        task="classify",
+        input_shape=tuple(x.shape[1:]),
+        n_classes=10,
+        class_names=DIGIT_NAMES,
+        description=description,
+        reference=reference,
+    )
+
+
 # -- digits ---------------------------------------------------------------------------------------------
 def _digits(name: str, variant: str) -> Dataset:
     from sklearn.datasets import load_digits
@@ -74,13 +88,9 @@ def _digits(name: str, variant: str) -> Dataset:
     rest, test = stratified_split(y, DIGITS_TEST_FRACTION, SPLIT_SEED)
     keep, val = stratified_split(y[rest], DIGITS_VAL_FRACTION, SPLIT_SEED)
     train, val = rest[keep], rest[val]
-    meta = DatasetMeta(
-        name=name,
-        kind="image",
-        task="classify",
-        input_shape=tuple(x.shape[1:]),
-        n_classes=10,
-        class_names=DIGIT_NAMES,
+    meta = ten_class_image_meta(
+        name,
+        x,
         description="8x8 grey-level digit images; fixed stratified split 60/20/20 (train/val/test, seed 0)",
         reference="UCI optical recognition of handwritten digits, bundled with scikit-learn",
     )
@@ -158,13 +168,9 @@ def _mnist(folder_text: str, name: str, variant: str) -> Dataset:
     x_test = arrays["test_images"].astype(np.float32)[:, None] / 255.0
     y_test = arrays["test_labels"].astype(np.int64)
     keep, held = stratified_split(y, MNIST_VAL_FRACTION, SPLIT_SEED)
-    meta = DatasetMeta(
-        name=name,
-        kind="image",
-        task="classify",
-        input_shape=tuple(x.shape[1:]),
-        n_classes=10,
-        class_names=DIGIT_NAMES,
+    meta = ten_class_image_meta(
+        name,
+        x,
         description=f"IDX images from {folder}: {len(keep)} train / {len(held)} val (10% of the published train) / {len(y_test)} test",
         reference="LeCun et al. 1998 (MNIST) or Xiao et al. 2017 (Fashion-MNIST), IDX format",
     )
