@@ -1,0 +1,55 @@
+"""UCR/UEA: CNN, TCN, LSTM, GRU and MLP on four archive sets (3 seeds) beside the dl-4-tsc figures.
+
+    python benchmarks/timeseries.py [--seeds 3] [--sets GunPoint,ItalyPowerDemand,ArrowHead,JapaneseVowels]
+
+Anchors: Fawaz et al., "Deep learning for time series classification: a review" (2019), mean test
+accuracy of 10 runs for their MLP, FCN and ResNet (dl-4-tsc has no recurrent models). Target for
+nncompare: its best model within 1 point of the best of those on each set; every set's comparison in
+minutes on 2 cores. All four sets ship with aeon and load offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+
+import nncompare
+
+DL4TSC = {  # MLP, FCN, ResNet
+    "GunPoint": (92.7, 100.0, 99.1),
+    "ItalyPowerDemand": (95.4, 96.1, 96.3),
+    "ArrowHead": (77.8, 84.3, 84.5),
+    "JapaneseVowels": (97.6, 99.3, 99.2),
+}
+MODELS = ["mlp", "cnn", "tcn", "lstm", "gru"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--sets", default=",".join(DL4TSC))
+    p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
+    args = p.parse_args()
+    store = args.store or tempfile.mkdtemp(prefix="nncompare-bench-")
+    all_met = True
+    for name in args.sets.split(","):
+        start = time.perf_counter()
+        result = nncompare.compare(f"ucr:{name}", models=MODELS, seeds=args.seeds, store=store)
+        wall = time.perf_counter() - start
+        mlp, fcn, resnet = DL4TSC[name]
+        print(f"\nucr:{name}: {args.seeds} seeds, wall {wall:.1f} s   dl-4-tsc: MLP {mlp}, FCN {fcn}, ResNet {resnet}")
+        print(f"  {'model':6} {'params':>8} {'test acc % (mean ± std)':>24} {'epochs':>7} {'train s':>8}")
+        for r in result.rows:
+            print(f"  {r['model']:6} {r['params']:>8,} {100 * r['score_mean']:>17.1f} ± {100 * r['score_std']:<4.1f} {r['epochs']:>7.0f} {r['train_seconds']:>8.1f}")
+        best = max(result.rows, key=lambda r: r["score_mean"])
+        gap = 100 * best["score_mean"] - max(mlp, fcn, resnet)
+        met = gap >= -1.0
+        all_met &= met
+        print(f"  best nncompare: {best['model']} {100 * best['score_mean']:.1f}; best dl-4-tsc {max(mlp, fcn, resnet)}; gap {gap:+.1f} points ({'met' if met else 'MISSED'}: target within 1 point)")
+    return 0 if all_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
