@@ -43,7 +43,7 @@ def config_for_model(config: TrainConfig, model: str) -> TrainConfig:
     return replace(config, lr=config.lr if config.lr is not None else get_model_info(model).default_lr)
 
 
-def run_config(spec: RunSpec, meta) -> dict:
+def run_config(spec: RunSpec, meta, config: TrainConfig) -> dict:
     return {
         "dataset": spec.dataset,
         "data_options": spec.data_options,
@@ -52,7 +52,7 @@ def run_config(spec: RunSpec, meta) -> dict:
         "family": get_model_info(spec.model).family,
         "model_args": resolved_model_args(spec.model, spec.model_args),
         "seed": spec.seed,
-        "train": config_for_model(TrainConfig(**{**spec.train, "seed": spec.seed}), spec.model).to_dict(),
+        "train": config.to_dict(),  # as trained: the learning rate filled in, the seed set
         "threads": spec.threads,
         "versions": {"nncompare": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
@@ -76,5 +76,5 @@ def execute(spec: RunSpec, on_epoch=None) -> dict:
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if spec.run_dir is not None:
-        write_run(Path(spec.run_dir), run_config(spec, dataset.meta), metrics, result.history, model)
+        write_run(Path(spec.run_dir), run_config(spec, dataset.meta, config), metrics, result.history, model)
     return metrics

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import sqlite3
 import time
@@ -25,7 +24,6 @@ from .errors import UserError
 from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 DEFAULT_STORE = "nncompare-runs"
-RUN_FILES = ("config.json", "metrics.json", "history.csv", "model.safetensors")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS comparisons (
@@ -161,10 +159,3 @@ def history_csv(history: list[dict]) -> str:
         writer.writeheader()
         writer.writerows(history)
     return buf.getvalue()
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read '{path}' ({e}); the run folder is incomplete or damaged") from None

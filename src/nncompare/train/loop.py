@@ -117,11 +117,6 @@ class Objective:
         return "test accuracy", acc, True
 
 
-def loss_and_correct(logits: torch.Tensor, y: torch.Tensor, objective: Objective = Objective("classify")) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss of the task and the number of correct predictions."""
-    return objective.loss(logits, y), objective.correct(logits, y)
-
-
 def run_model(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """The model's outputs for a batch; `lengths` (padded series) only when the data has them."""
     return model(x) if lengths is None else model(x, lengths)
@@ -146,7 +141,8 @@ def evaluate(
     total_loss, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
         xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        loss, right = loss_and_correct(run_model(model, xb, _rows(lengths, i, i + batch_size, device)), yb, objective)
+        out = run_model(model, xb, _rows(lengths, i, i + batch_size, device))
+        loss, right = objective.loss(out, yb), objective.correct(out, yb)
         total_loss += loss.item() * len(yb)
         correct += int(right)
     n = max(len(y), 1)
@@ -235,7 +231,8 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             lengths = None if len_train is None else len_train[idx]
-            loss, right = loss_and_correct(run_model(model, x_train[idx], lengths), y_train[idx], objective)
+            out = run_model(model, x_train[idx], lengths)
+            loss, right = objective.loss(out, y_train[idx]), objective.correct(out, y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
