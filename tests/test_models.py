@@ -173,3 +173,67 @@ def test_mlp_per_step_window_limits_how_far_back_it_reads():
         a, b = model(x), model(x2)
     assert not torch.allclose(a[:, 2:5], b[:, 2:5])  # steps 2, 3, 4 have step 2 in their window
     torch.testing.assert_close(a[:, 5:], b[:, 5:])  # from step 5 on it has left the window
+
+
+def text_meta(length=12, vocabulary=7):
+    from nncompare.data import DatasetMeta
+
+    return DatasetMeta(name="toy-text", kind="text", task="per_step", input_shape=(length,), n_classes=vocabulary)
+
+
+def test_mlp_on_text_equals_its_first_layer_on_one_hot_windows():
+    """The lookup the MLP uses for character ids gives the Linear-on-one-hot result, values and gradients."""
+    import torch.nn.functional as F
+
+    meta = text_meta(length=12, vocabulary=7)
+    torch.manual_seed(0)
+    model = create_model("mlp", meta, window=4, width=16, dropout=0.0)
+    ids = torch.randint(0, 7, (3, 12))
+    fast = model(ids)
+    one_hot = F.pad(F.one_hot(ids, 7).float(), (0, 0, 3, 0))  # (B, 3 + T, V): zeros before the start
+    windows = one_hot.unfold(1, 4, 1).reshape(3, 12, 7 * 4)  # (B, T, V * window), the layout Linear reads
+    slow = model.head(model.body(windows))
+    torch.testing.assert_close(fast, slow)
+    fast.square().sum().backward()
+    g_fast = model.body[0].weight.grad.clone()
+    model.zero_grad()
+    model.head(model.body(windows)).square().sum().backward()
+    torch.testing.assert_close(g_fast, model.body[0].weight.grad)
+    # the first output reads only the first character: later ones are zeros, not symbol 0
+    ids2 = ids.clone()
+    ids2[:, 1:] = (ids[:, 1:] + 1) % 7
+    torch.testing.assert_close(model(ids2)[:, 0], fast[:, 0])
+
+
+def test_cnn_batch_norm_sits_between_convolution_and_activation():
+    plain = create_model("cnn", series_meta(), channels=8)
+    normed = create_model("cnn", series_meta(), channels=8, norm="batch")
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    block = normed.features[0]
+    assert [type(m).__name__ for m in block] == ["Conv1d", "BatchNorm1d", "ReLU"]
+    assert count_parameters(normed) == count_parameters(plain) + 3 * 2 * 8  # scale and shift per channel
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in create_model("cnn", image_meta(), norm="batch").modules())
+    with pytest.raises(nncompare.UserError, match="norm must be one of none, batch"):
+        create_model("cnn", series_meta(), norm="group")
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_match_parameters_lands_within_five_percent(name):
+    from nncompare.models import get_model_info, match_parameters
+
+    meta = series_meta(length=50, channels=2, n_classes=4)
+    for target in (5_000, 20_000):
+        args = match_parameters(name, meta, target)
+        assert set(args) == {get_model_info(name).width}
+        achieved = count_parameters(create_model(name, meta, **args))
+        assert abs(achieved - target) <= 0.05 * target, (name, target, achieved)
+
+
+def test_match_parameters_refuses_a_budget_below_the_fixed_layers():
+    from nncompare.models import match_parameters
+
+    meta = series_meta(length=500, channels=3)  # width 1: 1500 + 1, then 1 + 1, then a head of 1 * 3 + 3 = 1,509
+    with pytest.raises(nncompare.UserError, match="cannot be sized to 100 parameters.*closest: 1,509 with width=1"):
+        match_parameters("mlp", meta, 100)
+    with pytest.raises(nncompare.UserError, match="positive whole number"):
+        match_parameters("mlp", meta, 0)

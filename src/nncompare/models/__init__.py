@@ -24,6 +24,7 @@ class ModelInfo:
     summary: str  # one line for `nncompare models`
     builder: Callable[..., nn.Module]
     default_lr: float  # Adam learning rate used unless the user sets one for all models (--lr)
+    width: str = ""  # the hyperparameter that sets the model's size (units, channels); see match_parameters
 
     def hyperparameters(self) -> dict:
         """Keyword arguments the builder accepts (besides `meta`) with their defaults."""
@@ -31,17 +32,21 @@ class ModelInfo:
         return {k: p.default for k, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
 
 
-def register_model(name: str, family: str, summary: str, default_lr: float):
+def register_model(name: str, family: str, summary: str, default_lr: float, width: str):
     """Register `builder(meta, **hyperparameters) -> nn.Module`.
 
     `default_lr` is the Adam learning rate this architecture trains well with at the default batch
     size (measured on MNIST-1D, see benchmarks/mnist1d.py); `--lr` replaces it for every model.
+    `width` names the hyperparameter that sets the size (hidden units, channels), which
+    `match_parameters` solves for.
     """
 
     def wrap(builder):
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelInfo(name=name, family=family, summary=summary, builder=builder, default_lr=default_lr)
+        if width not in inspect.signature(builder).parameters:
+            raise ValueError(f"model {name!r}: width {width!r} is not one of its hyperparameters")
+        _MODELS[name] = ModelInfo(name=name, family=family, summary=summary, builder=builder, default_lr=default_lr, width=width)
         return builder
 
     return wrap
@@ -77,7 +82,43 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **overrides) -> dict:
+    """The hyperparameters that give model `name` about `target` trainable parameters on `meta`.
+
+    Parameter counts grow monotonically with the width (units or channels), so a bisection over
+    whole widths finds the width whose count is closest to `target`; the other hyperparameters
+    (`overrides`) stay as given. Returns `overrides` plus the width. A UserError says when no width
+    lands within `tolerance` (a fraction of `target`), e.g. when the fixed layers alone are larger.
+    """
+    info = get_model_info(name)
+    if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+        raise UserError(f"a parameter budget must be a positive whole number such as 20000, got {target!r}")
+
+    def count(width: int) -> int:
+        return count_parameters(create_model(name, meta, **{**overrides, info.width: width}))
+
+    low, high = 1, 2
+    while count(high) < target:  # grow until the budget is bracketed
+        low, high = high, high * 2
+        if high > 1 << 20:
+            break
+    while high - low > 1:
+        mid = (low + high) // 2
+        if count(mid) < target:
+            low = mid
+        else:
+            high = mid
+    best = min((low, high), key=lambda w: abs(count(w) - target))
+    achieved = count(best)
+    if abs(achieved - target) > tolerance * target:
+        raise UserError(
+            f"model '{name}' cannot be sized to {target:,} parameters (closest: {achieved:,} with {info.width}={best}); "
+            f"choose a budget nearer {achieved:,} or change its other hyperparameters"
+        )
+    return {**overrides, info.width: best}
+
+
 # registration happens on import of the families, in the order `nncompare models` lists them
 from . import mlp, cnn, tcn, rnn  # noqa: E402,F401
 
-__all__ = ["create_model", "list_models", "model_names", "get_model_info", "register_model", "count_parameters", "ModelInfo"]
+__all__ = ["create_model", "list_models", "model_names", "get_model_info", "register_model", "count_parameters", "match_parameters", "ModelInfo"]

@@ -10,8 +10,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import UserError
 from . import register_model
 from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, step_mask, symbols
+
+
+NORMS = ("none", "batch")
 
 
 class CNN(nn.Module):
@@ -21,8 +25,10 @@ class CNN(nn.Module):
     For padded series (`lengths`), padding is masked after every layer and left out of the average.
     """
 
-    def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu"):
+    def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none"):
         super().__init__()
+        if norm not in NORMS:
+            raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
         if kernel_size is None:  # 5 steps along a series; 3x3 on images, the usual choice for small images
             kernel_size = 3 if meta.kind == "image" else 5
         for name, v in (("channels", channels), ("depth", depth), ("kernel_size", kernel_size)):
@@ -36,8 +42,12 @@ class CNN(nn.Module):
         self.kind, self.n_symbols = meta.kind, symbols(meta)
         in_channels = meta.input_shape[0] if self.is_image else sequence_shape(meta)[1]
         layers: list[nn.Module] = []
+        batch_norm = nn.BatchNorm2d if self.is_image else nn.BatchNorm1d
         for _ in range(depth):
-            layers.append(nn.Sequential(conv(in_channels, channels, kernel_size, padding=padding), make_activation(activation)))
+            block = [conv(in_channels, channels, kernel_size, padding=padding)]
+            if norm == "batch":  # conv -> batch norm -> activation, as in FCN (Wang et al. 2017)
+                block.append(batch_norm(channels))
+            layers.append(nn.Sequential(*block, make_activation(activation)))
             in_channels = channels
         self.features = nn.ModuleList(layers)
         self.head = nn.Linear(channels, meta.output_size)
@@ -68,6 +78,6 @@ class CNN(nn.Module):
         return 1 + self.depth * (self.kernel_size - 1)
 
 
-@register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2)
-def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu") -> nn.Module:
-    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation)
+@register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
+def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none") -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm)

@@ -123,16 +123,16 @@ class RecurrentNet(nn.Module):
         return self.head(last_step(self.hidden_states(x), lengths))  # (B, outputs)
 
 
-@register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3)
+@register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
 def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
     return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl)
 
 
-@register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2)
+@register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
 def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
     return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl)
 
 
-@register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2)
+@register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
 def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
     return RecurrentNet(meta, "gru", hidden_size, num_layers, impl)

@@ -87,6 +87,6 @@ class TCN(nn.Module):
         return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
 
 
-@register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2)
+@register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2, width="num_channels")
 def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu") -> nn.Module:
     return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation)
