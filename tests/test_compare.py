@@ -94,6 +94,20 @@ def test_model_overrides_are_used_and_recorded(tmp_path):
     assert config["train"]["lr"] == 1e-2 and config["train"]["seed"] == 0 and config["threads"] >= 1
 
 
+def test_a_parameter_budget_sizes_every_model_within_five_percent(tmp_path):
+    result = nncompare.compare("digits", models=["mlp", "cnn", "gru"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, params=5000, workers=1)
+    for row in result.rows:
+        assert abs(row["params"] - 5000) <= 250, row
+    assert result.config["params_target"] == 5000
+    config = json.loads((result.folder / "cnn-seed0" / "config.json").read_text())
+    metrics = json.loads((result.folder / "cnn-seed0" / "metrics.json").read_text())
+    assert abs(metrics["params"] - 5000) <= 250 and config["model_args"]["channels"] < 32  # narrower than the default
+    # the other hyperparameters the user gave are kept while the width is solved for
+    kept = nncompare.compare("digits", models=["mlp"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, params=5000, model_args={"mlp": {"depth": 1}}, workers=1)
+    stored = json.loads((kept.folder / "mlp-seed0" / "config.json").read_text())["model_args"]
+    assert stored["depth"] == 1 and abs(kept.rows[0]["params"] - 5000) <= 250
+
+
 def test_bad_grid_arguments_are_refused_before_anything_is_stored(tmp_path):
     store = tmp_path / "store"
     with pytest.raises(nncompare.UserError, match="seeds must be a positive whole number"):
@@ -102,4 +116,8 @@ def test_bad_grid_arguments_are_refused_before_anything_is_stored(tmp_path):
         nncompare.compare("digits", models=["mlp"], model_args={"gru": {}}, store=store)
     with pytest.raises(nncompare.UserError, match="no hyperparameter"):
         nncompare.compare("digits", models=["mlp"], model_args={"mlp": {"units": 3}}, store=store)
+    with pytest.raises(nncompare.UserError, match="given both a parameter budget and its width"):
+        nncompare.compare("digits", models=["mlp"], model_args={"mlp": {"width": 3}}, params=5000, store=store)
+    with pytest.raises(nncompare.UserError, match="cannot be sized to 10 parameters"):
+        nncompare.compare("digits", models=["mlp"], params=10, store=store)
     assert not store.exists()

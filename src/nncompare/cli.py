@@ -37,6 +37,19 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _parameter_count(text: str) -> int:
+    """A parameter budget: 5000, 5k, 20K, 1.5M."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        v = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a parameter count; write it as 5000, 5k or 1.5M") from None
+    if not (math.isfinite(v) and v >= 1 and v == int(v)):
+        raise argparse.ArgumentTypeError(f"'{text}' must be a positive whole number of parameters, such as 5k")
+    return int(v)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .train import TrainConfig
@@ -51,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels, by name or 0-based index (default: the first)")
     c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
+    c.add_argument("--params", type=_parameter_count, default=None, help="size every model to about this many parameters (within 5%%), e.g. 5k or 20000 (default: each model's own size)")
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
     c.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)")
     c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
@@ -316,6 +330,7 @@ def cmd_compare(args) -> int:
             workers=args.workers,
             progress=progress,
             data_options=data_options_from(args),
+            params=args.params,
         )
     finally:
         progress.close()

@@ -18,7 +18,7 @@ from typing import Callable
 
 from .data import load_dataset
 from .errors import UserError
-from .models import count_parameters, create_model, get_model_info, model_names
+from .models import count_parameters, create_model, get_model_info, match_parameters, model_names
 from .runner import RunSpec, config_for_model, execute, resolved_model_args
 from .store import Store
 from .train import TrainConfig
@@ -190,11 +190,13 @@ def compare(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     data_options: dict | None = None,
+    params: int | None = None,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
     indexed in its SQLite file. `model_args` maps a model name to hyperparameter overrides;
-    `data_options` are the data loader's keywords (see `load_dataset`).
+    `data_options` are the data loader's keywords (see `load_dataset`). `params`, when given, sizes
+    every model to about that many trainable parameters (within 5%) by solving for its width.
 
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
     "done", "model", "seed", ...}.
@@ -211,10 +213,16 @@ def compare(
 
     data_options = dict(data_options or {})
     dataset = load_dataset(data, **data_options)  # validates the name; generated data is cached for the workers
-    params = {}
+    if params is not None:
+        for m in models:
+            width = get_model_info(m).width
+            if width in model_args.get(m, {}):
+                raise UserError(f"'{m}' is given both a parameter budget and its {width}; give one of the two")
+            model_args[m] = match_parameters(m, dataset.meta, params, **model_args.get(m, {}))
+    param_counts = {}
     for m in models:  # builds each model once: bad hyperparameters fail here, before any training
         set_seed(0)
-        params[m] = count_parameters(create_model(m, dataset.meta, **model_args.get(m, {})))
+        param_counts[m] = count_parameters(create_model(m, dataset.meta, **model_args.get(m, {})))
 
     learning_rates = {m: config_for_model(config, m).lr for m in models}
     jobs = [(m, s) for m in models for s in range(seeds)]
@@ -233,6 +241,7 @@ def compare(
         "train": train_fields,
         "learning_rates": learning_rates,
         "model_args": {m: resolved_model_args(m, model_args.get(m, {})) for m in models},
+        "params_target": params,
         "workers": n_workers,
         "threads_per_worker": threads,
     }
@@ -257,7 +266,7 @@ def compare(
     runs: list[dict] = []
 
     def record(spec_: RunSpec, metrics: dict) -> None:
-        metrics.setdefault("params", params[spec_.model])
+        metrics.setdefault("params", param_counts[spec_.model])
         runs.append(metrics)
         st.index_run(folder, Path(spec_.run_dir), spec_.model, spec_.seed, metrics, metrics.get("status", "done"))
         emit({"event": "done", **metrics})
