@@ -4,6 +4,7 @@ With no weights shared across positions an MLP has many more free parameters per
 RNN and overfits small data sets quickly; dropout on the hidden units (Srivastava et al. 2014, p = 0.5
 for hidden layers) is part of the standard MLP recipe, so it is on by default here: on MNIST-1D it lifts
 test accuracy from about 60-65% to about 70% (benchmarks/mnist1d.py). `dropout=0` gives the plain MLP.
+Width (hidden units) by default: 512, or 128 for one label per position (see PER_STEP_WIDTH).
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ from . import register_model
 from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, symbols
 
 
+WIDTH = 512  # hidden units for one output per input
+# one output per position runs the network at every position (128 per text window), so the hidden
+# layers cost T times more: 128 units keep a text epoch near the recurrent models' time (2 cores:
+# 0.4 s per training step of 128 windows against 1.6 s at 512 units, benchmarks/text.py)
+PER_STEP_WIDTH = 128
+
+
 class MLP(nn.Module):
     """Input (B, *input_shape) -> flatten (B, D) -> `depth` x [Linear, activation, dropout] -> Linear (B, n_classes)."""
 
-    def __init__(self, meta, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32):
+    def __init__(self, meta, width: int | None = None, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32):
         super().__init__()
+        if width is None:
+            width = PER_STEP_WIDTH if meta.task == "per_step" else WIDTH
         check_positive_int("width", width, "mlp")
         check_positive_int("depth", depth, "mlp")
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
@@ -79,6 +89,6 @@ class MLP(nn.Module):
         return h  # (B, T, width)
 
 
-@register_model("mlp", family="feed-forward", summary="multilayer perceptron on the flattened input, dropout 0.5 on hidden units (no weight ties; sees everything at once)", default_lr=3e-3, width="width")
-def build_mlp(meta, *, width: int = 512, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32) -> nn.Module:
+@register_model("mlp", family="feed-forward", summary="multilayer perceptron on the flattened input (width None: 512 units, 128 when it labels every position), dropout 0.5 (no weight ties; sees everything at once)", default_lr=3e-3, width="width")
+def build_mlp(meta, *, width: int | None = None, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32) -> nn.Module:
     return MLP(meta, width=width, depth=depth, activation=activation, dropout=dropout, window=window)
