@@ -19,10 +19,14 @@ NORMS = ("none", "batch")
 
 
 class CNN(nn.Module):
-    """`depth` x [Conv (same padding), activation] -> global average over positions -> Linear.
+    """`depth` x [Conv (same padding), batch norm if `norm="batch"`, activation] -> global average
+    over positions -> Linear.
 
     Series (B, L, C) are transposed to (B, C, L) for Conv1d; images (B, C, H, W) go to Conv2d as they are.
     For padded series (`lengths`), padding is masked after every layer and left out of the average.
+    Batch norm's training statistics are taken over every position of the batch, padding and (for a
+    per-step task) later positions included; in eval mode it uses its running statistics, so an
+    output still depends on no later input and no padding.
     """
 
     def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none"):
