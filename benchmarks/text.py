@@ -47,8 +47,9 @@ def main() -> int:
     print(f"baseline ({base['name']}): {base['expected']:.3f} bits/char")
     print(f"{'model':6} {'params':>9} {'test bits/char (mean ± std)':>28} {'vs baseline':>12} {'epochs':>7} {'train s':>8}")
     for r in result.rows:
+        spread = f"± {r['score_std']:<5.3f}" if args.seeds > 1 else " " * 7
         print(
-            f"{r['model']:6} {r['params']:>9,} {r['score_mean']:>21.3f} ± {r['score_std']:<5.3f} "
+            f"{r['model']:6} {r['params']:>9,} {r['score_mean']:>21.3f} {spread} "
             f"{r['score_mean'] - base['expected']:>+12.3f} {r['epochs']:>7.0f} {r['train_seconds']:>8.0f}"
         )
     print(f"stored in {result.folder}")
