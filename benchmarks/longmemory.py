@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import nncompare
+from nncompare.errors import run_main
 from nncompare.data import load_dataset
 from nncompare.models import match_parameters
 from nncompare.train import TrainConfig
@@ -85,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import nncompare
+from nncompare.errors import run_main
 from nncompare.utils import available_cores
 
 PUBLISHED = {"mlp": "68", "cnn": "94", "gru": "91"}
@@ -60,4 +61,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

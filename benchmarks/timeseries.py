@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import nncompare
+from nncompare.errors import run_main
 
 DL4TSC = {  # MLP, FCN, ResNet
     "GunPoint": (92.7, 100.0, 99.1),
@@ -64,4 +65,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

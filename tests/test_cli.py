@@ -151,3 +151,14 @@ def test_ctrl_c_stops_the_grid_at_once_and_marks_the_comparison(tmp_path):
     # no run that was cut short looks finished
     for run in tmp_path.glob("*/*-seed*"):
         assert not (run / "metrics.json").exists() or json.loads((run / "metrics.json").read_text())["status"] == "done"
+
+
+def test_a_benchmark_script_reports_a_user_error_on_one_line(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "longmemory.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--params", "100", "--adding", "20", "--copy", "5", "--store", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("longmemory.py: error: model 'tcn' cannot be sized to 100 parameters")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -20,3 +20,18 @@ def did_you_mean(name: str, valid) -> str:
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return f"{hint}valid choices: {', '.join(valid)}"
+
+
+def run_main(main, prog: str | None = None) -> int:
+    """`main()`'s exit code, or 2 after printing a UserError on one line, as the CLI does.
+
+    For scripts built on nncompare (the benchmarks): `sys.exit(run_main(main))`.
+    """
+    import os
+    import sys
+
+    try:
+        return main()
+    except UserError as e:
+        print(f"{prog or os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        return 2
