@@ -7,8 +7,8 @@ Recurrent Networks for Sequence Modeling" (2018), at lengths that train on 2 cor
 adding T=600 and copy T=1000). Every model is sized to the same parameter budget (`--params`, each
 count within 5%), trained with the rules of `nncompare compare` except the stopping rule (50 epochs
 of 32 steps and no early stop: the loss sits at the baseline for hundreds of steps before it falls),
-and scored beside the task's trivial baseline: always predicting 1 on adding (MSE 1/6), a memoryless predictor on copy
-(10 ln 8 / (T + 20)).
+and scored beside the task's trivial baseline: always predicting 1 on adding (MSE 1/6), a
+memoryless predictor on copy (10 ln 8 / (T + 20)).
 
 The paper's finding, for comparison: the TCN and the GRU solve adding (test MSE ~5e-5) while the LSTM
 and the vanilla RNN stay at the trivial baseline; only the TCN solves copy memory. Here a model counts
@@ -24,9 +24,9 @@ import tempfile
 import time
 
 import nncompare
-from nncompare.errors import run_main
 from nncompare.data import load_dataset
-from nncompare.models import match_parameters
+from nncompare.errors import run_main
+from nncompare.models import get_model_info
 from nncompare.train import TrainConfig
 
 MODELS = ["tcn", "cnn", "gru", "lstm", "rnn"]
@@ -47,23 +47,23 @@ def verdict(score: float, baseline: float) -> str:
 
 def run_task(data: str, family: str, args, store: str) -> None:
     meta = load_dataset(data).meta
-    model_args = {m: match_parameters(m, meta, args.params) for m in MODELS}
     # no early stop by default: on these tasks the loss sits at the baseline for hundreds of steps
     # before it falls, and a patience of 10 epochs would end a run inside that plateau
     config = TrainConfig(max_epochs=args.epochs, patience=args.patience or args.epochs, max_seconds=args.max_seconds)
     start = time.perf_counter()
-    result = nncompare.compare(data, models=MODELS, seeds=args.seeds, config=config, model_args=model_args, store=store)
+    result = nncompare.compare(data, models=MODELS, seeds=args.seeds, config=config, params=args.params, store=store)
     wall = time.perf_counter() - start
     base = meta.baseline
     print(f"\n{data}: {meta.description}")
     print(f"  {args.seeds} seed(s), parameter budget {args.params:,}; wall {wall:.0f} s; trivial baseline ({base['name']}): {base['score_name']} {base['expected']:.4g}")
     print(f"  {'model':6} {'size':>16} {'params':>7} {base['score_name'] + ' (mean ± std)':>28} {'/ baseline':>10} {'epochs':>7} {'train s':>8} {'here':>9} {'paper':>10}")
     for r in result.rows:
-        width = next(iter(model_args[r["model"]].items()))
+        width_name = get_model_info(r["model"]).width
+        size = f"{width_name}={result.config['model_args'][r['model']][width_name]}"  # as solved for the budget
         ratio = r["score_mean"] / base["expected"]
         spread = f"± {r['score_std']:<6.2g}" if args.seeds > 1 else " " * 8
         print(
-            f"  {r['model']:6} {width[0] + '=' + str(width[1]):>16} {r['params']:>7,} {r['score_mean']:>19.3g} {spread} "
+            f"  {r['model']:6} {size:>16} {r['params']:>7,} {r['score_mean']:>19.3g} {spread} "
             f"{ratio:>10.2g} {r['epochs']:>7.0f} {r['train_seconds']:>8.0f} {verdict(r['score_mean'], base['expected']):>9} {PAPER[family][r['model']]:>10}"
         )
 

@@ -18,8 +18,8 @@ import tempfile
 import time
 
 import nncompare
-from nncompare.errors import run_main
 from nncompare.data import load_dataset
+from nncompare.errors import run_main
 from nncompare.train import TrainConfig
 
 MODELS = ["mlp", "cnn", "tcn", "rnn", "lstm", "gru"]

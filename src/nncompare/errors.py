@@ -22,7 +22,7 @@ def did_you_mean(name: str, valid) -> str:
     return f"{hint}valid choices: {', '.join(valid)}"
 
 
-def run_main(main, prog: str | None = None) -> int:
+def run_main(main) -> int:
     """`main()`'s exit code, or 2 after printing a UserError on one line, as the CLI does.
 
     For scripts built on nncompare (the benchmarks): `sys.exit(run_main(main))`.
@@ -33,5 +33,5 @@ def run_main(main, prog: str | None = None) -> int:
     try:
         return main()
     except UserError as e:
-        print(f"{prog or os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
         return 2

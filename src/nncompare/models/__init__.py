@@ -24,7 +24,7 @@ class ModelInfo:
     summary: str  # one line for `nncompare models`
     builder: Callable[..., nn.Module]
     default_lr: float  # Adam learning rate used unless the user sets one for all models (--lr)
-    width: str = ""  # the hyperparameter that sets the model's size (units, channels); see match_parameters
+    width: str  # the hyperparameter that sets the model's size (units, channels); see match_parameters
 
     def hyperparameters(self) -> dict:
         """Keyword arguments the builder accepts (besides `meta`) with their defaults."""
