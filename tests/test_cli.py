@@ -162,3 +162,17 @@ def test_a_benchmark_script_reports_a_user_error_on_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("longmemory.py: error: model 'tcn' cannot be sized to 100 parameters")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_compare_refit_records_the_retrained_runs(tmp_path, capsys):
+    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "3", "--patience", "3", "--refit", "--workers", "1", "--store", str(tmp_path), "--quiet"])
+    assert code == 0
+    (run,) = tmp_path.glob("*/mlp-seed0")
+    config = json.loads((run / "config.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert config["train"]["refit"] is True
+    assert 1 <= metrics["refit_epochs"] == metrics["best_epoch"] <= 3
+    assert metrics["epochs"] == 3 + metrics["refit_epochs"]
+    with open(run / "history.csv") as f:
+        phases = [r["phase"] for r in csv.DictReader(f)]
+    assert phases == [""] * 3 + ["refit"] * metrics["refit_epochs"]

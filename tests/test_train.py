@@ -177,3 +177,44 @@ def test_small_data_trains_for_the_scaled_default_budget():
     r = fit(model, data, TrainConfig(lr=1e-3))
     assert r.metrics["max_epochs"] == 1000
     assert r.metrics["epochs"] > 40  # more than the unscaled default
+
+
+def test_refit_trains_on_train_plus_val_for_the_chosen_epoch_count():
+    data = toy_dataset()
+    set_seed(0)
+    model = create_model("mlp", data.meta, dropout=0.0, width=32)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(max_epochs=60, lr=1e-2, patience=5, batch_size=1000, clip=0.0, refit=True)
+    result = fit(model, data, cfg)
+    m = result.metrics
+    assert m["refit_epochs"] == m["best_epoch"] >= 1
+    selection = [r for r in result.history if "phase" not in r]
+    refit = [r for r in result.history if r.get("phase") == "refit"]
+    assert len(refit) == m["best_epoch"] and len(selection) + len(refit) == m["epochs"]
+    assert m["val_loss"] == selection[m["best_epoch"] - 1]["val_loss"]  # validation scores: the selection phase's
+    assert [r["epoch"] for r in result.history] == list(range(1, m["epochs"] + 1))
+
+    # the same weights as plain full-batch Adam from the same start on every labelled example
+    set_seed(0)
+    bare = create_model("mlp", data.meta, dropout=0.0, width=32)
+    bare.load_state_dict(initial)
+    opt = torch.optim.Adam(bare.parameters(), lr=1e-2)
+    x, y = torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y])
+    bare.train()
+    for _ in range(m["best_epoch"]):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(bare(x), y).backward()
+        opt.step()
+    for (name, a), b in zip(model.state_dict().items(), bare.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    test_loss, _ = evaluate(model, data.test.x, data.test.y)
+    assert math.isclose(m["test_loss"], test_loss, rel_tol=1e-6)
+
+
+def test_refit_history_is_stored_with_a_phase_column():
+    from nncompare.store import history_csv
+
+    _, _, result = trained("mlp", max_epochs=6, patience=6, refit=True)
+    lines = history_csv(result.history).splitlines()
+    assert lines[0].split(",") == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "phase"]
+    assert len(lines) == 1 + result.metrics["epochs"] and lines[-1].endswith(",refit")

@@ -70,11 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
     c.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs (default: 10, scaled with the default epochs)")
     c.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')")
+    c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
     c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
     c.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
     c.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    c.add_argument("--sanity", action="store_true", help="first run the overfit check ('nncompare sanity') on every model and stop if one fails")
     c.add_argument("--quiet", action="store_true", help="no progress display")
+
+    from .train.sanity import DEFAULT_EXAMPLES, DEFAULT_STEPS
+
+    s = sub.add_parser("sanity", help="the overfit check: with every extra off, can each model fit one small fixed batch?")
+    s.add_argument("data", metavar="DATA", help="a data set name or path, as for 'compare'")
+    s.add_argument("--model", "--models", dest="models", default=None, help="one model or a comma-separated list (default: all)")
+    s.add_argument("--examples", type=_positive_int, default=DEFAULT_EXAMPLES, help=f"size of the fixed batch: the first N training examples (default: {DEFAULT_EXAMPLES})")
+    s.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS, help=f"step budget per model (default: {DEFAULT_STEPS})")
+    s.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate)")
+    s.add_argument("--seed", type=int, default=0, help="initial weights (default: 0)")
+    s.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
+    s.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
+    s.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
 
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the built-in data sets with their shapes")
@@ -91,7 +106,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"compare": cmd_compare, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
+        return {"compare": cmd_compare, "sanity": cmd_sanity, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
@@ -305,6 +320,38 @@ def data_options_from(args) -> dict:
     return options
 
 
+def run_sanity(console, data, models, **options):
+    """Run the overfit check, one line per model as it finishes, then the table; returns the results."""
+    from .train.sanity import sanity
+
+    console.print(f"overfit check on {data}: each model, every extra off, one fixed batch", highlight=False)
+    results = sanity(data, models=models, on_result=lambda r: console.print(f"  {r.model}: {r.verdict} after {r.steps} steps ({r.seconds:.1f} s)", highlight=False), **options)
+    console.print(sanity_table(results))
+    return results
+
+
+def sanity_table(results):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, title="overfit check", title_justify="left")
+    for col, justify in (("model", "left"), ("steps", "right"), ("loss start", "right"), ("loss end", "right"), ("train acc", "right"), ("verdict", "left"), ("hint", "left")):
+        t.add_column(col, justify=justify, overflow="fold")
+    for r in results:
+        acc = "-" if r.train_acc is None else f"{100 * r.train_acc:.1f}%"
+        if r.target_acc is not None and r.target_acc < 1:
+            acc += f" (of {100 * r.target_acc:.1f}% possible)"
+        verdict = "[green]pass[/green]" if r.passed else "[red]fail[/red]"
+        t.add_row(r.model, str(r.steps), f"{r.initial_loss:.3g}", f"{r.final_loss:.3g}", acc, verdict, r.hint)
+    return t
+
+
+def cmd_sanity(args) -> int:
+    options = {"examples": args.examples, "steps": args.steps, "lr": args.lr, "seed": args.seed, "device": args.device}
+    results = run_sanity(_console(), args.data, args.models, data_options=data_options_from(args), **options)
+    return 0 if all(r.passed for r in results) else 1
+
+
 def cmd_compare(args) -> int:
     from .compare import compare, parse_models
     from .train import TrainConfig
@@ -315,10 +362,17 @@ def cmd_compare(args) -> int:
         max_epochs=args.epochs,
         max_seconds=args.max_seconds,
         patience=args.patience,
+        refit=args.refit,
         device=args.device,
     )
     console = _console()
     models = parse_models(args.models)
+    if args.sanity:
+        results = run_sanity(console, args.data, models, data_options=data_options_from(args), lr=args.lr, device=args.device)
+        failed = [r.model for r in results if not r.passed]
+        if failed:
+            console.print(f"overfit check failed for {', '.join(failed)}; nothing compared. Fix what the hints say, or compare without --sanity.", highlight=False)
+            return 1
     progress = GridProgress(console, quiet=args.quiet)
     try:
         result = compare(

@@ -155,7 +155,8 @@ def write_run(run_dir: Path, config: dict, metrics: dict, history: list[dict], m
 def history_csv(history: list[dict]) -> str:
     buf = io.StringIO()
     if history:
-        writer = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+        fields = list(dict.fromkeys(k for row in history for k in row))  # refit rows add "phase", lack val_*
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
     return buf.getvalue()

@@ -26,6 +26,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many epochs without a lower validation loss; None: 10, scaled likewise
     clip: float = 1.0  # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
     weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
+    refit: bool = False  # after early stopping, retrain from the same start on train+val for the best epoch count
     seed: int = 0  # initial weights and the shuffling order
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
 
@@ -195,6 +196,26 @@ def epoch_budget(config: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
     return max_epochs, patience
 
 
+def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle) -> tuple[float, int]:
+    """One pass over (x, y) in a shuffled order; (mean training loss, number of right predictions)."""
+    model.train()
+    n, device = len(y), x.device
+    order = torch.randperm(n, generator=shuffle).to(device)  # same order on every device
+    loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        out = run_model(model, x[idx], None if lengths is None else lengths[idx])
+        loss, right = objective.loss(out, y[idx]), objective.correct(out, y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
+        correct += right
+    return loss_sum.item() / n, int(correct.item())
+
+
 def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None) -> RunResult:
     """Train `model` on `dataset.train`, early-stop on `dataset.val` loss, restore the best weights,
     then measure test loss/accuracy and inference speed. Returns the per-epoch history and metrics.
@@ -220,33 +241,19 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     shuffle = torch.Generator().manual_seed(config.seed)
 
     history: list[dict] = []
+    initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
     best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
     max_epochs, patience = epoch_budget(config, steps_per_epoch=math.ceil(n / batch_size))
     stop_reason, start = "max_epochs", time.perf_counter()
     for epoch in range(1, max_epochs + 1):
         epoch_start = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=shuffle).to(device)  # same order on every device
-        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            lengths = None if len_train is None else len_train[idx]
-            out = run_model(model, x_train[idx], lengths)
-            loss, right = objective.loss(out, y_train[idx]), objective.correct(out, y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
-            correct += right
-        train_loss = loss_sum.item() / n
+        train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle)
         if not math.isfinite(train_loss):
             stop_reason = "diverged"
         val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths, objective=objective)
         row = {"epoch": epoch, "train_loss": train_loss}
         if objective.has_accuracy:
-            row["train_acc"] = correct.item() / (n * per_example)
+            row["train_acc"] = correct / (n * per_example)
         row["val_loss"] = val_loss
         if objective.has_accuracy:
             row["val_acc"] = val_acc
@@ -265,11 +272,37 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
             stop_reason = "max_seconds"
             break
+    refit_epochs = 0
+    if config.refit and stop_reason != "diverged" and best_epoch:
+        # the validation split chose how long to train; now train on every labelled example for that
+        # long, from the same initial weights and with the same shuffling seed. The test split is
+        # still untouched, and validation scores below stay those of the selection phase.
+        refit_epochs, refit_n = best_epoch, n + len(val.y)
+        model.load_state_dict(initial_state)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        shuffle = torch.Generator().manual_seed(config.seed)
+        x_all = torch.cat([x_train, val.x.to(device)])
+        y_all = torch.cat([y_train, val.y.to(device)])
+        len_all = None if len_train is None else torch.cat([len_train, val.lengths.to(device)])
+        for epoch in range(1, refit_epochs + 1):
+            epoch_start = time.perf_counter()
+            train_loss, correct = _train_epoch(model, optimizer, objective, config, x_all, y_all, len_all, min(config.batch_size, refit_n), shuffle)
+            row = {"epoch": len(history) + 1, "phase": "refit", "train_loss": train_loss}
+            if objective.has_accuracy:
+                row["train_acc"] = correct / (refit_n * per_example)
+            row["seconds"] = time.perf_counter() - epoch_start
+            history.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+            if not math.isfinite(train_loss):
+                stop_reason = "diverged"
+                break
+        best_state = model.state_dict()
     train_seconds = time.perf_counter() - start
 
     model.load_state_dict(best_state)
     test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths, objective=objective)
-    best = history[best_epoch - 1] if best_epoch else history[-1]
+    best = history[best_epoch - 1] if best_epoch else history[-1]  # selection rows come first
     score_name, score, higher_is_better = objective.score(test_loss, test_acc)
     metrics = {
         "task": objective.task,
@@ -281,6 +314,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         "val_loss": best["val_loss"],
         "val_acc": best.get("val_acc"),
         "best_epoch": best_epoch,
+        "refit_epochs": refit_epochs,  # 0: no refit (the best-validation weights were tested)
         "epochs": len(history),
         "max_epochs": max_epochs,
         "stop_reason": stop_reason,
