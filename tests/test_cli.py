@@ -32,7 +32,8 @@ def tiny_comparison(tmp_path_factory):
 def test_compare_writes_runs_and_index(tiny_comparison):
     store, proc = tiny_comparison
     assert proc.returncode == 0, proc.stderr
-    assert "★ best" in proc.stdout and "mlp" in proc.stdout and "gru" in proc.stdout
+    assert ("mlp ★" in proc.stdout) != ("gru ★" in proc.stdout)  # one best, marked
+    assert "95% CI" in proc.stdout and "Welch t-test" in proc.stdout
     (folder,) = [p for p in store.iterdir() if p.is_dir()]
     spec = json.loads((folder / "comparison.json").read_text())
     assert spec["models"] == ["mlp", "gru"] and spec["seeds"] == [0, 1] and spec["workers"] == 2
@@ -165,12 +166,14 @@ def test_a_benchmark_script_reports_a_user_error_on_one_line(tmp_path):
 
 
 def test_compare_refit_records_the_retrained_runs(tmp_path, capsys):
-    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "3", "--patience", "3", "--refit", "--workers", "1", "--store", str(tmp_path), "--quiet"])
+    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "3", "--patience", "3", "--refit", "--workers", "1", "--store", str(tmp_path), "--quiet",
+                 "--schedule", "cosine", "--clip", "0", "--weight-decay", "1e-4"])
     assert code == 0
     (run,) = tmp_path.glob("*/mlp-seed0")
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     assert config["train"]["refit"] is True
+    assert (config["train"]["schedule"], config["train"]["clip"], config["train"]["weight_decay"]) == ("cosine", 0.0, 1e-4)
     assert 1 <= metrics["refit_epochs"] == metrics["best_epoch"] <= 3
     assert metrics["epochs"] == 3 + metrics["refit_epochs"]
     with open(run / "history.csv") as f:

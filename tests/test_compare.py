@@ -9,7 +9,7 @@ import pytest
 import importlib
 
 import nncompare
-from nncompare.compare import aggregate, format_score, plan_workers
+from nncompare.compare import aggregate, format_ci, format_score, plan_workers, separation, separation_line
 
 # `nncompare.compare` is the function; the module behind it is reached through the import system
 compare_module = importlib.import_module("nncompare.compare")
@@ -36,6 +36,37 @@ def test_aggregate_mean_and_sample_std_over_finished_seeds():
     assert format_score(gru) == "failed"
     mse = {**cnn, "score_name": "test MSE", "score_mean": 0.001234, "score_std": 0.00031}
     assert format_score(mse) == "0.001234 ± 0.00031 (1 failed)"
+    # 95% CI of a mean of 2 seeds: t(0.975, df=1) = 12.706 times std / sqrt(2)
+    assert cnn["score_ci95"] == pytest.approx(12.7062 * cnn["score_std"] / math.sqrt(2), rel=1e-4)
+    assert format_ci(cnn) == f"[{100 * (0.92 - cnn['score_ci95']):.1f}, {100 * (0.92 + cnn['score_ci95']):.1f}]"
+    assert math.isnan(gru["score_ci95"]) and format_ci(gru) == "-"
+
+
+def _runs(model, scores, name="test accuracy", higher=True):
+    return [
+        {"model": model, "seed": i, "status": "done", "score": v, "score_name": name, "higher_is_better": higher, "params": 1, "train_seconds": 1.0, "epochs": 1, "inference_per_second": 1.0}
+        for i, v in enumerate(scores)
+    ]
+
+
+def test_the_best_two_are_compared_at_the_95_percent_level():
+    rows = aggregate(_runs("mlp", [0.60, 0.62, 0.61]) + _runs("cnn", [0.90, 0.92, 0.91]) + _runs("gru", [0.88, 0.93, 0.89]), ["mlp", "cnn", "gru"], {m: 0.01 for m in ("mlp", "cnn", "gru")})
+    sep = separation(rows)
+    assert (sep["first"], sep["second"]) == ("cnn", "gru")  # the best two, mlp left out
+    assert sep["difference"] == pytest.approx(0.91 - 0.90)
+    assert sep["p_value"] > 0.5 and not sep["distinguishable"]
+    assert "not distinguishable at 95%; more seeds" in separation_line(sep, "test accuracy") and "1.0 points apart" in separation_line(sep, "test accuracy")
+
+    rows = aggregate(_runs("mlp", [0.60, 0.62, 0.61]) + _runs("cnn", [0.90, 0.92, 0.91]), ["mlp", "cnn"], {"mlp": 0.01, "cnn": 0.01})
+    sep = separation(rows)
+    assert sep["first"] == "cnn" and sep["p_value"] < 0.001 and sep["distinguishable"]
+    assert separation_line(sep, "test accuracy").endswith("distinguishable at 95%")
+
+    # a loss ranks the lowest first
+    rows = aggregate(_runs("tcn", [0.10, 0.11], "test MSE", False) + _runs("gru", [0.50, 0.52], "test MSE", False), ["tcn", "gru"], {"tcn": 0.01, "gru": 0.01})
+    assert separation(rows)["first"] == "tcn" and separation(rows)["difference"] == pytest.approx(-0.405)
+    # one seed each: nothing to test
+    assert separation(aggregate(_runs("cnn", [0.9]) + _runs("gru", [0.8]), ["cnn", "gru"], {"cnn": 0.01, "gru": 0.01})) is None
 
 
 def test_threads_per_run_do_not_depend_on_the_worker_count(monkeypatch):

@@ -218,3 +218,36 @@ def test_refit_history_is_stored_with_a_phase_column():
     lines = history_csv(result.history).splitlines()
     assert lines[0].split(",") == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "phase"]
     assert len(lines) == 1 + result.metrics["epochs"] and lines[-1].endswith(",refit")
+
+
+def test_learning_rate_schedules_follow_their_shape():
+    from nncompare.train.loop import make_optimizer
+
+    def rates(schedule, steps=100):
+        net = torch.nn.Linear(2, 1)
+        opt, sched = make_optimizer(net, TrainConfig(lr=0.1, schedule=schedule), steps)
+        out = []
+        for _ in range(steps):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if sched is not None:
+                sched.step()
+        return out
+
+    assert rates("constant") == [0.1] * 100
+    cosine = rates("cosine")
+    assert cosine[0] == 0.1 and cosine[50] == pytest.approx(0.05) and cosine[-1] == pytest.approx(0.1 * (1 - math.cos(math.pi / 100)) / 2)
+    assert all(a >= b for a, b in zip(cosine, cosine[1:]))
+    one = rates("onecycle")
+    assert one[0] == pytest.approx(0.1 / 25) and max(one) == pytest.approx(0.1, rel=1e-3)
+    assert 25 <= one.index(max(one)) <= 31 and one[-1] < 1e-3
+
+
+def test_a_schedule_changes_training_and_is_recorded():
+    _, _, constant = trained("mlp", max_epochs=5, patience=5)
+    _, _, cosine = trained("mlp", max_epochs=5, patience=5, schedule="cosine")
+    assert cosine.config.schedule == "cosine"
+    assert cosine.history[0]["train_loss"] == constant.history[0]["train_loss"]  # the first steps are near the full rate
+    assert cosine.history[-1]["train_loss"] != constant.history[-1]["train_loss"]
+    with pytest.raises(nncompare.UserError, match="schedule must be one of constant, cosine, onecycle"):
+        TrainConfig(schedule="linear").validate()

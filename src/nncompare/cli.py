@@ -27,6 +27,16 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"'{text}' must be 0 or a positive number")
+    return v
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -53,6 +63,7 @@ def _parameter_count(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .train import TrainConfig
+    from .train.loop import SCHEDULES
 
     d = TrainConfig()
     p = _Parser(prog="nncompare", description="Feed-forward, convolutional or recurrent: which network fits this data, and why?")
@@ -70,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
     c.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs (default: 10, scaled with the default epochs)")
     c.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')")
+    c.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate over each run: constant, cosine (down to 0 at the last planned step) or onecycle (default: constant)")
+    c.add_argument("--clip", type=_non_negative_float, default=d.clip, help=f"largest gradient norm per step, 0 for no clipping (default: {d.clip:g})")
+    c.add_argument("--weight-decay", type=_non_negative_float, default=d.weight_decay, help="L2 penalty inside Adam (default: 0, off)")
     c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
     c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
@@ -278,25 +292,25 @@ def comparison_table(result, seeds: int):
     from rich import box
     from rich.table import Table
 
-    from .compare import format_score, score_heading
+    from .compare import format_ci, format_score, score_heading
 
-    t = Table(title=f"{result.dataset}: {result.rows[0]['score_name'] if result.rows else 'score'} over {seeds} seed(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t = Table(title=f"{result.dataset}: {result.rows[0]['score_name'] if result.rows else 'score'} over {seeds} seed(s), mean ± std; ★ best", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     heading = score_heading(result.rows[0]["score_name"]) if result.rows else "score"
-    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), (heading, "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right"), ("", "left")):
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), (heading, "right"), ("95% CI", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right")):
         t.add_column(col, justify=just, no_wrap=True)
     for r in result.rows:
         best = r["model"] == result.best
         ok = r["n_done"] > 0
         t.add_row(
-            r["model"],
+            f"{r['model']} ★" if best else r["model"],
             FAMILY_SHORT.get(r["family"], r["family"]),
             f"{r['params']:,}",
             f"{r['lr']:g}",
             format_score(r),
+            format_ci(r),
             f"{r['train_seconds']:.1f}" if ok else "-",
             f"{r['epochs']:.0f}" if ok else "-",
             compact_number(r["inference_per_second"]) if ok else "-",
-            "★ best" if best else "",
             style="bold green" if best else None,
         )
     return t
@@ -353,7 +367,7 @@ def cmd_sanity(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare, parse_models
+    from .compare import compare, parse_models, separation_line
     from .train import TrainConfig
 
     config = TrainConfig(
@@ -362,6 +376,9 @@ def cmd_compare(args) -> int:
         max_epochs=args.epochs,
         max_seconds=args.max_seconds,
         patience=args.patience,
+        schedule=args.schedule,
+        clip=args.clip,
+        weight_decay=args.weight_decay,
         refit=args.refit,
         device=args.device,
     )
@@ -390,6 +407,8 @@ def cmd_compare(args) -> int:
         progress.close()
 
     console.print(comparison_table(result, args.seeds))
+    if result.separation:
+        console.print(separation_line(result.separation, result.rows[0]["score_name"]), highlight=False)
     baseline = result.config.get("dataset_meta", {}).get("baseline")
     if baseline:
         console.print(baseline_line(baseline), highlight=False)

@@ -43,17 +43,20 @@ class Comparison:
     best: str | None
     wall_seconds: float
     config: dict = field(default_factory=dict)
+    separation: dict | None = None  # the best two models compared at the 95% level (see `separation`)
 
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
         heading = score_heading(self.rows[0]["score_name"]) + " (mean ± std)" if self.rows else ""
-        header = f"{'model':6} {'params':>8} {'lr':>7} {heading:>23} {'train s':>8} {'infer/s':>10}"
+        header = f"{'model':6} {'params':>8} {'lr':>7} {heading:>23} {'95% CI':>16} {'train s':>8} {'infer/s':>10}"
         lines = [header]
         for r in self.rows:
             mark = "  ← best" if r["model"] == self.best else ""
             lines.append(
-                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_score(r):>23} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
+                f"{r['model']:6} {r['params']:>8,} {r['lr']:>7g} {format_score(r):>23} {format_ci(r):>16} {r['train_seconds']:>8.1f} {r['inference_per_second']:>10,.0f}{mark}"
             )
+        if self.separation:
+            lines.append(separation_line(self.separation, self.rows[0]["score_name"]))
         return "\n".join(lines)
 
 
@@ -74,6 +77,29 @@ def format_score(row: dict) -> str:
     return text
 
 
+def format_ci(row: dict) -> str:
+    """The 95% confidence interval of the mean score, "[95.1, 98.3]"; "-" with fewer than two seeds."""
+    half = row.get("score_ci95", math.nan)
+    if row["n_done"] < 2 or not math.isfinite(half):
+        return "-"
+    lo, hi = row["score_mean"] - half, row["score_mean"] + half
+    if row["score_name"] == "test accuracy":
+        return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"[{lo:.3g}, {hi:.3g}]"
+
+
+def separation_line(sep: dict | None, score_name: str) -> str:
+    """One sentence: are the best two models told apart at the 95% level?"""
+    if sep is None:
+        return ""
+    diff = abs(sep["difference"])
+    gap = f"{100 * diff:.1f} points" if score_name == "test accuracy" else f"{diff:.3g}"
+    head = f"{sep['first']} vs {sep['second']}: {gap} apart, Welch t-test p = {sep['p_value']:.2g}"
+    if sep["distinguishable"]:
+        return f"{head}: distinguishable at 95%"
+    return f"{head}: not distinguishable at 95%; more seeds (--seeds) would tell"
+
+
 def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list[dict]:
     """One row per model: the score (test accuracy, or test MSE for regression) as mean and sample std
     over the finished seeds, and the mean cost."""
@@ -87,6 +113,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
             return statistics.fmean(vals) if vals else math.nan
 
         scores = [r["score"] for r in done]
+        std = statistics.stdev(scores) if len(scores) > 1 else 0.0
         rows.append(
             {
                 "model": m,
@@ -98,7 +125,8 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
                 "score_name": next((r["score_name"] for r in done), "test accuracy"),
                 "higher_is_better": next((r["higher_is_better"] for r in done), True),
                 "score_mean": statistics.fmean(scores) if scores else math.nan,
-                "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                "score_std": std,
+                "score_ci95": ci95_half_width(std, len(scores)),
                 "scores": scores,
                 "train_seconds": mean("train_seconds"),
                 "epochs": mean("epochs"),
@@ -106,6 +134,39 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
             }
         )
     return rows
+
+
+def ci95_half_width(std: float, n: int) -> float:
+    """Half-width of the 95% confidence interval of a mean of `n` seeds (Student's t); NaN below 2."""
+    if n < 2:
+        return math.nan
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
+
+
+def separation(rows: list[dict]) -> dict | None:
+    """Whether the best two models' scores over seeds differ at the 95% level (Welch's t-test, which
+    does not assume equal spreads). None when fewer than two models have two finished seeds each."""
+    ranked = [r for r in rows if r["n_done"] >= 2]
+    if len(ranked) < 2:
+        return None
+    sign = 1 if ranked[0]["higher_is_better"] else -1
+    first, second = sorted(ranked, key=lambda r: -sign * r["score_mean"])[:2]
+    a, b = first["scores"], second["scores"]
+    if statistics.stdev(a) == 0 and statistics.stdev(b) == 0:  # no spread: the t statistic is undefined
+        p_value = 0.0 if first["score_mean"] != second["score_mean"] else 1.0
+    else:
+        from scipy.stats import ttest_ind
+
+        p_value = float(ttest_ind(a, b, equal_var=False).pvalue)
+    return {
+        "first": first["model"],
+        "second": second["model"],
+        "difference": first["score_mean"] - second["score_mean"],
+        "p_value": p_value,
+        "distinguishable": p_value < 0.05,
+    }
 
 
 def parse_models(models) -> list[str]:
@@ -285,10 +346,11 @@ def compare(
         if done_rows:
             sign = 1 if done_rows[0]["higher_is_better"] else -1
             best = max(done_rows, key=lambda r: sign * r["score_mean"])["model"]
+        sep = separation(rows)
         result = Comparison(
-            dataset=data, rows=rows, runs=runs, folder=folder, best=best, wall_seconds=time.perf_counter() - start, config=spec
+            dataset=data, rows=rows, runs=runs, folder=folder, best=best, wall_seconds=time.perf_counter() - start, config=spec, separation=sep
         )
-        st.finish_comparison(folder, {"rows": rows, "best": best, "wall_seconds": result.wall_seconds, "status": status}, status)
+        st.finish_comparison(folder, {"rows": rows, "best": best, "separation": sep, "wall_seconds": result.wall_seconds, "status": status}, status)
     return result
 
 

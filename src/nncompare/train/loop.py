@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from ..errors import UserError
 
 
+SCHEDULES = ("constant", "cosine", "onecycle")
+
+
 @dataclass
 class TrainConfig:
     lr: float | None = None  # Adam step size; None: each model's recommended rate (`nncompare models`)
@@ -26,6 +29,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many epochs without a lower validation loss; None: 10, scaled likewise
     clip: float = 1.0  # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
     weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
+    schedule: str = "constant"  # learning rate over the run: constant, cosine (to 0 at the last step) or onecycle
     refit: bool = False  # after early stopping, retrain from the same start on train+val for the best epoch count
     seed: int = 0  # initial weights and the shuffling order
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
@@ -48,6 +52,8 @@ class TrainConfig:
             bad("clip", "0 (off) or a positive gradient norm")
         if not (self.weight_decay >= 0):
             bad("weight_decay", "0 or a positive number")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", "one of " + ", ".join(SCHEDULES))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             bad("seed", "a non-negative whole number")
         return self
@@ -196,7 +202,23 @@ def epoch_budget(config: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
     return max_epochs, patience
 
 
-def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle) -> tuple[float, int]:
+def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int):
+    """Adam, and the learning-rate schedule stepped once per batch over `total_steps` (None: constant).
+
+    cosine: from the set rate down to 0 at the last planned step (Loshchilov & Hutter 2017, no
+    restarts); onecycle: up from rate/25 to the set rate over the first 30% of the steps, then down to
+    rate/1e4 (Smith & Topin 2018, torch's OneCycleLR defaults). Early stopping may end a run before the
+    schedule does."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total_steps = max(1, total_steps)
+    if config.schedule == "cosine":
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if config.schedule == "onecycle":
+        return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    return optimizer, None
+
+
+def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None) -> tuple[float, int]:
     """One pass over (x, y) in a shuffled order; (mean training loss, number of right predictions)."""
     model.train()
     n, device = len(y), x.device
@@ -211,6 +233,8 @@ def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size,
         if config.clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
         correct += right
     return loss_sum.item() / n, int(correct.item())
@@ -237,17 +261,18 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     batch_size = min(config.batch_size, n)
     objective = Objective(dataset.meta.task, dataset.meta.kind)
     per_example = objective.predictions_per_example(y_train)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
 
     history: list[dict] = []
     initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
     best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
-    max_epochs, patience = epoch_budget(config, steps_per_epoch=math.ceil(n / batch_size))
+    steps_per_epoch = math.ceil(n / batch_size)
+    max_epochs, patience = epoch_budget(config, steps_per_epoch=steps_per_epoch)
+    optimizer, scheduler = make_optimizer(model, config, max_epochs * steps_per_epoch)
     stop_reason, start = "max_epochs", time.perf_counter()
     for epoch in range(1, max_epochs + 1):
         epoch_start = time.perf_counter()
-        train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle)
+        train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle, scheduler)
         if not math.isfinite(train_loss):
             stop_reason = "diverged"
         val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths, objective=objective)
@@ -279,14 +304,15 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         # still untouched, and validation scores below stay those of the selection phase.
         refit_epochs, refit_n = best_epoch, n + len(val.y)
         model.load_state_dict(initial_state)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        refit_batch = min(config.batch_size, refit_n)
+        optimizer, scheduler = make_optimizer(model, config, refit_epochs * math.ceil(refit_n / refit_batch))
         shuffle = torch.Generator().manual_seed(config.seed)
         x_all = torch.cat([x_train, val.x.to(device)])
         y_all = torch.cat([y_train, val.y.to(device)])
         len_all = None if len_train is None else torch.cat([len_train, val.lengths.to(device)])
         for epoch in range(1, refit_epochs + 1):
             epoch_start = time.perf_counter()
-            train_loss, correct = _train_epoch(model, optimizer, objective, config, x_all, y_all, len_all, min(config.batch_size, refit_n), shuffle)
+            train_loss, correct = _train_epoch(model, optimizer, objective, config, x_all, y_all, len_all, refit_batch, shuffle, scheduler)
             row = {"epoch": len(history) + 1, "phase": "refit", "train_loss": train_loss}
             if objective.has_accuracy:
                 row["train_acc"] = correct / (refit_n * per_example)
