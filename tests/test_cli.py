@@ -179,3 +179,26 @@ def test_compare_refit_records_the_retrained_runs(tmp_path, capsys):
     with open(run / "history.csv") as f:
         phases = [r["phase"] for r in csv.DictReader(f)]
     assert phases == [""] * 3 + ["refit"] * metrics["refit_epochs"]
+
+
+def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, capsys):
+    from nncompare.models import shared_overrides
+
+    assert shared_overrides("mlp", width=64, layers=3, activation="tanh", dropout=0.1, norm=None) == ({"width": 64, "depth": 3, "activation": "tanh", "dropout": 0.1}, [])
+    assert shared_overrides("tcn", width=16, layers=2) == ({"num_channels": 16, "levels": 2}, [])
+    overrides, notes = shared_overrides("lstm", width=20, layers=2, activation="gelu", dropout=0.2, norm="batch")
+    assert overrides == {"hidden_size": 20, "num_layers": 2, "dropout": 0.2}
+    assert notes == ["--activation does not apply to lstm", "--norm does not apply to lstm"]
+
+    code = main(["compare", "digits", "--models", "cnn,gru", "--width", "8", "--layers", "2", "--norm", "batch", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--quiet"])
+    assert code == 0
+    assert "note: --norm does not apply to gru" in capsys.readouterr().out
+    cnn = json.loads(next(tmp_path.glob("*/cnn-seed0/config.json")).read_text())["model_args"]
+    gru = json.loads(next(tmp_path.glob("*/gru-seed0/config.json")).read_text())["model_args"]
+    assert (cnn["channels"], cnn["depth"], cnn["norm"]) == (8, 2, "batch")
+    assert (gru["hidden_size"], gru["num_layers"]) == (8, 2)
+
+    assert main(["compare", "digits", "--dropout", "1.5"]) == 2
+    assert "must be at least 0 and below 1" in capsys.readouterr().err
+    assert main(["compare", "digits", "--width", "8", "--params", "5k", "--models", "cnn", "--store", str(tmp_path)]) == 2
+    assert "both a parameter budget and its channels" in capsys.readouterr().err

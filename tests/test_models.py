@@ -75,6 +75,7 @@ def test_unknown_hyperparameter_lists_valid_ones():
         ("cnn", {"activation": "swish"}, "unknown activation 'swish'"),
         ("tcn", {"kernel_size": 1}, "kernel_size must be at least 2"),
         ("gru", {"hidden_size": -4}, "hidden_size must be a positive whole number"),
+        ("gru", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ("lstm", {"impl": "cuda"}, "valid choices: fused, equations"),
     ],
 )
@@ -237,3 +238,42 @@ def test_match_parameters_refuses_a_budget_below_the_fixed_layers():
         match_parameters("mlp", meta, 100)
     with pytest.raises(nncompare.UserError, match="positive whole number"):
         match_parameters("mlp", meta, 0)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_dropout_is_active_in_training_only_and_the_same_on_both_paths(cell):
+    meta = series_meta(length=9, channels=3)
+    x = torch.randn(5, 9, 3)
+    torch.manual_seed(0)
+    dropped = create_model(cell, meta, dropout=0.5, hidden_size=8)
+    plain = create_model(cell, meta, dropout=0.0, hidden_size=8)
+    plain.load_state_dict(dropped.state_dict())
+    dropped.eval(), plain.eval()
+    assert torch.equal(dropped(x), plain(x))  # eval: no dropout
+    dropped.train()
+    assert not torch.allclose(dropped(x), dropped(x))  # training: a new mask each pass
+    equations = create_model(cell, meta, dropout=0.5, hidden_size=8, impl="equations")
+    equations.load_state_dict(dropped.state_dict())
+    equations.train()
+    torch.manual_seed(1)
+    a = dropped(x)
+    torch.manual_seed(1)
+    b = equations(x)
+    assert torch.allclose(a, b, atol=1e-5)  # same masks, same function: inputs and outputs only, not h_{t-1}
+
+
+@pytest.mark.parametrize("meta, x", [(series_meta(length=10, channels=2), torch.randn(4, 10, 2)), (image_meta(), torch.randn(4, 1, 6, 5))])
+def test_cnn_residual_adds_each_later_blocks_input(meta, x):
+    torch.manual_seed(0)
+    net = create_model("cnn", meta, channels=6, depth=3, residual=True).eval()
+    plain = create_model("cnn", meta, channels=6, depth=3).eval()
+    plain.load_state_dict(net.state_dict())  # same parameters: a residual connection adds none
+    h = x if meta.kind == "image" else x.transpose(1, 2)
+    h = net.features[0](h)
+    h = net.features[1](h) + h
+    h = net.features[2](h) + h
+    expected = net.head(h.flatten(2).mean(-1))
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    assert not torch.allclose(net(x), plain(x))
+    with pytest.raises(nncompare.UserError, match="residual must be true or false"):
+        create_model("cnn", meta, residual="yes")

@@ -60,6 +60,43 @@ def _parameter_count(text: str) -> int:
     return int(v)
 
 
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (0 <= v < 1):
+        raise argparse.ArgumentTypeError(f"'{text}' must be at least 0 and below 1, such as 0.2")
+    return v
+
+
+def _add_shared_model_options(p) -> None:
+    """Options every architecture understands, each translated to the model's own hyperparameter."""
+    from .models.layers import ACTIVATIONS
+
+    p.add_argument("--width", type=_positive_int, default=None, help="hidden units (MLP, RNNs) or channels (CNN, TCN) for every model (default: each model's own)")
+    p.add_argument("--layers", type=_positive_int, default=None, help="hidden layers (MLP), convolutions (CNN), residual blocks (TCN) or stacked recurrent layers (default: each model's own)")
+    p.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="nonlinearity of the MLP, CNN and TCN (recurrent cells keep their own)")
+    p.add_argument("--dropout", type=_probability, default=None, help="dropout probability: the MLP's hidden units (default 0.5 there); a recurrent model's inputs, outputs and the connections between stacked layers, not its recurrent state (default 0)")
+    p.add_argument("--norm", choices=["none", "batch"], default=None, help="normalisation after each convolution of the CNN (batch: as FCN; default none)")
+    p.add_argument("--residual", action="store_true", default=None, help="residual connections between the CNN's equal-width blocks (the TCN always has them)")
+
+
+def shared_model_args(args, models: list[str], console=None) -> dict:
+    """Per-model hyperparameter overrides from the shared options; says which option skips which model."""
+    from .models import shared_overrides
+
+    model_args = {}
+    for m in models:
+        overrides, notes = shared_overrides(m, width=args.width, layers=args.layers, activation=args.activation, dropout=args.dropout, norm=args.norm, residual=args.residual)
+        if overrides:
+            model_args[m] = overrides
+        if console is not None:
+            for note in notes:
+                console.print(f"note: {note}", highlight=False)
+    return model_args
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .train import TrainConfig
@@ -76,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
     c.add_argument("--params", type=_parameter_count, default=None, help="size every model to about this many parameters (within 5%%), e.g. 5k or 20000 (default: each model's own size)")
+    _add_shared_model_options(c)
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
     c.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)")
     c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
@@ -105,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
     s.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
 
+    from .ablate import BELLS
+
+    a = sub.add_parser("ablate", help="what each bell or whistle adds: the plain model, each bell alone and all together, over seeds")
+    a.add_argument("data", metavar="DATA", help="a data set name or path, as for 'compare'")
+    a.add_argument("--model", required=True, help="the model to ablate (see 'nncompare models')")
+    a.add_argument("--bells", required=True, help=f"comma-separated, from: {', '.join(BELLS)}")
+    a.add_argument("--seeds", type=_positive_int, default=3, help="runs per variant, seeds 0..N-1 (default: 3)")
+    a.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default as for 'compare')")
+    a.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate (default: the model's recommended rate)")
+    a.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core)")
+    a.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    a.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
+    a.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
+    a.add_argument("--quiet", action="store_true", help="no progress display")
+
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the built-in data sets with their shapes")
     r = sub.add_parser("runs", help="list stored comparisons, or the runs of one")
@@ -120,7 +173,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"compare": cmd_compare, "sanity": cmd_sanity, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
+        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
@@ -224,7 +277,9 @@ class GridProgress:
 
     def __call__(self, e: dict) -> None:
         kind = e["event"]
-        if kind == "plan":
+        if kind == "plan":  # a new grid (ablate runs several one after another): start over
+            self.close()
+            self.done, self.in_flight = 0, {}
             self.total, self.max_epochs = e["runs"], e["max_epochs"] or 40  # None: the default budget, about 40
             if not self.quiet:
                 self.console.print(
@@ -360,6 +415,31 @@ def sanity_table(results):
     return t
 
 
+def cmd_ablate(args) -> int:
+    from rich import box
+    from rich.table import Table
+
+    from .ablate import ablate, format_gain, format_value, parse_bells
+    from .train import TrainConfig
+
+    parse_bells(args.model, args.bells)  # a bad name fails before anything trains
+    console = _console()
+    progress = GridProgress(console, quiet=args.quiet)
+    try:
+        result = ablate(args.data, args.model, args.bells, seeds=args.seeds, config=TrainConfig(lr=args.lr, max_epochs=args.epochs), store=args.store, workers=args.workers, progress=progress, data_options=data_options_from(args))
+    finally:
+        progress.close()
+    change = "gain vs plain" if result.higher_is_better else "change vs plain"
+    t = Table(title=f"{args.model} on {args.data}: {result.score_name} over {args.seeds} seed(s)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col, just in (("variant", "left"), ("score (mean ± std)", "right"), (f"{change} (mean ± std)", "right")):
+        t.add_column(col, justify=just, no_wrap=True)
+    for r in result.rows:
+        t.add_row(r["variant"], format_value(r["mean"], r["std"], result.score_name), format_gain(r, result.score_name))
+    console.print(t)
+    console.print("plain: every extra off (no dropout, no normalisation); gains are per-seed differences from plain", highlight=False)
+    return 0
+
+
 def cmd_sanity(args) -> int:
     options = {"examples": args.examples, "steps": args.steps, "lr": args.lr, "seed": args.seed, "device": args.device}
     results = run_sanity(_console(), args.data, args.models, data_options=data_options_from(args), **options)
@@ -384,8 +464,12 @@ def cmd_compare(args) -> int:
     )
     console = _console()
     models = parse_models(args.models)
+    model_args = shared_model_args(args, models, console)
     if args.sanity:
-        results = run_sanity(console, args.data, models, data_options=data_options_from(args), lr=args.lr, device=args.device)
+        from .train.sanity import EXTRAS_OFF
+
+        plain = {m: {k: v for k, v in a.items() if k not in EXTRAS_OFF} for m, a in model_args.items()}  # extras stay off
+        results = run_sanity(console, args.data, models, data_options=data_options_from(args), lr=args.lr, device=args.device, model_args=plain)
         failed = [r.model for r in results if not r.passed]
         if failed:
             console.print(f"overfit check failed for {', '.join(failed)}; nothing compared. Fix what the hints say, or compare without --sanity.", highlight=False)
@@ -397,6 +481,7 @@ def cmd_compare(args) -> int:
             models=models,
             seeds=args.seeds,
             config=config,
+            model_args=model_args,
             store=args.store,
             workers=args.workers,
             progress=progress,

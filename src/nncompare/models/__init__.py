@@ -118,7 +118,39 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
     return {**overrides, info.width: best}
 
 
+# one option for every architecture -> the hyperparameter each model calls it by
+LAYER_NAMES = ("depth", "levels", "num_layers")  # MLP/CNN layers, TCN residual blocks, stacked RNN layers
+SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual")
+
+
+def shared_overrides(name: str, **options) -> tuple[dict, list[str]]:
+    """Translate the options every architecture understands (`width`, `layers`, `activation`,
+    `dropout`, `norm`, `residual`; None = not given) into model `name`'s own hyperparameters.
+
+    Returns (overrides, notes): an option a model has no counterpart for is left out and named in a
+    note (e.g. the LSTM's gates fix their own nonlinearities, so `activation` does not apply)."""
+    info = get_model_info(name)
+    valid = info.hyperparameters()
+    overrides, notes = {}, []
+    for option, value in options.items():
+        if option not in SHARED_OPTIONS:
+            raise ValueError(f"unknown shared option {option!r}")
+        if value is None:
+            continue
+        if option == "width":
+            key = info.width
+        elif option == "layers":
+            key = next((k for k in LAYER_NAMES if k in valid), None)
+        else:
+            key = option if option in valid else None
+        if key is None:
+            notes.append(f"--{option} does not apply to {name}")
+        else:
+            overrides[key] = value
+    return overrides, notes
+
+
 # registration happens on import of the families, in the order `nncompare models` lists them
 from . import mlp, cnn, tcn, rnn  # noqa: E402,F401
 
-__all__ = ["create_model", "list_models", "model_names", "get_model_info", "register_model", "count_parameters", "match_parameters", "ModelInfo"]
+__all__ = ["shared_overrides", "create_model", "list_models", "model_names", "get_model_info", "register_model", "count_parameters", "match_parameters", "ModelInfo"]

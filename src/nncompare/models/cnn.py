@@ -19,7 +19,8 @@ NORMS = ("none", "batch")
 
 
 class CNN(nn.Module):
-    """`depth` x [Conv (same padding), batch norm if `norm="batch"`, activation] -> global average
+    """`depth` x [Conv (same padding), batch norm if `norm="batch"`, activation] (with `residual`, blocks 2.. add
+    their input) -> global average
     over positions -> Linear.
 
     Series (B, L, C) are transposed to (B, C, L) for Conv1d; images (B, C, H, W) go to Conv2d as they are.
@@ -29,8 +30,10 @@ class CNN(nn.Module):
     output still depends on no later input and no padding.
     """
 
-    def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none"):
+    def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none", residual: bool = False):
         super().__init__()
+        if not isinstance(residual, bool):
+            raise UserError(f"model 'cnn': residual must be true or false, got {residual!r}")
         if norm not in NORMS:
             raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
         if kernel_size is None:  # 5 steps along a series; 3x3 on images, the usual choice for small images
@@ -56,17 +59,21 @@ class CNN(nn.Module):
         self.features = nn.ModuleList(layers)
         self.head = nn.Linear(channels, meta.output_size)
         self.kernel_size, self.depth = kernel_size, depth
+        # residual: every block after the first (equal widths in and out) adds its input to its output,
+        # h <- h + block(h), as in ResNet (He et al. 2016); the first block changes the width
+        self.residual = residual
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.is_image:
             h = x  # (B, C, H, W)
-            for layer in self.features:
-                h = layer(h)  # (B, channels, H, W)
+            for k, layer in enumerate(self.features):
+                h = layer(h) + h if self.residual and k > 0 else layer(h)  # (B, channels, H, W)
             return self.head(h.flatten(2).mean(-1))  # global average over positions -> (B, n_classes)
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, L, C) -> (B, C, L)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
-        for layer in self.features:
-            h = layer(F.pad(h, (self.left_padding, 0)) if self.left_padding else h)  # (B, channels, L)
+        for k, layer in enumerate(self.features):
+            out = layer(F.pad(h, (self.left_padding, 0)) if self.left_padding else h)  # (B, channels, L)
+            h = out + h if self.residual and k > 0 else out
             if mask is not None:
                 # zero the padded steps after every layer, so each layer sees zeros beyond the real end,
                 # exactly the zero padding an unpadded (shorter) series gets at its boundary
@@ -83,5 +90,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none") -> nn.Module:
-    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm)
+def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none", residual: bool = False) -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual)

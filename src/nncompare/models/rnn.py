@@ -70,15 +70,16 @@ class RecurrentLayers(nn.Module):
     forward(x (B, T, I)) -> hidden states of the top layer (B, T, H).
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused"):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused", dropout: float = 0.0):
         super().__init__()
         if cell not in CELLS:
             raise UserError(f"unknown recurrent cell '{cell}'; valid choices: {', '.join(CELLS)}")
         if impl not in IMPLS:
             raise UserError(f"unknown recurrent implementation '{impl}'; valid choices: {', '.join(IMPLS)}")
         self.cell, self.impl = cell, impl
-        self.hidden_size, self.num_layers = hidden_size, num_layers
-        self.fused = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True)
+        self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
+        # dropout between stacked layers (on each layer's outputs but the last), as torch's fused module does
+        self.fused = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.impl == "fused":
@@ -96,43 +97,52 @@ class RecurrentLayers(nn.Module):
                 x, _ = gru_layer_equations(x, h0, *w)
             else:
                 x, _ = rnn_layer_equations(x, h0, *w)
+            if k < self.num_layers - 1 and self.dropout:
+                x = nn.functional.dropout(x, self.dropout, self.training)
         return x  # (B, T, H)
 
 
 class RecurrentNet(nn.Module):
-    """Sequence view (B, T, F) -> recurrent layers (B, T, H) -> last hidden state (B, H) -> Linear (W_hy)."""
+    """Sequence view (B, T, F) -> recurrent layers (B, T, H) -> last hidden state (B, H) -> Linear (W_hy).
 
-    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused"):
+    `dropout` (Zaremba et al. 2014) drops inputs, the outputs passed between stacked layers and the
+    hidden states read by the classifier, never the recurrent connection h_{t-1} -> h_t, so the
+    memory itself is not disturbed from step to step."""
+
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0):
         super().__init__()
         check_positive_int("hidden_size", hidden_size, cell)
         check_positive_int("num_layers", num_layers, cell)
+        if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise UserError(f"model '{cell}': dropout must be in [0, 1), got {dropout!r}")
+        self.drop = nn.Dropout(dropout)
         steps, features = sequence_shape(meta)
         self.kind, self.n_symbols = meta.kind, symbols(meta)
-        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl)
+        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl, dropout)
         self.head = nn.Linear(hidden_size, meta.output_size)  # y = W_hy h_T
         self.per_step = meta.task == "per_step"
 
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """Top-layer hidden states for every step (B, T, H)."""
-        return self.recurrent(sequence_view(x, self.kind, self.n_symbols))
+        return self.recurrent(self.drop(sequence_view(x, self.kind, self.n_symbols)))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
-            return self.head(self.hidden_states(x))  # y_t = W_hy h_t for every t: (B, T, n_classes)
+            return self.head(self.drop(self.hidden_states(x)))  # y_t = W_hy h_t for every t: (B, T, n_classes)
         # padded series: the state after the last real step, which the padding that follows cannot touch
-        return self.head(last_step(self.hidden_states(x), lengths))  # (B, outputs)
+        return self.head(self.drop(last_step(self.hidden_states(x), lengths)))  # (B, outputs)
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
-def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
-    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl)
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0) -> nn.Module:
+    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout)
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
-    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl)
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0) -> nn.Module:
+    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout)
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
-def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused") -> nn.Module:
-    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl)
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0) -> nn.Module:
+    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout)
