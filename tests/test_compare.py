@@ -152,3 +152,38 @@ def test_bad_grid_arguments_are_refused_before_anything_is_stored(tmp_path):
     with pytest.raises(nncompare.UserError, match="cannot be sized to 10 parameters"):
         nncompare.compare("digits", models=["mlp"], params=10, store=store)
     assert not store.exists()
+
+
+def test_tune_gives_every_model_the_same_trials_and_uses_what_it_chose(tmp_path):
+    from nncompare.tune import LR_RANGE
+
+    result = nncompare.compare("digits", models=["mlp", "gru"], seeds=1, config=TrainConfig(max_epochs=1), tune=3, workers=1, store=tmp_path)
+    tuning = result.config["tuning"]
+    assert set(tuning) == {"mlp", "gru"} and all(t["trials"] == 3 for t in tuning.values())
+    assert 512 // 4 <= tuning["mlp"]["width"] <= 512 * 4 and 64 // 4 <= tuning["gru"]["hidden_size"] <= 64 * 4
+    for row in result.rows:
+        chosen = tuning[row["model"]]
+        assert LR_RANGE[0] <= chosen["lr"] <= LR_RANGE[1] and row["lr"] == chosen["lr"]
+        config = json.loads(next(tmp_path.glob(f"*/{row['model']}-seed0/config.json")).read_text())
+        assert config["train"]["lr"] == chosen["lr"]
+        width = "width" if row["model"] == "mlp" else "hidden_size"
+        assert config["model_args"][width] == chosen[width]
+    again = nncompare.compare("digits", models=["mlp", "gru"], seeds=1, config=TrainConfig(max_epochs=1), tune=3, workers=1, store=tmp_path)
+    assert again.config["tuning"] == tuning  # seeded sampler, seeded trials: the same choices
+
+
+def test_tune_with_a_parameter_budget_tunes_only_the_learning_rate(tmp_path):
+    result = nncompare.compare("digits", models=["cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, params=5000, workers=1, store=tmp_path)
+    assert set(result.config["tuning"]["cnn"]) == {"lr", "val_loss", "trials"}
+    assert abs(result.rows[0]["params"] - 5000) <= 250
+    with pytest.raises(nncompare.UserError, match="--tune chooses each model's learning rate; leave out --lr"):
+        nncompare.compare("digits", models=["cnn"], config=TrainConfig(lr=0.01), tune=2, store=tmp_path)
+    with pytest.raises(nncompare.UserError, match="tune must be a positive whole number"):
+        nncompare.compare("digits", models=["cnn"], tune=0, store=tmp_path)
+
+
+def test_tuning_in_worker_processes_chooses_what_tuning_here_chooses(tmp_path):
+    here = nncompare.compare("digits", models=["mlp", "cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, workers=1, store=tmp_path)
+    pool = nncompare.compare("digits", models=["mlp", "cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, workers=2, store=tmp_path)
+    assert pool.config["tuning"] == here.config["tuning"]
+    assert [r["score_mean"] for r in pool.rows] == [r["score_mean"] for r in here.rows]

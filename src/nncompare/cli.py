@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
     c.add_argument("--params", type=_parameter_count, default=None, help="size every model to about this many parameters (within 5%%), e.g. 5k or 20000 (default: each model's own size)")
     _add_shared_model_options(c)
+    c.add_argument("--tune", type=_positive_int, default=None, metavar="K", help="first spend K Optuna trials per model on its learning rate (and width, unless --params or --width fixes it), chosen on the validation split")
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
     c.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)")
     c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
@@ -301,6 +302,15 @@ class GridProgress:
                 self.task = self.progress.add_task("", total=self.total, runs=f"0/{self.total} runs")
                 self.progress.start()
             return
+        if kind == "tune":
+            if not self.quiet:
+                self.console.print(f"tuning {', '.join(e['models'])}: {e['trials']} trials each on the validation split, {e['workers']} worker(s)", highlight=False)
+            return
+        if kind == "tuned":
+            if not self.quiet:
+                chosen = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.items() if k not in ("event", "model", "val_loss", "trials"))
+                self.console.print(f"  {e['model']}: {chosen} (validation loss {e['val_loss']:.4g})", highlight=False)
+            return
         key = (e.get("model"), e.get("seed"))
         if kind == "start":
             self.in_flight[key] = 0
@@ -360,7 +370,7 @@ def comparison_table(result, seeds: int):
             f"{r['model']} ★" if best else r["model"],
             FAMILY_SHORT.get(r["family"], r["family"]),
             f"{r['params']:,}",
-            f"{r['lr']:g}",
+            f"{r['lr']:.3g}",
             format_score(r),
             format_ci(r),
             f"{r['train_seconds']:.1f}" if ok else "-",
@@ -487,6 +497,7 @@ def cmd_compare(args) -> int:
             progress=progress,
             data_options=data_options_from(args),
             params=args.params,
+            tune=args.tune,
         )
     finally:
         progress.close()

@@ -252,12 +252,15 @@ def compare(
     progress: ProgressCallback | None = None,
     data_options: dict | None = None,
     params: int | None = None,
+    tune: int | None = None,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
     indexed in its SQLite file. `model_args` maps a model name to hyperparameter overrides;
     `data_options` are the data loader's keywords (see `load_dataset`). `params`, when given, sizes
     every model to about that many trainable parameters (within 5%) by solving for its width.
+    `tune`, when given, spends that many Optuna trials per model on its learning rate (and its width,
+    unless `params` or the model's arguments fix it), chosen on validation loss before the seeded runs.
 
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
     "done", "model", "seed", ...}.
@@ -280,12 +283,23 @@ def compare(
             if width in model_args.get(m, {}):
                 raise UserError(f"'{m}' is given both a parameter budget and its {width}; give one of the two")
             model_args[m] = match_parameters(m, dataset.meta, params, **model_args.get(m, {}))
+    tuning = {}
+    if tune is not None:
+        if isinstance(tune, bool) or not isinstance(tune, int) or tune < 1:
+            raise UserError(f"tune must be a positive whole number of trials, got {tune!r}")
+        if config.lr is not None:
+            raise UserError("--tune chooses each model's learning rate; leave out --lr (or leave out --tune)")
+        tuning = _tune_all(data, models, tune, config, model_args, data_options, params, workers, progress or (lambda e: None))
+        for m, chosen in tuning.items():
+            width = get_model_info(m).width
+            if width in chosen:
+                model_args[m] = {**model_args.get(m, {}), width: chosen[width]}
     param_counts = {}
     for m in models:  # builds each model once: bad hyperparameters fail here, before any training
         set_seed(0)
         param_counts[m] = count_parameters(create_model(m, dataset.meta, **model_args.get(m, {})))
 
-    learning_rates = {m: config_for_model(config, m).lr for m in models}
+    learning_rates = {m: tuning[m]["lr"] if m in tuning else config_for_model(config, m).lr for m in models}
     jobs = [(m, s) for m in models for s in range(seeds)]
     jobs.sort(key=lambda ms: FAMILY_COST[get_model_info(ms[0]).family])
     n_workers, threads = plan_workers(len(jobs), workers)
@@ -303,6 +317,7 @@ def compare(
         "learning_rates": learning_rates,
         "model_args": {m: resolved_model_args(m, model_args.get(m, {})) for m in models},
         "params_target": params,
+        "tuning": tuning,  # per model: the chosen values, their validation loss, the number of trials
         "workers": n_workers,
         "threads_per_worker": threads,
     }
@@ -312,7 +327,7 @@ def compare(
             dataset=data,
             model=m,
             seed=s,
-            train=train_fields,
+            train={**train_fields, "lr": learning_rates[m]} if m in tuning else train_fields,
             model_args=model_args.get(m, {}),
             data_options=data_options,
             run_dir=str(folder / f"{m}-seed{s}"),
@@ -352,6 +367,55 @@ def compare(
         )
         st.finish_comparison(folder, {"rows": rows, "best": best, "separation": sep, "wall_seconds": result.wall_seconds, "status": status}, status)
     return result
+
+
+def _tune_all(data, models, trials, config, model_args, data_options, params, workers, emit) -> dict:
+    """Tune every model with the same number of trials, models in parallel worker processes."""
+    from .tune import tune_model
+
+    train = {k: v for k, v in config.to_dict().items() if k not in ("seed", "lr")}
+    jobs = {}
+    for m in models:
+        width = get_model_info(m).width
+        tune_width = params is None and width not in model_args.get(m, {})
+        jobs[m] = (data, m, trials, train, model_args.get(m, {}), data_options, tune_width)
+    n_workers, threads = plan_workers(len(models), workers)
+    emit({"event": "tune", "models": models, "trials": trials, "workers": n_workers})
+    tuning = {}
+    if n_workers == 1:
+        import torch
+
+        caller_threads = torch.get_num_threads()
+        try:
+            for m, job in jobs.items():
+                tuning[m] = tune_model(*job, threads)  # the same threads as in a worker: the same numbers
+                emit({"event": "tuned", "model": m, **tuning[m]})
+        finally:
+            torch.set_num_threads(caller_threads)
+        return tuning
+    ctx = mp.get_context("spawn")
+    with _sigint_ignored():
+        pool = ProcessPoolExecutor(n_workers, mp_context=ctx)
+        futures = {pool.submit(tune_model, *job, threads): m for m, job in jobs.items()}
+    try:
+        for fut in _as_completed(futures):
+            m = futures[fut]
+            tuning[m] = fut.result()
+            emit({"event": "tuned", "model": m, **tuning[m]})
+    except BaseException:
+        workers_ = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers_:
+            proc.terminate()
+        raise
+    pool.shutdown()
+    return {m: tuning[m] for m in models}
+
+
+def _as_completed(futures):
+    from concurrent.futures import as_completed
+
+    return as_completed(futures)
 
 
 def _run_here(specs: list[RunSpec], emit, record) -> None:
