@@ -20,6 +20,7 @@ BELLS = {
     "residual": ({"residual": True}, {}),
     "cosine": ({}, {"schedule": "cosine"}),
     "weight-decay": ({}, {"weight_decay": 1e-4}),
+    "augment": ({}, {"augment": True}),
 }
 
 

@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate over each run: constant, cosine (down to 0 at the last planned step) or onecycle (default: constant)")
     c.add_argument("--clip", type=_non_negative_float, default=d.clip, help=f"largest gradient norm per step, 0 for no clipping (default: {d.clip:g})")
     c.add_argument("--weight-decay", type=_non_negative_float, default=d.weight_decay, help="L2 penalty inside Adam (default: 0, off)")
+    c.add_argument("--augment", action="store_true", help="light augmentation of training batches: series shifted, scaled and noised; images shifted by a few pixels (classification only)")
     c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
     c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
@@ -470,6 +471,7 @@ def cmd_compare(args) -> int:
         clip=args.clip,
         weight_decay=args.weight_decay,
         refit=args.refit,
+        augment=args.augment,
         device=args.device,
     )
     console = _console()

@@ -277,6 +277,10 @@ def compare(
 
     data_options = dict(data_options or {})
     dataset = load_dataset(data, **data_options)  # validates the name; generated data is cached for the workers
+    if config.augment:
+        from .train.augment import check_augmentable
+
+        check_augmentable(dataset.meta)  # before anything is stored
     if params is not None:
         for m in models:
             width = get_model_info(m).width

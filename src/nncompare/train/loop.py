@@ -30,6 +30,7 @@ class TrainConfig:
     clip: float = 1.0  # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
     weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
     schedule: str = "constant"  # learning rate over the run: constant, cosine (to 0 at the last step) or onecycle
+    augment: bool = False  # light per-kind augmentation of training batches (train/augment.py); classification only
     refit: bool = False  # after early stopping, retrain from the same start on train+val for the best epoch count
     seed: int = 0  # initial weights and the shuffling order
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
@@ -218,7 +219,18 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int):
     return optimizer, None
 
 
-def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None) -> tuple[float, int]:
+def _augmenter(meta, config: TrainConfig):
+    """The batch augmentation of this run (None when off), with its own generator seeded from the run's seed."""
+    if not config.augment:
+        return None
+    from .augment import augment, check_augmentable
+
+    check_augmentable(meta)
+    generator = torch.Generator().manual_seed(config.seed + 1_000_003)  # apart from the shuffling stream
+    return lambda x, lengths: augment(x, meta.kind, generator, lengths)
+
+
+def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None, augmenter=None) -> tuple[float, int]:
     """One pass over (x, y) in a shuffled order; (mean training loss, number of right predictions)."""
     model.train()
     n, device = len(y), x.device
@@ -226,7 +238,10 @@ def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size,
     loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
     for i in range(0, n, batch_size):
         idx = order[i : i + batch_size]
-        out = run_model(model, x[idx], None if lengths is None else lengths[idx])
+        xb, lb = x[idx], None if lengths is None else lengths[idx]
+        if augmenter is not None:
+            xb = augmenter(xb, lb)
+        out = run_model(model, xb, lb)
         loss, right = objective.loss(out, y[idx]), objective.correct(out, y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -262,6 +277,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     objective = Objective(dataset.meta.task, dataset.meta.kind)
     per_example = objective.predictions_per_example(y_train)
     shuffle = torch.Generator().manual_seed(config.seed)
+    augmenter = _augmenter(dataset.meta, config)
 
     history: list[dict] = []
     initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
@@ -272,7 +288,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     stop_reason, start = "max_epochs", time.perf_counter()
     for epoch in range(1, max_epochs + 1):
         epoch_start = time.perf_counter()
-        train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle, scheduler)
+        train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle, scheduler, augmenter)
         if not math.isfinite(train_loss):
             stop_reason = "diverged"
         val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths, objective=objective)
@@ -307,12 +323,13 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         refit_batch = min(config.batch_size, refit_n)
         optimizer, scheduler = make_optimizer(model, config, refit_epochs * math.ceil(refit_n / refit_batch))
         shuffle = torch.Generator().manual_seed(config.seed)
+        augmenter = _augmenter(dataset.meta, config)
         x_all = torch.cat([x_train, val.x.to(device)])
         y_all = torch.cat([y_train, val.y.to(device)])
         len_all = None if len_train is None else torch.cat([len_train, val.lengths.to(device)])
         for epoch in range(1, refit_epochs + 1):
             epoch_start = time.perf_counter()
-            train_loss, correct = _train_epoch(model, optimizer, objective, config, x_all, y_all, len_all, refit_batch, shuffle, scheduler)
+            train_loss, correct = _train_epoch(model, optimizer, objective, config, x_all, y_all, len_all, refit_batch, shuffle, scheduler, augmenter)
             row = {"epoch": len(history) + 1, "phase": "refit", "train_loss": train_loss}
             if objective.has_accuracy:
                 row["train_acc"] = correct / (refit_n * per_example)
