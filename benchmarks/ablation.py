@@ -1,6 +1,6 @@
 """Ablation on MNIST-1D: the CNN and the LSTM plain, with each bell or whistle alone, and with all.
 
-    python benchmarks/ablation.py [--seeds 3] [--data mnist1d] [--cnn-bells norm,residual,cosine,weight-decay] [--lstm-bells dropout,cosine,weight-decay]
+    python benchmarks/ablation.py [--seeds 3] [--data mnist1d] [--cnn-bells norm,residual,cosine,weight-decay,augment] [--lstm-bells norm,dropout,cosine,weight-decay,augment]
 
 "Plain" is the model with every extra off (no dropout, no normalisation), trained by the rules of
 `nncompare compare`; each bell is added alone, then all together (`nncompare ablate`). A gain is the
@@ -24,8 +24,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--data", default="mnist1d")
-    p.add_argument("--cnn-bells", default="norm,residual,cosine,weight-decay")
-    p.add_argument("--lstm-bells", default="dropout,cosine,weight-decay")
+    p.add_argument("--cnn-bells", default="norm,residual,cosine,weight-decay,augment")
+    p.add_argument("--lstm-bells", default="norm,dropout,cosine,weight-decay,augment")
     p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
     args = p.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="nncompare-ablation-")

@@ -30,7 +30,7 @@ def test_training_bells_change_the_config_not_the_model(tmp_path):
     result = ablate("digits", "lstm", ["dropout", "cosine"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, workers=1)
     assert [r["variant"] for r in result.rows] == ["plain", "+dropout", "+cosine", "+dropout +cosine"]
     cosine = result.rows[2]
-    assert cosine["train"] == {"schedule": "cosine"} and cosine["model_args"] == {"dropout": 0.0}
+    assert cosine["train"] == {"schedule": "cosine"} and cosine["model_args"] == {"dropout": 0.0, "norm": "none"}
     stored = json.loads(next((tmp_path / cosine["folder"].split("/")[-1]).glob("lstm-seed0/config.json")).read_text())
     assert stored["train"]["schedule"] == "cosine"
 
@@ -38,7 +38,7 @@ def test_training_bells_change_the_config_not_the_model(tmp_path):
 @pytest.mark.parametrize(
     "model, bells, message",
     [
-        ("lstm", "residual", "bell 'residual' does not apply to lstm; for lstm choose from dropout, cosine, weight-decay"),
+        ("lstm", "residual", "bell 'residual' does not apply to lstm; for lstm choose from norm, dropout, cosine, weight-decay, augment"),
         ("cnn", "wings", "unknown bell 'wings'"),
         ("cnn", "", "no bells given"),
         ("cnn", "norm,norm", "listed twice"),
@@ -49,9 +49,15 @@ def test_bad_bells_are_refused(model, bells, message):
         parse_bells(model, bells)
 
 
+def test_norm_means_a_layer_normalised_cell_for_recurrent_models():
+    from nncompare.ablate import bell_model_args
+
+    assert bell_model_args("lstm", "norm") == {"norm": "layer"} and bell_model_args("cnn", "norm") == {"norm": "batch"}
+
+
 def test_cli_prints_the_ablation_table(tmp_path, capsys):
     assert main(["ablate", "digits", "--model", "mlp", "--bells", "dropout", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "plain" in out and "+dropout" in out and "gain vs plain" in out
-    assert main(["ablate", "digits", "--model", "gru", "--bells", "norm", "--store", str(tmp_path)]) == 2
+    assert main(["ablate", "digits", "--model", "gru", "--bells", "residual", "--store", str(tmp_path)]) == 2
     assert "does not apply to gru" in capsys.readouterr().err

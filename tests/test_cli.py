@@ -188,11 +188,13 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert shared_overrides("tcn", width=16, layers=2) == ({"num_channels": 16, "levels": 2}, [])
     overrides, notes = shared_overrides("lstm", width=20, layers=2, activation="gelu", dropout=0.2, norm="batch")
     assert overrides == {"hidden_size": 20, "num_layers": 2, "dropout": 0.2}
-    assert notes == ["--activation does not apply to lstm", "--norm does not apply to lstm"]
+    assert notes == ["--activation does not apply to lstm", "--norm batch does not apply to lstm (it takes none or layer)"]
+    assert shared_overrides("gru", norm="layer") == ({"norm": "layer"}, [])
+    assert shared_overrides("cnn", norm="layer") == ({}, ["--norm layer does not apply to cnn (it takes none or batch)"])
 
     code = main(["compare", "digits", "--models", "cnn,gru", "--width", "8", "--layers", "2", "--norm", "batch", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--quiet"])
     assert code == 0
-    assert "note: --norm does not apply to gru" in capsys.readouterr().out
+    assert "note: --norm batch does not apply to gru (it takes none or layer)" in capsys.readouterr().out
     cnn = json.loads(next(tmp_path.glob("*/cnn-seed0/config.json")).read_text())["model_args"]
     gru = json.loads(next(tmp_path.glob("*/gru-seed0/config.json")).read_text())["model_args"]
     assert (cnn["channels"], cnn["depth"], cnn["norm"]) == (8, 2, "batch")

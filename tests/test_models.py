@@ -277,3 +277,51 @@ def test_cnn_residual_adds_each_later_blocks_input(meta, x):
     assert not torch.allclose(net(x), plain(x))
     with pytest.raises(nncompare.UserError, match="residual must be true or false"):
         create_model("cnn", meta, residual="yes")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_layer_normalised_cells_ignore_the_scale_of_their_weight_matrices(cell):
+    # LN(a W x) = LN(W x): a layer-normalised cell computes the same function when W_x or W_h is scaled,
+    # the property that makes it insensitive to weight scale (Ba et al. 2016); a plain cell does not
+    meta = series_meta(length=7, channels=3)
+    x = torch.randn(4, 7, 3, generator=torch.Generator().manual_seed(0))
+    for norm, invariant in (("layer", True), ("none", False)):
+        torch.manual_seed(0)
+        net = create_model(cell, meta, hidden_size=6, num_layers=2, norm=norm).eval()
+        before = net(x)
+        with torch.no_grad():
+            net.recurrent.fused.weight_ih_l0.mul_(3.0)
+            net.recurrent.fused.weight_hh_l1.mul_(2.0)
+        assert torch.allclose(net(x), before, atol=2e-3) == invariant, norm  # up to LN's epsilon (1e-5 in the variance)
+
+
+def test_layer_normalised_lstm_matches_its_equations_written_out():
+    meta = series_meta(length=2, channels=3)
+    torch.manual_seed(1)
+    net = create_model("lstm", meta, hidden_size=4, norm="layer").eval()
+    assert net.recurrent.impl == "equations"
+    ln = net.recurrent.norms[0]
+    with torch.no_grad():  # non-trivial gains and biases, so a misplaced one shows
+        for p in ln.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    f = net.recurrent.fused
+    x = torch.randn(5, 2, 3)
+
+    def norm(a, gain, bias):  # per gate: (B, 4H) -> (B, 4, H), normalised over H
+        a = a.view(len(a), -1, 4)
+        a = (a - a.mean(-1, keepdim=True)) / torch.sqrt(a.var(-1, unbiased=False, keepdim=True) + 1e-5)
+        return (a * gain + bias).flatten(1)
+
+    h = c = torch.zeros(5, 4)
+    for t in range(2):
+        a = norm(x[:, t] @ f.weight_ih_l0.T, ln.x.weight, ln.x.bias) + f.bias_ih_l0 + norm(h @ f.weight_hh_l0.T, ln.h.weight, ln.h.bias) + f.bias_hh_l0
+        i, fg, g, o = a.sigmoid()[:, :4], a.sigmoid()[:, 4:8], a[:, 8:12].tanh(), a.sigmoid()[:, 12:]
+        c = fg * c + i * g
+        cn = (c - c.mean(-1, keepdim=True)) / torch.sqrt(c.var(-1, unbiased=False, keepdim=True) + 1e-5) * ln.c.weight + ln.c.bias
+        h = o * cn.tanh()
+    assert torch.allclose(net(x), net.head(h), atol=1e-5)
+    plain = create_model("lstm", meta, hidden_size=4)
+    extra = count_parameters(net) - count_parameters(plain)
+    assert extra == 2 * (2 * 4 * 4) + 2 * 4  # gains and biases: input and recurrent norms per gate, cell norm
+    with pytest.raises(nncompare.UserError, match="norm must be one of none, layer"):
+        create_model("gru", meta, norm="batch")

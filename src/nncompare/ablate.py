@@ -54,6 +54,14 @@ def format_gain(row: dict, score_name: str) -> str:
     return f"{row['gain_mean']:+.4g} ± {row['gain_std']:.2g}"
 
 
+def bell_model_args(model: str, bell: str) -> dict:
+    """The hyperparameters that turn `bell` on for `model`: norm is batch norm for convolutional and
+    feed-forward models, a layer-normalised cell for recurrent ones."""
+    if bell == "norm" and get_model_info(model).family == "recurrent":
+        return {"norm": "layer"}
+    return dict(BELLS[bell][0])
+
+
 def parse_bells(model: str, bells) -> list[str]:
     """Bell names, checked against BELLS and against what `model` has."""
     if isinstance(bells, str):
@@ -87,7 +95,7 @@ def ablate(data: str, model: str, bells, seeds: int = 3, config: TrainConfig | N
     for name, on in variants:
         args, train = dict(plain_args), {}
         for b in on:
-            args.update(BELLS[b][0])
+            args.update(bell_model_args(model, b))
             train.update(BELLS[b][1])
         result = compare(data, models=[model], seeds=seeds, config=replace(config, **train), model_args={model: args}, store=store, workers=workers, progress=progress, data_options=data_options)
         row = result.rows[0]

@@ -78,7 +78,7 @@ def _add_shared_model_options(p) -> None:
     p.add_argument("--layers", type=_positive_int, default=None, help="hidden layers (MLP), convolutions (CNN), residual blocks (TCN) or stacked recurrent layers (default: each model's own)")
     p.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="nonlinearity of the MLP, CNN and TCN (recurrent cells keep their own)")
     p.add_argument("--dropout", type=_probability, default=None, help="dropout probability: the MLP's hidden units (default 0.5 there); a recurrent model's inputs, outputs and the connections between stacked layers, not its recurrent state (default 0)")
-    p.add_argument("--norm", choices=["none", "batch"], default=None, help="normalisation after each convolution of the CNN (batch: as FCN; default none)")
+    p.add_argument("--norm", choices=["none", "batch", "layer"], default=None, help="batch: batch norm after each CNN convolution (as FCN); layer: layer-normalised RNN/LSTM/GRU cells (Ba et al. 2016); default none")
     p.add_argument("--residual", action="store_true", default=None, help="residual connections between the CNN's equal-width blocks (the TCN always has them)")
 
 

@@ -120,6 +120,8 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 
 # one option for every architecture -> the hyperparameter each model calls it by
 LAYER_NAMES = ("depth", "levels", "num_layers")  # MLP/CNN layers, TCN residual blocks, stacked RNN layers
+# what --norm can mean per family: batch norm between layers, or a layer-normalised recurrent cell
+NORMS_BY_FAMILY = {"feed-forward": ("none", "batch"), "convolutional": ("none", "batch"), "recurrent": ("none", "layer")}
 SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual")
 
 
@@ -143,6 +145,9 @@ def shared_overrides(name: str, **options) -> tuple[dict, list[str]]:
             key = next((k for k in LAYER_NAMES if k in valid), None)
         else:
             key = option if option in valid else None
+        if option == "norm" and key is not None and value not in NORMS_BY_FAMILY[info.family]:
+            notes.append(f"--norm {value} does not apply to {name} (it takes {' or '.join(NORMS_BY_FAMILY[info.family])})")
+            continue
         if key is None:
             notes.append(f"--{option} does not apply to {name}")
         else:

@@ -20,42 +20,81 @@ from . import register_model
 from .layers import check_positive_int, last_step, sequence_shape, sequence_view, symbols
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 IMPLS = ("fused", "equations")
+NORMS = ("none", "layer")
 
 
-def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh):
-    """Elman RNN over (B, T, I) from h_0 (B, H); returns all hidden states (B, T, H) and h_T."""
-    x_proj = x @ w_ih.T + b_ih  # W_xh x_t for every t in one multiply: (B, T, H)
+class GateNorm(nn.Module):
+    """Layer normalisation of each gate's pre-activation separately: (..., G*H) -> (..., G*H), with a
+    gain and a bias per gate and unit (Ba, Kiros & Hinton 2016, "Layer Normalization", Section 6.3)."""
+
+    def __init__(self, gates: int, hidden_size: int):
+        super().__init__()
+        self.gates, self.hidden_size = gates, hidden_size
+        self.weight = nn.Parameter(torch.ones(gates, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(gates, hidden_size))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        shaped = a.unflatten(-1, (self.gates, self.hidden_size))  # (..., G, H)
+        normed = nn.functional.layer_norm(shaped, (self.hidden_size,))  # zero mean, unit variance per gate
+        return (normed * self.weight + self.bias).flatten(-2)
+
+
+class LayerNorms(nn.Module):
+    """The normalisations of one layer-normalised recurrent layer: of the input projection W_x x_t, of
+    the recurrent projection W_h h_{t-1}, and (LSTM) of the cell state before its tanh."""
+
+    def __init__(self, cell: str, hidden_size: int):
+        super().__init__()
+        self.x = GateNorm(GATES[cell], hidden_size)
+        self.h = GateNorm(GATES[cell], hidden_size)
+        self.c = nn.LayerNorm(hidden_size) if cell == "lstm" else None
+
+
+def _project(x, w, b, norm):
+    """W x (+ LN) + b; without a norm exactly x @ W^T + b."""
+    if norm is None:
+        return x @ w.T + b
+    return norm(x @ w.T) + b
+
+
+def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None):
+    """Elman RNN over (B, T, I) from h_0 (B, H); returns all hidden states (B, T, H) and h_T.
+    With `ln`, each projection is layer-normalised before the biases: tanh(LN(W_xh x_t) + LN(W_hh h_{t-1}) + b)."""
+    x_proj = _project(x, w_ih, b_ih, ln and ln.x)  # W_xh x_t for every t in one multiply: (B, T, H)
     outputs = []
     for t in range(x.shape[1]):
-        h = torch.tanh(x_proj[:, t] + h @ w_hh.T + b_hh)  # h_t = tanh(W_xh x_t + W_hh h_{t-1})
+        h = torch.tanh(x_proj[:, t] + _project(h, w_hh, b_hh, ln and ln.h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1})
         outputs.append(h)
     return torch.stack(outputs, 1), h
 
 
-def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh):
-    """LSTM (Hochreiter & Schmidhuber 1997, with forget gate) over (B, T, I); gates in torch's order i, f, g, o."""
+def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None):
+    """LSTM (Hochreiter & Schmidhuber 1997, with forget gate) over (B, T, I); gates in torch's order i, f, g, o.
+    With `ln` (Ba et al. 2016): gates = LN(W_x x_t) + LN(W_h h_{t-1}) + b, and h_t = o_t tanh(LN(c_t))."""
     h, c = state
-    x_proj = x @ w_ih.T + b_ih  # W_x* x_t for all four gates and every t: (B, T, 4H)
+    x_proj = _project(x, w_ih, b_ih, ln and ln.x)  # W_x* x_t for all four gates and every t: (B, T, 4H)
     outputs = []
     for t in range(x.shape[1]):
-        gates = x_proj[:, t] + h @ w_hh.T + b_hh  # (B, 4H)
+        gates = x_proj[:, t] + _project(h, w_hh, b_hh, ln and ln.h)  # (B, 4H)
         a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
         i = torch.sigmoid(a_i)  # i_t = σ(W_xi x_t + W_hi h_{t-1} + b_i)
         f = torch.sigmoid(a_f)  # f_t = σ(W_xf x_t + W_hf h_{t-1} + b_f)
         o = torch.sigmoid(a_o)  # o_t = σ(W_xo x_t + W_ho h_{t-1} + b_o)
         c = f * c + i * torch.tanh(a_g)  # c_t = f_t c_{t-1} + i_t tanh(W_xc x_t + W_hc h_{t-1} + b_c)
-        h = o * torch.tanh(c)  # h_t = o_t tanh(c_t)
+        h = o * torch.tanh(c if ln is None else ln.c(c))  # h_t = o_t tanh(c_t)
         outputs.append(h)
     return torch.stack(outputs, 1), (h, c)
 
 
-def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh):
-    """GRU (Cho et al. 2014) over (B, T, I); gates in torch's order r, z, n."""
-    x_r, x_z, x_n = (x @ w_ih.T + b_ih).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
+def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None):
+    """GRU (Cho et al. 2014) over (B, T, I); gates in torch's order r, z, n.
+    With `ln`, both projections are layer-normalised per gate before their biases."""
+    x_r, x_z, x_n = _project(x, w_ih, b_ih, ln and ln.x).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
     outputs = []
     for t in range(x.shape[1]):
-        h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, dim=1)  # (B, H) each
+        h_r, h_z, h_n = _project(h, w_hh, b_hh, ln and ln.h).chunk(3, dim=1)  # (B, H) each
         r = torch.sigmoid(x_r[:, t] + h_r)  # r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
         z = torch.sigmoid(x_z[:, t] + h_z)  # z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
         n = torch.tanh(x_n[:, t] + r * h_n)  # n_t = tanh(W_xn x_t + r_t (W_hn h_{t-1} + b_hn))
@@ -70,13 +109,17 @@ class RecurrentLayers(nn.Module):
     forward(x (B, T, I)) -> hidden states of the top layer (B, T, H).
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused", dropout: float = 0.0):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused", dropout: float = 0.0, norm: str = "none"):
         super().__init__()
         if cell not in CELLS:
             raise UserError(f"unknown recurrent cell '{cell}'; valid choices: {', '.join(CELLS)}")
         if impl not in IMPLS:
             raise UserError(f"unknown recurrent implementation '{impl}'; valid choices: {', '.join(IMPLS)}")
-        self.cell, self.impl = cell, impl
+        if norm not in NORMS:
+            raise UserError(f"model '{cell}': norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        # torch's fused cells have no layer norm: a layer-normalised cell runs the equations
+        self.cell, self.impl = cell, ("equations" if norm == "layer" else impl)
+        self.norms = nn.ModuleList(LayerNorms(cell, hidden_size) for _ in range(num_layers)) if norm == "layer" else None
         self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
         # dropout between stacked layers (on each layer's outputs but the last), as torch's fused module does
         self.fused = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
@@ -91,12 +134,13 @@ class RecurrentLayers(nn.Module):
         for k in range(self.num_layers):
             w = [getattr(self.fused, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             h0 = x.new_zeros(b, self.hidden_size)
+            ln = None if self.norms is None else self.norms[k]
             if self.cell == "lstm":
-                x, _ = lstm_layer_equations(x, (h0, h0), *w)
+                x, _ = lstm_layer_equations(x, (h0, h0), *w, ln=ln)
             elif self.cell == "gru":
-                x, _ = gru_layer_equations(x, h0, *w)
+                x, _ = gru_layer_equations(x, h0, *w, ln=ln)
             else:
-                x, _ = rnn_layer_equations(x, h0, *w)
+                x, _ = rnn_layer_equations(x, h0, *w, ln=ln)
             if k < self.num_layers - 1 and self.dropout:
                 x = nn.functional.dropout(x, self.dropout, self.training)
         return x  # (B, T, H)
@@ -109,7 +153,7 @@ class RecurrentNet(nn.Module):
     hidden states read by the classifier, never the recurrent connection h_{t-1} -> h_t, so the
     memory itself is not disturbed from step to step."""
 
-    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0):
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none"):
         super().__init__()
         check_positive_int("hidden_size", hidden_size, cell)
         check_positive_int("num_layers", num_layers, cell)
@@ -118,7 +162,7 @@ class RecurrentNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         steps, features = sequence_shape(meta)
         self.kind, self.n_symbols = meta.kind, symbols(meta)
-        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl, dropout)
+        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl, dropout, norm)
         self.head = nn.Linear(hidden_size, meta.output_size)  # y = W_hy h_T
         self.per_step = meta.task == "per_step"
 
@@ -134,15 +178,15 @@ class RecurrentNet(nn.Module):
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
-def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0) -> nn.Module:
-    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout)
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none") -> nn.Module:
+    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm)
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0) -> nn.Module:
-    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout)
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none") -> nn.Module:
+    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm)
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
-def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0) -> nn.Module:
-    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout)
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none") -> nn.Module:
+    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm)
