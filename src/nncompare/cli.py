@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--clip", type=_non_negative_float, default=d.clip, help=f"largest gradient norm per step, 0 for no clipping (default: {d.clip:g})")
     c.add_argument("--weight-decay", type=_non_negative_float, default=d.weight_decay, help="L2 penalty inside Adam (default: 0, off)")
     c.add_argument("--augment", action="store_true", help="light augmentation of training batches: series shifted, scaled and noised; images shifted by a few pixels (classification only)")
+    c.add_argument("--labels", type=_positive_int, default=None, metavar="N", help="keep N labelled training examples (stratified, the same for every run) and treat the rest as unlabelled")
+    c.add_argument("--semi", choices=["none", "pseudo", "meanteacher"], default="none", help="with --labels: use the unlabelled examples by pseudo-labelling or a mean teacher; the table then also shows supervised-only (default: none)")
     c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
     c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
@@ -400,6 +402,23 @@ def data_options_from(args) -> dict:
     return options
 
 
+def semi_table(supervised, semi, method: str, labels: int):
+    """Supervised-only against semi-supervised, per model: mean ± std and the gain."""
+    from rich import box
+    from rich.table import Table
+
+    from .compare import format_score
+
+    t = Table(title=f"{semi.dataset} with {labels} labels: supervised only vs {method}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("model", "supervised only", method, "gain"):
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for a, b in zip(supervised.rows, semi.rows):
+        gain = b["score_mean"] - a["score_mean"]
+        gain_text = f"{100 * gain:+.1f} points" if a["score_name"] == "test accuracy" else f"{gain:+.4g}"
+        t.add_row(a["model"], format_score(a), format_score(b), gain_text)
+    return t
+
+
 def run_sanity(console, data, models, **options):
     """Run the overfit check, one line per model as it finishes, then the table; returns the results."""
     from .train.sanity import sanity
@@ -472,6 +491,8 @@ def cmd_compare(args) -> int:
         weight_decay=args.weight_decay,
         refit=args.refit,
         augment=args.augment,
+        labels=args.labels,
+        semi=args.semi,
         device=args.device,
     )
     console = _console()
@@ -511,6 +532,16 @@ def cmd_compare(args) -> int:
     if baseline:
         console.print(baseline_line(baseline), highlight=False)
     console.print(f"{len(result.runs)} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
+    if args.semi != "none":
+        from dataclasses import replace
+
+        console.print(f"now the same runs with the {args.labels} labelled examples only, for the supervised-only column", highlight=False)
+        progress = GridProgress(console, quiet=args.quiet)
+        try:
+            supervised = compare(args.data, models=models, seeds=args.seeds, config=replace(config, semi="none"), model_args=model_args, store=args.store, workers=args.workers, progress=progress, data_options=data_options_from(args), params=args.params)
+        finally:
+            progress.close()
+        console.print(semi_table(supervised, result, args.semi, args.labels))
     failed = [r for r in result.runs if r.get("status") == "failed"]
     for r in failed:
         console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)

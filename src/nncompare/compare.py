@@ -281,6 +281,10 @@ def compare(
         from .train.augment import check_augmentable
 
         check_augmentable(dataset.meta)  # before anything is stored
+    if config.labels is not None:
+        from .train.semi import check_semi
+
+        check_semi(dataset, config)  # before anything is stored
     if params is not None:
         for m in models:
             width = get_model_info(m).width

@@ -31,6 +31,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
     schedule: str = "constant"  # learning rate over the run: constant, cosine (to 0 at the last step) or onecycle
     augment: bool = False  # light per-kind augmentation of training batches (train/augment.py); classification only
+    labels: int | None = None  # keep this many labelled training examples, the rest unlabelled (train/semi.py)
+    semi: str = "none"  # with labels: none (supervised only), pseudo (pseudo-labelling) or meanteacher
     refit: bool = False  # after early stopping, retrain from the same start on train+val for the best epoch count
     seed: int = 0  # initial weights and the shuffling order
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
@@ -55,6 +57,14 @@ class TrainConfig:
             bad("weight_decay", "0 or a positive number")
         if self.schedule not in SCHEDULES:
             bad("schedule", "one of " + ", ".join(SCHEDULES))
+        from .semi import SEMI_METHODS
+
+        if self.semi not in SEMI_METHODS:
+            bad("semi", "one of " + ", ".join(SEMI_METHODS))
+        if self.semi != "none" and self.labels is None:
+            raise UserError(f"--semi {self.semi} needs --labels N: how many training examples keep their labels")
+        if self.labels is not None and (isinstance(self.labels, bool) or not isinstance(self.labels, int) or self.labels < 1):
+            bad("labels", "a positive whole number of labelled examples")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             bad("seed", "a non-negative whole number")
         return self
@@ -265,6 +275,10 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     config.validate()
     if config.lr is None:
         raise ValueError("fit needs a learning rate; nncompare.runner.config_for_model fills in the model's default")
+    if config.labels is not None:
+        from .semi import fit_semi
+
+        return fit_semi(model, dataset, config, on_epoch)
     device = resolve_device(config.device)
     model.to(device)
     train, val = dataset.train, dataset.val
