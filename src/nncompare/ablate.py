@@ -34,9 +34,10 @@ class Ablation:
 
     def table(self) -> str:
         change = "gain vs plain" if self.higher_is_better else "change vs plain (lower is better)"
-        lines = [f"{'variant':24} {'score (mean ± std)':>22} {change + ' (mean ± std)':>28}"]
+        width = max(len("variant"), *(len(r["variant"]) for r in self.rows))
+        lines = [f"{'variant':{width}} {'score (mean ± std)':>20} {change + ' (mean ± std)':>28}"]
         for r in self.rows:
-            lines.append(f"{r['variant']:24} {format_value(r['mean'], r['std'], self.score_name):>22} {format_gain(r, self.score_name):>28}")
+            lines.append(f"{r['variant']:{width}} {format_value(r['mean'], r['std'], self.score_name):>20} {format_gain(r, self.score_name):>28}")
         return "\n".join(lines)
 
 
