@@ -30,7 +30,7 @@ def test_training_bells_change_the_config_not_the_model(tmp_path):
     result = ablate("digits", "lstm", ["dropout", "cosine"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, workers=1)
     assert [r["variant"] for r in result.rows] == ["plain", "+dropout", "+cosine", "+dropout +cosine"]
     cosine = result.rows[2]
-    assert cosine["train"] == {"schedule": "cosine"} and cosine["model_args"] == {"dropout": 0.0, "norm": "none"}
+    assert cosine["train"] == {"schedule": "cosine"} and cosine["model_args"] == {"dropout": 0.0, "recurrent_dropout": 0.0, "norm": "none"}
     stored = json.loads(next((tmp_path / cosine["folder"].split("/")[-1]).glob("lstm-seed0/config.json")).read_text())
     assert stored["train"]["schedule"] == "cosine"
 

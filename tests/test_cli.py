@@ -200,6 +200,10 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert (cnn["channels"], cnn["depth"], cnn["norm"]) == (8, 2, "batch")
     assert (gru["hidden_size"], gru["num_layers"]) == (8, 2)
 
+    assert main(["compare", "digits", "--recurrent-dropout"]) == 2
+    assert "give --dropout P as well" in capsys.readouterr().err
+    assert shared_overrides("gru", dropout=0.2, recurrent_dropout=0.2) == ({"dropout": 0.2, "recurrent_dropout": 0.2}, [])
+    assert shared_overrides("mlp", recurrent_dropout=0.2) == ({}, ["--recurrent-dropout does not apply to mlp"])
     assert main(["compare", "digits", "--dropout", "1.5"]) == 2
     assert "must be at least 0 and below 1" in capsys.readouterr().err
     assert main(["compare", "digits", "--width", "8", "--params", "5k", "--models", "cnn", "--store", str(tmp_path)]) == 2

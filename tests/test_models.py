@@ -325,3 +325,21 @@ def test_layer_normalised_lstm_matches_its_equations_written_out():
     assert extra == 2 * (2 * 4 * 4) + 2 * 4  # gains and biases: input and recurrent norms per gate, cell norm
     with pytest.raises(nncompare.UserError, match="norm must be one of none, layer"):
         create_model("gru", meta, norm="batch")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_dropout_drops_only_the_recurrent_connection(cell):
+    meta = series_meta(length=6, channels=2)
+    torch.manual_seed(0)
+    net = create_model(cell, meta, hidden_size=16, recurrent_dropout=0.5)
+    assert net.recurrent.impl == "equations"  # torch's fused cells cannot drop h_{t-1}
+    x = torch.randn(3, 6, 2)
+    net.eval()
+    reference = net.hidden_states(x)
+    net.train()
+    # the first step reads h_0 = 0: nothing to drop, so it is exactly the evaluation-mode state
+    first = net.hidden_states(x[:, :1])
+    assert torch.allclose(first[:, 0], reference[:, 0], atol=1e-6)
+    assert not torch.allclose(net.hidden_states(x)[:, -1], reference[:, -1], atol=1e-4)
+    with pytest.raises(nncompare.UserError, match="recurrent_dropout must be in"):
+        create_model(cell, meta, recurrent_dropout=1.2)

@@ -79,6 +79,7 @@ def _add_shared_model_options(p) -> None:
     p.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="nonlinearity of the MLP, CNN and TCN (recurrent cells keep their own)")
     p.add_argument("--dropout", type=_probability, default=None, help="dropout probability: the MLP's hidden units (default 0.5 there); a recurrent model's inputs, outputs and the connections between stacked layers, not its recurrent state (default 0)")
     p.add_argument("--norm", choices=["none", "batch", "layer"], default=None, help="batch: batch norm after each CNN convolution (as FCN); layer: layer-normalised RNN/LSTM/GRU cells (Ba et al. 2016); default none")
+    p.add_argument("--recurrent-dropout", action="store_true", help="recurrent models also drop h_{t-1} where it enters the recurrence, with the --dropout probability and one mask per sequence (Gal & Ghahramani 2016)")
     p.add_argument("--residual", action="store_true", default=None, help="residual connections between the CNN's equal-width blocks (the TCN always has them)")
 
 
@@ -86,9 +87,12 @@ def shared_model_args(args, models: list[str], console=None) -> dict:
     """Per-model hyperparameter overrides from the shared options; says which option skips which model."""
     from .models import shared_overrides
 
+    if args.recurrent_dropout and not args.dropout:
+        raise UserError("--recurrent-dropout uses the --dropout probability; give --dropout P as well, such as --dropout 0.2")
+    recurrent_dropout = args.dropout if args.recurrent_dropout else None
     model_args = {}
     for m in models:
-        overrides, notes = shared_overrides(m, width=args.width, layers=args.layers, activation=args.activation, dropout=args.dropout, norm=args.norm, residual=args.residual)
+        overrides, notes = shared_overrides(m, width=args.width, layers=args.layers, activation=args.activation, dropout=args.dropout, norm=args.norm, residual=args.residual, recurrent_dropout=recurrent_dropout)
         if overrides:
             model_args[m] = overrides
         if console is not None:

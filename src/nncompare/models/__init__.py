@@ -122,12 +122,12 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 LAYER_NAMES = ("depth", "levels", "num_layers")  # MLP/CNN layers, TCN residual blocks, stacked RNN layers
 # what --norm can mean per family: batch norm between layers, or a layer-normalised recurrent cell
 NORMS_BY_FAMILY = {"feed-forward": ("none", "batch"), "convolutional": ("none", "batch"), "recurrent": ("none", "layer")}
-SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual")
+SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual", "recurrent_dropout")
 
 
 def shared_overrides(name: str, **options) -> tuple[dict, list[str]]:
     """Translate the options every architecture understands (`width`, `layers`, `activation`,
-    `dropout`, `norm`, `residual`; None = not given) into model `name`'s own hyperparameters.
+    `dropout`, `norm`, `residual`, `recurrent_dropout`; None = not given) into model `name`'s own hyperparameters.
 
     Returns (overrides, notes): an option a model has no counterpart for is left out and named in a
     note (e.g. the LSTM's gates fix their own nonlinearities, so `activation` does not apply)."""
@@ -149,7 +149,7 @@ def shared_overrides(name: str, **options) -> tuple[dict, list[str]]:
             notes.append(f"--norm {value} does not apply to {name} (it takes {' or '.join(NORMS_BY_FAMILY[info.family])})")
             continue
         if key is None:
-            notes.append(f"--{option} does not apply to {name}")
+            notes.append(f"--{option.replace('_', '-')} does not apply to {name}")
         else:
             overrides[key] = value
     return overrides, notes

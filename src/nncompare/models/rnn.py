@@ -59,25 +59,26 @@ def _project(x, w, b, norm):
     return norm(x @ w.T) + b
 
 
-def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None):
+def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None, h_mask=None):
     """Elman RNN over (B, T, I) from h_0 (B, H); returns all hidden states (B, T, H) and h_T.
     With `ln`, each projection is layer-normalised before the biases: tanh(LN(W_xh x_t) + LN(W_hh h_{t-1}) + b)."""
     x_proj = _project(x, w_ih, b_ih, ln and ln.x)  # W_xh x_t for every t in one multiply: (B, T, H)
     outputs = []
     for t in range(x.shape[1]):
-        h = torch.tanh(x_proj[:, t] + _project(h, w_hh, b_hh, ln and ln.h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1})
+        h_in = h if h_mask is None else h * h_mask  # recurrent dropout: one mask for the whole sequence
+        h = torch.tanh(x_proj[:, t] + _project(h_in, w_hh, b_hh, ln and ln.h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1})
         outputs.append(h)
     return torch.stack(outputs, 1), h
 
 
-def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None):
+def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None, h_mask=None):
     """LSTM (Hochreiter & Schmidhuber 1997, with forget gate) over (B, T, I); gates in torch's order i, f, g, o.
     With `ln` (Ba et al. 2016): gates = LN(W_x x_t) + LN(W_h h_{t-1}) + b, and h_t = o_t tanh(LN(c_t))."""
     h, c = state
     x_proj = _project(x, w_ih, b_ih, ln and ln.x)  # W_x* x_t for all four gates and every t: (B, T, 4H)
     outputs = []
     for t in range(x.shape[1]):
-        gates = x_proj[:, t] + _project(h, w_hh, b_hh, ln and ln.h)  # (B, 4H)
+        gates = x_proj[:, t] + _project(h if h_mask is None else h * h_mask, w_hh, b_hh, ln and ln.h)  # (B, 4H)
         a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
         i = torch.sigmoid(a_i)  # i_t = σ(W_xi x_t + W_hi h_{t-1} + b_i)
         f = torch.sigmoid(a_f)  # f_t = σ(W_xf x_t + W_hf h_{t-1} + b_f)
@@ -88,13 +89,13 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     return torch.stack(outputs, 1), (h, c)
 
 
-def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None):
+def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None, h_mask=None):
     """GRU (Cho et al. 2014) over (B, T, I); gates in torch's order r, z, n.
     With `ln`, both projections are layer-normalised per gate before their biases."""
     x_r, x_z, x_n = _project(x, w_ih, b_ih, ln and ln.x).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
     outputs = []
     for t in range(x.shape[1]):
-        h_r, h_z, h_n = _project(h, w_hh, b_hh, ln and ln.h).chunk(3, dim=1)  # (B, H) each
+        h_r, h_z, h_n = _project(h if h_mask is None else h * h_mask, w_hh, b_hh, ln and ln.h).chunk(3, dim=1)  # (B, H) each
         r = torch.sigmoid(x_r[:, t] + h_r)  # r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
         z = torch.sigmoid(x_z[:, t] + h_z)  # z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
         n = torch.tanh(x_n[:, t] + r * h_n)  # n_t = tanh(W_xn x_t + r_t (W_hn h_{t-1} + b_hn))
@@ -109,7 +110,7 @@ class RecurrentLayers(nn.Module):
     forward(x (B, T, I)) -> hidden states of the top layer (B, T, H).
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused", dropout: float = 0.0, norm: str = "none"):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
         super().__init__()
         if cell not in CELLS:
             raise UserError(f"unknown recurrent cell '{cell}'; valid choices: {', '.join(CELLS)}")
@@ -117,8 +118,9 @@ class RecurrentLayers(nn.Module):
             raise UserError(f"unknown recurrent implementation '{impl}'; valid choices: {', '.join(IMPLS)}")
         if norm not in NORMS:
             raise UserError(f"model '{cell}': norm must be one of {', '.join(NORMS)}, got {norm!r}")
-        # torch's fused cells have no layer norm: a layer-normalised cell runs the equations
-        self.cell, self.impl = cell, ("equations" if norm == "layer" else impl)
+        # torch's fused cells have neither layer norm nor dropout on h_{t-1}: those cells run the equations
+        self.cell, self.impl = cell, ("equations" if norm == "layer" or recurrent_dropout > 0 else impl)
+        self.recurrent_dropout = recurrent_dropout
         self.norms = nn.ModuleList(LayerNorms(cell, hidden_size) for _ in range(num_layers)) if norm == "layer" else None
         self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
         # dropout between stacked layers (on each layer's outputs but the last), as torch's fused module does
@@ -135,12 +137,16 @@ class RecurrentLayers(nn.Module):
             w = [getattr(self.fused, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             h0 = x.new_zeros(b, self.hidden_size)
             ln = None if self.norms is None else self.norms[k]
+            mask = None
+            if self.training and self.recurrent_dropout > 0:  # variational: one mask per sequence and layer (Gal & Ghahramani 2016)
+                keep = 1 - self.recurrent_dropout
+                mask = torch.bernoulli(x.new_full((b, self.hidden_size), keep)) / keep
             if self.cell == "lstm":
-                x, _ = lstm_layer_equations(x, (h0, h0), *w, ln=ln)
+                x, _ = lstm_layer_equations(x, (h0, h0), *w, ln=ln, h_mask=mask)
             elif self.cell == "gru":
-                x, _ = gru_layer_equations(x, h0, *w, ln=ln)
+                x, _ = gru_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
             else:
-                x, _ = rnn_layer_equations(x, h0, *w, ln=ln)
+                x, _ = rnn_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
             if k < self.num_layers - 1 and self.dropout:
                 x = nn.functional.dropout(x, self.dropout, self.training)
         return x  # (B, T, H)
@@ -151,18 +157,20 @@ class RecurrentNet(nn.Module):
 
     `dropout` (Zaremba et al. 2014) drops inputs, the outputs passed between stacked layers and the
     hidden states read by the classifier, never the recurrent connection h_{t-1} -> h_t, so the
-    memory itself is not disturbed from step to step."""
+    memory itself is not disturbed from step to step. `recurrent_dropout` does drop h_{t-1} where it
+    enters W_hh, with one mask per sequence (the same units dropped at every step; Gal & Ghahramani 2016)."""
 
-    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none"):
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
         super().__init__()
         check_positive_int("hidden_size", hidden_size, cell)
         check_positive_int("num_layers", num_layers, cell)
-        if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-            raise UserError(f"model '{cell}': dropout must be in [0, 1), got {dropout!r}")
+        for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(p, bool) or not (isinstance(p, (int, float)) and 0 <= p < 1):
+                raise UserError(f"model '{cell}': {name} must be in [0, 1), got {p!r}")
         self.drop = nn.Dropout(dropout)
         steps, features = sequence_shape(meta)
         self.kind, self.n_symbols = meta.kind, symbols(meta)
-        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl, dropout, norm)
+        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
         self.head = nn.Linear(hidden_size, meta.output_size)  # y = W_hy h_T
         self.per_step = meta.task == "per_step"
 
@@ -178,15 +186,15 @@ class RecurrentNet(nn.Module):
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
-def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none") -> nn.Module:
-    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm)
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
+    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none") -> nn.Module:
-    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm)
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
+    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
-def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none") -> nn.Module:
-    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm)
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
+    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)

@@ -29,7 +29,7 @@ from .loop import Objective, resolve_device, run_model
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 64, 1000
 # hyperparameters that are extras (regularisers, normalisation) and the value that turns each off
-EXTRAS_OFF = {"dropout": 0.0, "norm": "none"}
+EXTRAS_OFF = {"dropout": 0.0, "recurrent_dropout": 0.0, "norm": "none"}
 VANISHING, EXPLODING = 1e-4, 1e4  # first-step / last-step gradient ratios that count as a problem
 # next-step prediction over 64 windows is thousands of positions to memorise; within 1 point of the best
 # the batch allows counts as fitted
