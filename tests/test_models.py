@@ -63,7 +63,7 @@ def test_unknown_model_lists_valid_names():
 
 
 def test_unknown_hyperparameter_lists_valid_ones():
-    with pytest.raises(nncompare.UserError, match="no hyperparameter hidden.*valid: activation, depth, dropout, width"):
+    with pytest.raises(nncompare.UserError, match="no hyperparameter hidden.*valid: activation, depth, dropout, norm, residual, width, window"):
         create_model("mlp", METAS["series"], hidden=3)
 
 
@@ -343,3 +343,29 @@ def test_recurrent_dropout_drops_only_the_recurrent_connection(cell):
     assert not torch.allclose(net.hidden_states(x)[:, -1], reference[:, -1], atol=1e-4)
     with pytest.raises(nncompare.UserError, match="recurrent_dropout must be in"):
         create_model(cell, meta, recurrent_dropout=1.2)
+
+
+def test_mlp_and_tcn_take_batch_norm_and_the_mlp_residual_blocks():
+    meta = series_meta(length=8, channels=2)
+    x = torch.randn(6, 8, 2)
+    torch.manual_seed(0)
+    mlp = create_model("mlp", meta, width=16, depth=3, dropout=0.0, norm="batch", residual=True).eval()
+    assert [type(m).__name__ for m in mlp.body[:3]] == ["Linear", "FeatureBatchNorm", "ReLU"]
+    b = mlp.body
+    h = b[2](b[1](b[0](x.flatten(1))))
+    h = b[5](b[4](b[3](h))) + h
+    h = b[8](b[7](b[6](h))) + h
+    assert torch.allclose(mlp(x), mlp.head(h), atol=1e-6)
+    tcn = create_model("tcn", meta, num_channels=8, norm="batch")
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in tcn.modules()) == 2 * tcn.levels
+    # per-position MLP: batch norm over (B, T, F) keeps shapes and causality in eval mode
+    text_meta = nncompare.data.DatasetMeta(name="t", kind="series", task="per_step", input_shape=(10, 3), n_classes=4)
+    per_step = create_model("mlp", text_meta, width=8, window=3, norm="batch", residual=True).eval()
+    seq = torch.randn(2, 10, 3)
+    changed = seq.clone()
+    changed[:, 6:] += 1.0
+    assert per_step(seq).shape == (2, 10, 4)
+    assert torch.allclose(per_step(seq)[:, :6], per_step(changed)[:, :6])
+    for name in ("mlp", "tcn"):
+        with pytest.raises(nncompare.UserError, match="norm must be one of none, batch"):
+            create_model(name, meta, norm="layer")

@@ -27,10 +27,19 @@ WIDTH = 512  # hidden units for one output per input
 PER_STEP_WIDTH = 128
 
 
-class MLP(nn.Module):
-    """Input (B, *input_shape) -> flatten (B, D) -> `depth` x [Linear, activation, dropout] -> Linear (B, n_classes)."""
+class FeatureBatchNorm(nn.BatchNorm1d):
+    """Batch norm over the last dimension of (..., features): (B, F) as usual, and (B, T, F) for the
+    per-position MLP, whose statistics then span every position of the batch."""
 
-    def __init__(self, meta, width: int | None = None, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+
+class MLP(nn.Module):
+    """Input (B, *input_shape) -> flatten (B, D) -> `depth` x [Linear, (batch norm), activation, dropout] -> Linear (B, n_classes).
+    With `residual`, every block after the first adds its input to its output."""
+
+    def __init__(self, meta, width: int | None = None, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32, norm: str = "none", residual: bool = False):
         super().__init__()
         if width is None:
             width = PER_STEP_WIDTH if meta.task == "per_step" else WIDTH
@@ -46,25 +55,44 @@ class MLP(nn.Module):
             in_features = self.window * sequence_shape(meta)[1]
         else:
             in_features = math.prod(meta.input_shape)
+        if norm not in ("none", "batch"):
+            raise UserError(f"model 'mlp': norm must be one of none, batch, got {norm!r}")
+        if not isinstance(residual, bool):
+            raise UserError(f"model 'mlp': residual must be true or false, got {residual!r}")
         layers: list[nn.Module] = []
+        self.block_starts = []  # where each [Linear, (norm), activation, (dropout)] block begins in `body`
         for _ in range(depth):
-            layers += [nn.Linear(in_features, width), make_activation(activation)]
+            self.block_starts.append(len(layers))
+            layers.append(nn.Linear(in_features, width))
+            if norm == "batch":
+                layers.append(FeatureBatchNorm(width))
+            layers.append(make_activation(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_features = width
         self.body = nn.Sequential(*layers)
+        # residual: blocks after the first (width in = width out) add their input, h <- h + block(h)
+        self.residual = residual
         self.head = nn.Linear(in_features, meta.output_size)
+
+    def run_body(self, h: torch.Tensor, first_done: bool = False) -> torch.Tensor:
+        """The hidden blocks over (..., features); `first_done`: the first Linear was already applied."""
+        ends = self.block_starts[1:] + [len(self.body)]
+        for k, (start, end) in enumerate(zip(self.block_starts, ends)):
+            out = self.body[start + (1 if first_done and k == 0 else 0) : end](h)
+            h = out + h if self.residual and k > 0 else out
+        return h
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step and self.kind == "text":
-            return self.head(self.body[1:](self._first_layer_from_ids(x)))
+            return self.head(self.run_body(self._first_layer_from_ids(x), first_done=True))
         if self.per_step:
             b, t, c = x.shape
             padded = F.pad(x, (0, 0, self.window - 1, 0))  # (B, window-1+T, C): zeros before the start
             windows = padded.unfold(1, self.window, 1)  # (B, T, C, window): positions t-window+1 .. t
-            return self.head(self.body(windows.reshape(b, t, c * self.window)))  # (B, T, n_classes)
+            return self.head(self.run_body(windows.reshape(b, t, c * self.window)))  # (B, T, n_classes)
         # the MLP needs a fixed input size: padded series are read with their zero padding
-        h = self.body(x.flatten(1))  # (B, width)
+        h = self.run_body(x.flatten(1))  # (B, width)
         return self.head(h)  # (B, outputs)
 
     def _first_layer_from_ids(self, ids: torch.Tensor) -> torch.Tensor:
@@ -90,5 +118,5 @@ class MLP(nn.Module):
 
 
 @register_model("mlp", family="feed-forward", summary="multilayer perceptron on the flattened input (width None: 512 units, 128 when it labels every position), dropout 0.5 (no weight ties; sees everything at once)", default_lr=3e-3, width="width")
-def build_mlp(meta, *, width: int | None = None, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32) -> nn.Module:
-    return MLP(meta, width=width, depth=depth, activation=activation, dropout=dropout, window=window)
+def build_mlp(meta, *, width: int | None = None, depth: int = 2, activation: str = "relu", dropout: float = 0.5, window: int = 32, norm: str = "none", residual: bool = False) -> nn.Module:
+    return MLP(meta, width=width, depth=depth, activation=activation, dropout=dropout, window=window, norm=norm, residual=residual)

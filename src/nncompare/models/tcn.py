@@ -28,17 +28,20 @@ class CausalConv1d(nn.Conv1d):
 
 
 class TemporalBlock(nn.Module):
-    """x -> causal conv -> act -> causal conv -> act, plus x (1x1 conv when widths differ), -> act."""
+    """x -> causal conv -> [batch norm] -> act -> causal conv -> [batch norm] -> act, plus x (1x1 conv when
+    widths differ), -> act. Batch norm's training statistics span every position of the batch (as in
+    the CNN); in eval mode it uses running statistics, so an output still sees no later input."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation_size: int, activation: str):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation_size: int, activation: str, norm: str = "none"):
         super().__init__()
         self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation_size)
         self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation_size)
+        self.norm1, self.norm2 = ((nn.BatchNorm1d(out_channels), nn.BatchNorm1d(out_channels)) if norm == "batch" else (nn.Identity(), nn.Identity()))
         self.act1, self.act2, self.act_out = (make_activation(activation) for _ in range(3))
         self.downsample = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, T) -> (B, C_out, T)
-        h = self.act2(self.conv2(self.act1(self.conv1(x))))
+        h = self.act2(self.norm2(self.conv2(self.act1(self.norm1(self.conv1(x))))))
         return self.act_out(h + self.downsample(x))
 
 
@@ -53,8 +56,12 @@ def levels_for(length: int, kernel_size: int) -> int:
 class TCN(nn.Module):
     """Sequence view (B, T, F) -> (B, F, T) -> residual temporal blocks -> last step (B, C) -> Linear."""
 
-    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu"):
+    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none"):
         super().__init__()
+        if norm not in ("none", "batch"):
+            from ..errors import UserError
+
+            raise UserError(f"model 'tcn': norm must be one of none, batch, got {norm!r}")
         check_positive_int("num_channels", num_channels, "tcn")
         check_positive_int("kernel_size", kernel_size, "tcn")
         if kernel_size < 2:
@@ -66,7 +73,7 @@ class TCN(nn.Module):
         self.kind, self.n_symbols, self.kernel_size = meta.kind, symbols(meta), kernel_size
         blocks, in_channels = [], features
         for i in range(self.levels):
-            blocks.append(TemporalBlock(in_channels, num_channels, kernel_size, dilation_size=2**i, activation=activation))
+            blocks.append(TemporalBlock(in_channels, num_channels, kernel_size, dilation_size=2**i, activation=activation, norm=norm))
             in_channels = num_channels
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(num_channels, meta.output_size)
@@ -88,5 +95,5 @@ class TCN(nn.Module):
 
 
 @register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2, width="num_channels")
-def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu") -> nn.Module:
-    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation)
+def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none") -> nn.Module:
+    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation, norm=norm)
