@@ -187,3 +187,13 @@ def test_tuning_in_worker_processes_chooses_what_tuning_here_chooses(tmp_path):
     pool = nncompare.compare("digits", models=["mlp", "cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, workers=2, store=tmp_path)
     assert pool.config["tuning"] == here.config["tuning"]
     assert [r["score_mean"] for r in pool.rows] == [r["score_mean"] for r in here.rows]
+
+
+def test_identical_scores_in_one_group_give_no_warning():
+    import warnings
+
+    rows = aggregate(_runs("gru", [0.966, 0.966, 0.966]) + _runs("cnn", [0.95, 0.96, 0.955]), ["gru", "cnn"], {"gru": 0.01, "cnn": 0.01})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sep = separation(rows)
+    assert sep["first"] == "gru" and 0 <= sep["p_value"] <= 1

@@ -157,9 +157,13 @@ def separation(rows: list[dict]) -> dict | None:
     if statistics.stdev(a) == 0 and statistics.stdev(b) == 0:  # no spread: the t statistic is undefined
         p_value = 0.0 if first["score_mean"] != second["score_mean"] else 1.0
     else:
+        import warnings
+
         from scipy.stats import ttest_ind
 
-        p_value = float(ttest_ind(a, b, equal_var=False).pvalue)
+        with warnings.catch_warnings():  # identical scores in one group make scipy warn about precision
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p_value = float(ttest_ind(a, b, equal_var=False).pvalue)
     return {
         "first": first["model"],
         "second": second["model"],
