@@ -415,10 +415,7 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
             tuning[m] = fut.result()
             emit({"event": "tuned", "model": m, **tuning[m]})
     except BaseException:
-        workers_ = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in workers_:
-            proc.terminate()
+        _stop_now(pool)
         raise
     pool.shutdown()
     return {m: tuning[m] for m in models}
@@ -460,12 +457,17 @@ def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:
     except BaseException:
         # interrupted or a run raised a UserError: stop now rather than wait for the runs in flight
         # (their folders have no metrics.json, the file written last, so they never pass as finished)
-        workers = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in workers:
-            proc.terminate()
+        _stop_now(pool)
         raise
     pool.shutdown()
+
+
+def _stop_now(pool) -> None:
+    """End a process pool without waiting for the work in flight: cancel the queue, end the workers."""
+    workers = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.terminate()
 
 
 @contextlib.contextmanager

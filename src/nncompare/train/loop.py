@@ -240,6 +240,17 @@ def _augmenter(meta, config: TrainConfig):
     return lambda x, lengths: augment(x, meta.kind, generator, lengths)
 
 
+def optimizer_step(model, optimizer, scheduler, config: TrainConfig, loss: torch.Tensor) -> None:
+    """Back-propagate `loss`, clip the gradient norm (unless clip is 0), step Adam and the schedule."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+
+
 def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None, augmenter=None) -> tuple[float, int]:
     """One pass over (x, y) in a shuffled order; (mean training loss, number of right predictions)."""
     model.train()
@@ -253,16 +264,33 @@ def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size,
             xb = augmenter(xb, lb)
         out = run_model(model, xb, lb)
         loss, right = objective.loss(out, y[idx]), objective.correct(out, y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        optimizer_step(model, optimizer, scheduler, config, loss)
         loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
         correct += right
     return loss_sum.item() / n, int(correct.item())
+
+
+def final_metrics(model, dataset, objective: Objective, history: list[dict], best_epoch: int, max_epochs: int, stop_reason: str, train_seconds: float) -> dict:
+    """Test the model as it now is (the kept weights) and gather a run's metrics."""
+    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths, objective=objective)
+    best = history[best_epoch - 1] if best_epoch else history[-1]  # selection rows come first
+    score_name, score, higher_is_better = objective.score(test_loss, test_acc)
+    return {
+        "task": objective.task,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "score": score,
+        "score_name": score_name,
+        "higher_is_better": higher_is_better,
+        "val_loss": best["val_loss"],
+        "val_acc": best.get("val_acc"),
+        "best_epoch": best_epoch,
+        "epochs": len(history),
+        "max_epochs": max_epochs,
+        "stop_reason": stop_reason,
+        "train_seconds": train_seconds,
+        "inference_per_second": inference_throughput(model, dataset.test.x, dataset.test.lengths),
+    }
 
 
 def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None) -> RunResult:
@@ -358,24 +386,6 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     train_seconds = time.perf_counter() - start
 
     model.load_state_dict(best_state)
-    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths, objective=objective)
-    best = history[best_epoch - 1] if best_epoch else history[-1]  # selection rows come first
-    score_name, score, higher_is_better = objective.score(test_loss, test_acc)
-    metrics = {
-        "task": objective.task,
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "score": score,
-        "score_name": score_name,
-        "higher_is_better": higher_is_better,
-        "val_loss": best["val_loss"],
-        "val_acc": best.get("val_acc"),
-        "best_epoch": best_epoch,
-        "refit_epochs": refit_epochs,  # 0: no refit (the best-validation weights were tested)
-        "epochs": len(history),
-        "max_epochs": max_epochs,
-        "stop_reason": stop_reason,
-        "train_seconds": train_seconds,
-        "inference_per_second": inference_throughput(model, dataset.test.x, dataset.test.lengths),
-    }
+    metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
+    metrics["refit_epochs"] = refit_epochs  # 0: no refit (the best-validation weights were tested)
     return RunResult(history=history, metrics=metrics, config=config)

@@ -69,7 +69,7 @@ def check_semi(dataset, config) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
     """`fit` for `config.labels` set: train with `config.semi` on the labelled part of the training split."""
-    from .loop import Objective, RunResult, _augmenter, _train_epoch, epoch_budget, evaluate, inference_throughput, make_optimizer, resolve_device
+    from .loop import Objective, RunResult, _augmenter, _train_epoch, epoch_budget, evaluate, final_metrics, make_optimizer, optimizer_step, resolve_device
 
     meta = dataset.meta
     labelled, unlabelled = check_semi(dataset, config)
@@ -139,13 +139,7 @@ def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
                 weight = CONSISTENCY_WEIGHT * math.exp(-5 * (1 - ramp) ** 2)
                 consistency = F.mse_loss(student_u.softmax(-1), teacher_u.softmax(-1))
                 loss = objective.loss(out, y_l[idx]) + weight * consistency
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
+                optimizer_step(model, optimizer, scheduler, config, loss)
                 _ema(teacher, model, EMA_DECAY)
                 step += 1
                 loss_sum += float(loss.detach()) * len(idx)
@@ -174,29 +168,8 @@ def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
             break
     train_seconds = time.perf_counter() - start
     model.load_state_dict(best_state)  # the teacher's weights for the mean teacher: it is the model kept
-    test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths, objective=objective)
-    best = history[best_epoch - 1] if best_epoch else history[-1]
-    score_name, score, higher = objective.score(test_loss, test_acc)
-    metrics = {
-        "task": objective.task,
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "score": score,
-        "score_name": score_name,
-        "higher_is_better": higher,
-        "val_loss": best["val_loss"],
-        "val_acc": best.get("val_acc"),
-        "best_epoch": best_epoch,
-        "refit_epochs": 0,
-        "epochs": len(history),
-        "max_epochs": max_epochs,
-        "stop_reason": stop_reason,
-        "train_seconds": train_seconds,
-        "labelled": n,
-        "unlabelled": len(ui),
-        "semi": config.semi,
-        "inference_per_second": inference_throughput(model, dataset.test.x, dataset.test.lengths),
-    }
+    metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
+    metrics.update(refit_epochs=0, labelled=n, unlabelled=len(ui), semi=config.semi)
     return RunResult(history=history, metrics=metrics, config=config)
 
 
