@@ -26,10 +26,13 @@ def main() -> int:
     p.add_argument("--data", default="mnist1d")
     p.add_argument("--cnn-bells", default="norm,residual,cosine,weight-decay,augment")
     p.add_argument("--lstm-bells", default="norm,dropout,cosine,weight-decay,augment")
+    p.add_argument("--models", default="cnn,lstm", help="which of the two to ablate (default: both)")
     p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
     args = p.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="nncompare-ablation-")
     for model, bells in (("cnn", args.cnn_bells), ("lstm", args.lstm_bells)):
+        if model not in args.models.split(","):
+            continue
         start = time.perf_counter()
         result = ablate(args.data, model, bells, seeds=args.seeds, store=store)
         print(f"\n{model} on {args.data}, {args.seeds} seeds, {time.perf_counter() - start:.0f} s")

@@ -369,3 +369,13 @@ def test_mlp_and_tcn_take_batch_norm_and_the_mlp_residual_blocks():
     for name in ("mlp", "tcn"):
         with pytest.raises(nncompare.UserError, match="norm must be one of none, batch"):
             create_model(name, meta, norm="layer")
+
+
+def test_a_layer_normalised_cell_on_one_input_feature_keeps_its_magnitude():
+    # normalising the projection x_t w of a single number would keep only its sign
+    meta = series_meta(length=5, channels=1)
+    torch.manual_seed(0)
+    net = create_model("lstm", meta, hidden_size=8, num_layers=2, norm="layer").eval()
+    assert net.recurrent.norms[0].x is None and net.recurrent.norms[1].x is not None  # layer 2 reads 8 features
+    x = torch.rand(3, 5, 1) + 0.1
+    assert not torch.allclose(net(x), net(2 * x), atol=1e-4)

