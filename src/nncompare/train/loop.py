@@ -299,6 +299,9 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
 
     Shuffling uses a CPU generator seeded from `config.seed`, so the batch order is the same on every
     device. The model's initial weights are the caller's business (see `nncompare.api.train`).
+    With `config.refit`, the model is then trained again from those initial weights on train+val for
+    the best epoch count, and that model is tested; with `config.labels`, training is semi-supervised
+    (`train/semi.py`).
     """
     config.validate()
     if config.lr is None:
