@@ -270,6 +270,24 @@ def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size,
     return loss_sum.item() / n, int(correct.item())
 
 
+class Stopper:
+    """Early stopping on validation loss, keeping a copy of the best weights, and the wall-clock budget."""
+
+    def __init__(self, model: nn.Module, patience: int, max_seconds: float | None):
+        self.best_loss, self.best_epoch, self.best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+        self.patience, self.max_seconds, self.start = patience, max_seconds, time.perf_counter()
+
+    def after_epoch(self, epoch: int, val_loss: float, model: nn.Module) -> str | None:
+        """Record the epoch; the reason to stop now ("early_stopping", "max_seconds") or None."""
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - self.best_epoch >= self.patience:
+            return "early_stopping"
+        if self.max_seconds is not None and time.perf_counter() - self.start >= self.max_seconds:
+            return "max_seconds"
+        return None
+
+
 def final_metrics(model, dataset, objective: Objective, history: list[dict], best_epoch: int, max_epochs: int, stop_reason: str, train_seconds: float) -> dict:
     """Test the model as it now is (the kept weights) and gather a run's metrics."""
     test_loss, test_acc = evaluate(model, dataset.test.x, dataset.test.y, dataset.test.lengths, objective=objective)
@@ -326,11 +344,11 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
 
     history: list[dict] = []
     initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
-    best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
     steps_per_epoch = math.ceil(n / batch_size)
     max_epochs, patience = epoch_budget(config, steps_per_epoch=steps_per_epoch)
     optimizer, scheduler = make_optimizer(model, config, max_epochs * steps_per_epoch)
-    stop_reason, start = "max_epochs", time.perf_counter()
+    stopper = Stopper(model, patience, config.max_seconds)
+    stop_reason, start = "max_epochs", stopper.start
     for epoch in range(1, max_epochs + 1):
         epoch_start = time.perf_counter()
         train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle, scheduler, augmenter)
@@ -349,15 +367,11 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
             on_epoch(row)
         if stop_reason == "diverged":
             break
-        if val_loss < best_loss:
-            best_loss, best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience:
-            stop_reason = "early_stopping"
+        reason = stopper.after_epoch(epoch, val_loss, model)
+        if reason:
+            stop_reason = reason
             break
-        if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
-            stop_reason = "max_seconds"
-            break
+    best_epoch, best_state = stopper.best_epoch, stopper.best_state
     refit_epochs = 0
     if config.refit and stop_reason != "diverged" and best_epoch:
         # the validation split chose how long to train; now train on every labelled example for that

@@ -69,7 +69,7 @@ def check_semi(dataset, config) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
     """`fit` for `config.labels` set: train with `config.semi` on the labelled part of the training split."""
-    from .loop import Objective, RunResult, _augmenter, _train_epoch, epoch_budget, evaluate, final_metrics, make_optimizer, optimizer_step, resolve_device
+    from .loop import Objective, RunResult, Stopper, _augmenter, _train_epoch, epoch_budget, evaluate, final_metrics, make_optimizer, optimizer_step, resolve_device
 
     meta = dataset.meta
     labelled, unlabelled = check_semi(dataset, config)
@@ -101,8 +101,9 @@ def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
         total_steps, step = max_epochs * steps_per_epoch, 0
     evaluated = teacher if teacher is not None else model
 
-    history, best_loss, best_epoch, best_state = [], math.inf, 0, copy.deepcopy(evaluated.state_dict())
-    stop_reason, start = "max_epochs", time.perf_counter()
+    history = []
+    stopper = Stopper(evaluated, patience, config.max_seconds)
+    stop_reason, start = "max_epochs", stopper.start
     warmup = max(1, int(PSEUDO_WARMUP * max_epochs))
     for epoch in range(1, max_epochs + 1):
         epoch_start = time.perf_counter()
@@ -158,16 +159,13 @@ def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
         if diverged:
             stop_reason = "diverged"
             break
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(evaluated.state_dict())
-        elif epoch - best_epoch >= patience:
-            stop_reason = "early_stopping"
-            break
-        if config.max_seconds is not None and time.perf_counter() - start >= config.max_seconds:
-            stop_reason = "max_seconds"
+        reason = stopper.after_epoch(epoch, val_loss, evaluated)
+        if reason:
+            stop_reason = reason
             break
     train_seconds = time.perf_counter() - start
-    model.load_state_dict(best_state)  # the teacher's weights for the mean teacher: it is the model kept
+    best_epoch = stopper.best_epoch
+    model.load_state_dict(stopper.best_state)  # the teacher's weights for the mean teacher: it is the model kept
     metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
     metrics.update(refit_epochs=0, labelled=n, unlabelled=len(ui), semi=config.semi)
     return RunResult(history=history, metrics=metrics, config=config)
