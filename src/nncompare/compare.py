@@ -11,7 +11,7 @@ import signal
 import statistics
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -410,7 +410,7 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
         pool = ProcessPoolExecutor(n_workers, mp_context=ctx)
         futures = {pool.submit(tune_model, *job, threads): m for m, job in jobs.items()}
     try:
-        for fut in _as_completed(futures):
+        for fut in as_completed(futures):
             m = futures[fut]
             tuning[m] = fut.result()
             emit({"event": "tuned", "model": m, **tuning[m]})
@@ -419,12 +419,6 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
         raise
     pool.shutdown()
     return {m: tuning[m] for m in models}
-
-
-def _as_completed(futures):
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
 
 
 def _run_here(specs: list[RunSpec], emit, record) -> None:

@@ -16,7 +16,6 @@ from .errors import UserError
 
 LR_RANGE = (1e-4, 3e-2)  # Adam learning rates searched (log-uniform)
 WIDTH_FACTOR = 4  # widths searched: the model's default width / 4 .. x 4 (log-uniform, whole numbers)
-DEFAULT_WIDTH = {"mlp": 512}  # the MLP's width None means 512 for whole-sequence tasks (models/mlp.py)
 
 
 def _optuna():
@@ -42,7 +41,11 @@ def tune_model(dataset_name: str, model: str, trials: int, train: dict, model_ar
     optuna = _optuna()
     info = get_model_info(model)
     dataset = load_dataset(dataset_name, **data_options)
-    base_width = model_args.get(info.width) or info.hyperparameters().get(info.width) or DEFAULT_WIDTH.get(model, 64)
+    base_width = model_args.get(info.width) or info.hyperparameters()[info.width]
+    if base_width is None:  # the MLP picks its width by task (models/mlp.py)
+        from .models.mlp import PER_STEP_WIDTH, WIDTH
+
+        base_width = PER_STEP_WIDTH if dataset.meta.task == "per_step" else WIDTH
 
     def objective(trial) -> float:
         args = dict(model_args)
