@@ -12,5 +12,6 @@ __version__ = "0.1.0"
 from .errors import UserError  # noqa: E402
 from .compare import Comparison, compare  # noqa: E402
 from .api import train  # noqa: E402
+from .store import load_run  # noqa: E402
 
-__all__ = ["UserError", "compare", "Comparison", "train", "__version__"]
+__all__ = ["UserError", "compare", "Comparison", "train", "load_run", "__version__"]

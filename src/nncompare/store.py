@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import sqlite3
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
@@ -160,3 +162,97 @@ def history_csv(history: list[dict]) -> str:
         writer.writeheader()
         writer.writerows(history)
     return buf.getvalue()
+
+
+@dataclass
+class StoredRun:
+    """A finished run read back from its folder: the trained model (eval mode) and its records."""
+
+    path: Path
+    model: object  # torch.nn.Module, set by load_run
+    config: dict  # config.json: dataset, data_options, dataset_meta, model, model_args, seed, train, versions
+    metrics: dict  # metrics.json
+    history: list[dict]  # history.csv rows, numbers as floats where they parse
+
+    @property
+    def meta(self):
+        from .data.base import DatasetMeta
+
+        d = dict(self.config["dataset_meta"])
+        d["input_shape"] = tuple(d["input_shape"])
+        return DatasetMeta(**d)
+
+    def dataset(self):
+        """The run's data set, loaded again with the options it was trained with (deterministic)."""
+        from .data import load_dataset
+
+        return load_dataset(self.config["dataset"], **self.config.get("data_options", {}))
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"run folder '{path.parent}' has no {path.name}: {what}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"'{path}' is corrupt ({e}); train the run again") from None
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+        parsed = {}
+        for k, v in row.items():
+            try:
+                parsed[k] = float(v) if v not in ("", None) else None
+            except ValueError:
+                parsed[k] = v
+        rows.append(parsed)
+    return rows
+
+
+def load_run(run_dir: str | os.PathLike) -> StoredRun:
+    """Read a stored run and rebuild its trained model; nothing is unpickled.
+
+    The model is built from config.json with `create_model`, then its weights are read from
+    model.safetensors; every tensor's name, shape and dtype must match the model built from the
+    config, so a tampered, truncated or mismatched file gives a UserError, never a half-loaded model.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    from .models import create_model
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise UserError(f"no run folder '{run_dir}'; `nncompare runs` lists the stored runs")
+    metrics = _read_json(path / "metrics.json", "the run did not finish; run the comparison again")
+    config = _read_json(path / "config.json", "the run folder is incomplete; run the comparison again")
+    try:
+        tensors = load_safetensors((path / "model.safetensors").read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"run folder '{path}' has no model.safetensors; run the comparison again") from None
+    except (SafetensorError, ValueError, OSError) as e:
+        raise UserError(f"'{path / 'model.safetensors'}' is not a readable safetensors file ({e}); train the run again") from None
+    run = StoredRun(path=path, model=None, config=config, metrics=metrics, history=_read_history(path / "history.csv"))
+    try:
+        model = create_model(config["model"], run.meta, **config.get("model_args", {}))
+    except (KeyError, TypeError) as e:
+        raise UserError(f"'{path / 'config.json'}' does not describe a model nncompare can build ({e}); train the run again") from None
+    expected = model.state_dict()
+    if set(expected) != set(tensors):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise UserError(f"'{path / 'model.safetensors'}' does not match its config (missing {missing[:3]}, unexpected {extra[:3]}); train the run again")
+    for name, want in expected.items():
+        got = tensors[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise UserError(
+                f"'{path / 'model.safetensors'}': tensor {name} is {tuple(got.shape)} {got.dtype}, the config needs "
+                f"{tuple(want.shape)} {want.dtype}; train the run again"
+            )
+    model.load_state_dict(tensors)
+    model.eval()
+    run.model = model
+    return run

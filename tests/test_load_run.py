@@ -1,0 +1,59 @@
+"""Reading a stored run back: the same model, and a clear error for anything tampered or missing."""
+
+import json
+
+import pytest
+import torch
+
+import nncompare
+from nncompare import UserError, load_run
+from nncompare.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    result = nncompare.compare("digits", models=["cnn", "gru"], seeds=1, config=TrainConfig(max_epochs=1), store=store, workers=1)
+    return result
+
+
+def test_a_loaded_run_predicts_what_the_trained_model_scored(stored):
+    for m in ("cnn", "gru"):
+        run = load_run(stored.folder / f"{m}-seed0")
+        assert not run.model.training
+        data = run.dataset()
+        with torch.no_grad():
+            pred = run.model(data.test.x).argmax(-1)
+        acc = (pred == data.test.y).float().mean().item()
+        assert acc == pytest.approx(run.metrics["test_acc"], abs=1e-6)
+        assert run.config["model"] == m and run.meta.n_classes == 10
+        assert len(run.history) == run.metrics["epochs"] and isinstance(run.history[0]["train_loss"], float)
+
+
+def test_tampered_truncated_or_missing_files_give_user_errors(stored, tmp_path):
+    import shutil
+
+    src = stored.folder / "cnn-seed0"
+    cases = {}
+    for name in ("truncated", "reshaped", "no-metrics", "bad-config"):
+        d = tmp_path / name
+        shutil.copytree(src, d)
+        cases[name] = d
+    raw = (src / "model.safetensors").read_bytes()
+    (cases["truncated"] / "model.safetensors").write_bytes(raw[: len(raw) // 2])
+    cfg = json.loads((src / "config.json").read_text())
+    bigger = {**cfg, "model_args": {**cfg["model_args"], "channels": cfg["model_args"]["channels"] * 2}}
+    (cases["reshaped"] / "config.json").write_text(json.dumps(bigger))
+    (cases["no-metrics"] / "metrics.json").unlink()
+    (cases["bad-config"] / "config.json").write_text("{not json")
+    messages = {}
+    for name, d in cases.items():
+        with pytest.raises(UserError) as e:
+            load_run(d)
+        messages[name] = str(e.value)
+    assert "safetensors" in messages["truncated"]
+    assert "the config needs" in messages["reshaped"]
+    assert "did not finish" in messages["no-metrics"]
+    assert "corrupt" in messages["bad-config"]
+    with pytest.raises(UserError, match="no run folder"):
+        load_run(tmp_path / "nothing-here")
