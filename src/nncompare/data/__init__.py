@@ -84,8 +84,17 @@ def load_dataset(source: str, **options) -> Dataset:
     """Load a data set from a source string (deterministic; generated data is cached on disk).
 
     `options` are loader-specific keywords (e.g. `normalize=False` for UCR series); a loader declares
-    the ones it takes as keyword-only parameters.
+    the ones it takes as keyword-only parameters. One option every source takes: `permute=SEED`
+    shuffles the input positions by a fixed permutation (order sensitivity, see analysis/order.py).
     """
+    if "permute" in options:
+        from ..analysis.order import permuted_dataset
+
+        options = dict(options)
+        seed = options.pop("permute")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise UserError(f"permute must be a whole number >= 0 (the permutation's seed), got {seed!r}")
+        return permuted_dataset(load_dataset(source, **options), seed)
     if not isinstance(source, str) or not source.strip():
         raise UserError(f"no data set given; valid choices: {', '.join(valid_sources())}")
     if source in _SOURCES:
