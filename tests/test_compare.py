@@ -38,8 +38,10 @@ def test_aggregate_mean_and_sample_std_over_finished_seeds():
     assert format_score(mse) == "0.001234 ± 0.00031 (1 failed)"
     # 95% CI of a mean of 2 seeds: t(0.975, df=1) = 12.706 times std / sqrt(2)
     assert cnn["score_ci95"] == pytest.approx(12.7062 * cnn["score_std"] / math.sqrt(2), rel=1e-4)
-    assert format_ci(cnn) == f"[{100 * (0.92 - cnn['score_ci95']):.1f}, {100 * (0.92 + cnn['score_ci95']):.1f}]"
+    assert format_ci(cnn) == f"[{100 * (0.92 - cnn['score_ci95']):.1f}, {min(100 * (0.92 + cnn['score_ci95']), 100):.1f}]"
     assert math.isnan(gru["score_ci95"]) and format_ci(gru) == "-"
+    near_top = {**cnn, "score_mean": 0.99, "score_ci95": 0.05}
+    assert format_ci(near_top) == "[94.0, 100.0]"  # an accuracy interval stops at 100%
 
 
 def _runs(model, scores, name="test accuracy", higher=True):

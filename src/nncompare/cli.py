@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
     c.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
     c.add_argument("--sanity", action="store_true", help="first run the overfit check ('nncompare sanity') on every model and stop if one fails")
+    c.add_argument("--order", action="store_true", help="order sensitivity: also train every model on the same data with its input positions shuffled by one fixed permutation (doubles the runs)")
+    c.add_argument("--no-report", action="store_true", help="skip report.html / report.md (they can be written later with 'nncompare report')")
     c.add_argument("--quiet", action="store_true", help="no progress display")
 
     from .train.sanity import DEFAULT_EXAMPLES, DEFAULT_STEPS
@@ -168,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the built-in data sets with their shapes")
+    rp = sub.add_parser("report", help="write report.html and report.md of a stored comparison again (analyses only; nothing is trained)")
+    rp.add_argument("comparison", metavar="DIR", help="the comparison folder, or its id in the store")
+    rp.add_argument("--store", default=None, help="the store folder, for an id (default: $NNCOMPARE_STORE or ./nncompare-runs)")
     r = sub.add_parser("runs", help="list stored comparisons, or the runs of one")
     r.add_argument("comparison", nargs="?", help="a comparison id to list its runs")
     r.add_argument("--store", default=None, help="the store folder (default: $NNCOMPARE_STORE or ./nncompare-runs)")
@@ -181,7 +186,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
+        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report}[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
@@ -312,6 +317,14 @@ class GridProgress:
         if kind == "tune":
             if not self.quiet:
                 self.console.print(f"tuning {', '.join(e['models'])}: {e['trials']} trials each on the validation split, {e['workers']} worker(s)", highlight=False)
+            return
+        if kind == "report":
+            self.close()
+            if not self.quiet:
+                self.console.print("writing the report: analysing each model's first seed", highlight=False)
+            return
+        if kind == "report_failed":
+            self.console.print(f"the report could not be written ({e['error']}); the runs are stored, try 'nncompare report {e['folder']}'", highlight=False)
             return
         if kind == "tuned":
             if not self.quiet:
@@ -480,6 +493,41 @@ def cmd_sanity(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def order_line(rows: list[dict], order_rows: list[dict]) -> str:
+    """One line: each model's score in order -> with its input positions shuffled."""
+    shuffled = {r["model"]: r for r in order_rows}
+    acc = rows[0]["score_name"] == "test accuracy"
+    parts = []
+    for r in rows:
+        p = shuffled.get(r["model"])
+        if not r["n_done"] or not p or not p["n_done"]:
+            parts.append(f"{r['model']} -")
+        elif acc:
+            parts.append(f"{r['model']} {100 * r['score_mean']:.1f} → {100 * p['score_mean']:.1f}")
+        else:
+            parts.append(f"{r['model']} {r['score_mean']:.4g} → {p['score_mean']:.4g}")
+    return "order sensitivity (input positions shuffled): " + ", ".join(parts)
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from .report import build_report
+    from .store import Store
+
+    folder = Path(args.comparison)
+    if not folder.is_dir():
+        candidate = Store(args.store).root / args.comparison
+        if not candidate.is_dir():
+            raise UserError(f"no comparison folder '{args.comparison}'; give its path or an id from 'nncompare runs'")
+        folder = candidate
+    console = _console()
+    html_path, md_path = build_report(folder, progress=lambda text: console.print(text, highlight=False))
+    console.print(f"report: {html_path}", highlight=False)
+    console.print(f"tables: {md_path}", highlight=False)
+    return 0
+
+
 def cmd_compare(args) -> int:
     from .compare import compare, parse_models, separation_line
     from .train import TrainConfig
@@ -525,6 +573,8 @@ def cmd_compare(args) -> int:
             data_options=data_options_from(args),
             params=args.params,
             tune=args.tune,
+            order=args.order,
+            report=not args.no_report,
         )
     finally:
         progress.close()
@@ -535,7 +585,11 @@ def cmd_compare(args) -> int:
     baseline = result.config.get("dataset_meta", {}).get("baseline")
     if baseline:
         console.print(baseline_line(baseline), highlight=False)
-    console.print(f"{len(result.runs)} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
+    if result.order:
+        console.print(order_line(result.rows, result.order), highlight=False)
+    console.print(f"{len(result.runs) + len(result.order or []) * args.seeds} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
+    if result.report:
+        console.print(f"report: {result.report[0]}  (tables only: {result.report[1].name})", highlight=False)
     if args.semi != "none":
         from dataclasses import replace
 

@@ -28,6 +28,7 @@ from .utils import available_cores, set_seed
 # Recurrent runs take longest (a sequential loop over time), so they start first: with a few workers
 # the longest jobs first keeps the cores busy until the end (LPT scheduling).
 FAMILY_COST = {"recurrent": 0, "convolutional": 1, "feed-forward": 2}
+ORDER_SEED = 0  # the permutation of input positions used by order=True (the same for every run)
 
 ProgressCallback = Callable[[dict], None]
 
@@ -44,6 +45,8 @@ class Comparison:
     wall_seconds: float
     config: dict = field(default_factory=dict)
     separation: dict | None = None  # the best two models compared at the 95% level (see `separation`)
+    order: list[dict] | None = None  # with order=True: the rows of the runs on shuffled positions
+    report: tuple | None = None  # (report.html, report.md) when the report was written
 
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
@@ -83,8 +86,8 @@ def format_ci(row: dict) -> str:
     if row["n_done"] < 2 or not math.isfinite(half):
         return "-"
     lo, hi = row["score_mean"] - half, row["score_mean"] + half
-    if row["score_name"] == "test accuracy":
-        return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+    if row["score_name"] == "test accuracy":  # an accuracy lies in [0, 100]%, whatever the t-interval says
+        return f"[{100 * max(lo, 0.0):.1f}, {100 * min(hi, 1.0):.1f}]"
     return f"[{lo:.3g}, {hi:.3g}]"
 
 
@@ -228,9 +231,9 @@ def _init_worker(progress_queue) -> None:
 
 def _run_in_worker(spec: RunSpec) -> dict:
     def on_epoch(row):
-        _progress_queue.put({"event": "epoch", "model": spec.model, "seed": spec.seed, **row})
+        _progress_queue.put({"event": "epoch", "model": spec.label, "seed": spec.seed, **row})
 
-    _progress_queue.put({"event": "start", "model": spec.model, "seed": spec.seed})
+    _progress_queue.put({"event": "start", "model": spec.label, "seed": spec.seed})
     return _run_guarded(spec, on_epoch)
 
 
@@ -257,6 +260,8 @@ def compare(
     data_options: dict | None = None,
     params: int | None = None,
     tune: int | None = None,
+    order: bool = False,
+    report: bool = False,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
@@ -265,6 +270,9 @@ def compare(
     every model to about that many trainable parameters (within 5%) by solving for its width.
     `tune`, when given, spends that many Optuna trials per model on its learning rate (and its width,
     unless `params` or the model's arguments fix it), chosen on validation loss before the seeded runs.
+    `order` also trains every (model, seed) on the same data with its input positions shuffled by one
+    fixed permutation (order sensitivity; stored as `<model>-permuted-seed<k>`, summarised under
+    "order"). `report` writes report.html and report.md into the comparison folder at the end.
 
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
     "done", "model", "seed", ...}.
@@ -285,6 +293,10 @@ def compare(
         from .train.augment import check_augmentable
 
         check_augmentable(dataset.meta)  # before anything is stored
+    if order:
+        from .analysis.order import permuted_dataset
+
+        permuted_dataset(dataset, ORDER_SEED)  # refuses data whose positions cannot be shuffled, before anything is stored
     if config.labels is not None:
         from .train.semi import check_semi
 
@@ -312,8 +324,8 @@ def compare(
         param_counts[m] = count_parameters(create_model(m, dataset.meta, **model_args.get(m, {})))
 
     learning_rates = {m: tuning[m]["lr"] if m in tuning else config_for_model(config, m).lr for m in models}
-    jobs = [(m, s) for m in models for s in range(seeds)]
-    jobs.sort(key=lambda ms: FAMILY_COST[get_model_info(ms[0]).family])
+    jobs = [(m, s, v) for v in ([""] + (["permuted"] if order else [])) for m in models for s in range(seeds)]
+    jobs.sort(key=lambda msv: FAMILY_COST[get_model_info(msv[0]).family])
     n_workers, threads = plan_workers(len(jobs), workers)
 
     st = Store(store)
@@ -341,23 +353,25 @@ def compare(
             seed=s,
             train={**train_fields, "lr": learning_rates[m]} if m in tuning else train_fields,
             model_args=model_args.get(m, {}),
-            data_options=data_options,
-            run_dir=str(folder / f"{m}-seed{s}"),
+            data_options={**data_options, "permute": ORDER_SEED} if v else data_options,
+            run_dir=str(folder / (f"{m}-{v}-seed{s}" if v else f"{m}-seed{s}")),
             threads=threads,
+            variant=v,
         )
-        for m, s in jobs
+        for m, s, v in jobs
     ]
     emit = progress or (lambda event: None)
     emit({"event": "plan", "runs": len(specs), "workers": n_workers, "threads": threads, "folder": str(folder), "max_epochs": config.max_epochs})
 
     start = time.perf_counter()
     runs: list[dict] = []
+    permuted_runs: list[dict] = []
 
     def record(spec_: RunSpec, metrics: dict) -> None:
         metrics.setdefault("params", param_counts[spec_.model])
-        runs.append(metrics)
-        st.index_run(folder, Path(spec_.run_dir), spec_.model, spec_.seed, metrics, metrics.get("status", "done"))
-        emit({"event": "done", **metrics})
+        (permuted_runs if spec_.variant else runs).append(metrics)
+        st.index_run(folder, Path(spec_.run_dir), spec_.label, spec_.seed, metrics, metrics.get("status", "done"))
+        emit({"event": "done", **metrics, "model": spec_.label})
 
     status = "interrupted"
     try:
@@ -374,10 +388,22 @@ def compare(
             sign = 1 if done_rows[0]["higher_is_better"] else -1
             best = max(done_rows, key=lambda r: sign * r["score_mean"])["model"]
         sep = separation(rows)
+        order_rows = aggregate(permuted_runs, models, learning_rates) if order else None
         result = Comparison(
-            dataset=data, rows=rows, runs=runs, folder=folder, best=best, wall_seconds=time.perf_counter() - start, config=spec, separation=sep
+            dataset=data, rows=rows, runs=runs, folder=folder, best=best, wall_seconds=time.perf_counter() - start, config=spec, separation=sep, order=order_rows
         )
-        st.finish_comparison(folder, {"rows": rows, "best": best, "separation": sep, "wall_seconds": result.wall_seconds, "status": status}, status)
+        summary = {"rows": rows, "best": best, "separation": sep, "wall_seconds": result.wall_seconds, "status": status}
+        if order_rows is not None:
+            summary["order"] = order_rows
+        st.finish_comparison(folder, summary, status)
+    if report and done_rows:
+        from .report import build_report
+
+        emit({"event": "report", "folder": str(folder)})
+        try:
+            result.report = build_report(folder)
+        except Exception as e:  # noqa: BLE001 - the runs are stored; a failed report must not hide them
+            emit({"event": "report_failed", "error": f"{type(e).__name__}: {e}", "folder": str(folder)})
     return result
 
 
@@ -428,8 +454,8 @@ def _run_here(specs: list[RunSpec], emit, record) -> None:
     caller_threads = torch.get_num_threads()
     try:
         for sp in specs:
-            emit({"event": "start", "model": sp.model, "seed": sp.seed})
-            record(sp, _run_guarded(sp, lambda row, sp=sp: emit({"event": "epoch", "model": sp.model, "seed": sp.seed, **row})))
+            emit({"event": "start", "model": sp.label, "seed": sp.seed})
+            record(sp, _run_guarded(sp, lambda row, sp=sp: emit({"event": "epoch", "model": sp.label, "seed": sp.seed, **row})))
     finally:
         torch.set_num_threads(caller_threads)
 

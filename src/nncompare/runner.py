@@ -29,6 +29,12 @@ class RunSpec:
     data_options: dict = field(default_factory=dict)  # loader keywords, e.g. {"normalize": False}
     run_dir: str | None = None  # where to store it (None: not stored)
     threads: int | None = None  # torch intra-op threads for this run (None: leave as is)
+    variant: str = ""  # "permuted": an order-sensitivity run (input positions shuffled, see --order)
+
+    @property
+    def label(self) -> str:
+        """The model's name in progress lines and the index: "cnn", or "cnn-permuted" for a variant."""
+        return f"{self.model}-{self.variant}" if self.variant else self.model
 
 
 def resolved_model_args(model: str, overrides: dict) -> dict:

@@ -103,10 +103,17 @@ def text_features(text: str) -> dict[str, np.ndarray]:
     """Simple per-character features of a passage: inside quotes, inside brackets, position in the line,
     indentation of the line."""
     quote, depth, col, indent = [], [], [], []
-    in_quote, d, c, ind, at_start = None, 0, 0, 0, True
-    for ch in text:
-        if ch in "'\"" and (in_quote is None or in_quote == ch):
-            in_quote = None if in_quote == ch else ch
+    in_quote, d, c, ind, at_start, skip = None, 0, 0, 0, True, 0
+    for k, ch in enumerate(text):
+        if skip:  # the 2nd and 3rd character of a triple quote
+            skip -= 1
+        elif ch in "'\"" and (in_quote is None or in_quote[0] == ch):
+            token = ch * 3 if text.startswith(ch * 3, k) else ch  # Python's triple quotes open and close as one
+            if in_quote is None:
+                in_quote = token
+            elif in_quote == token:
+                in_quote = None
+            skip = len(token) - 1
         elif in_quote is None and ch in "([{":
             d += 1
         elif in_quote is None and ch in ")]}":

@@ -1,0 +1,319 @@
+"""report.html (self-contained: images inline as data URIs, no scripts, no server) and report.md."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+
+import numpy as np
+
+from . import plots
+from .overview import overview_rows, verdict
+
+SECTIONS = [
+    ("summary", "Summary and verdict"),
+    ("overview", "Overview: feed-forward, convolutional, recurrent"),
+    ("curves", "Learning curves"),
+    ("confusion", "Confusion matrices"),
+    ("uncertainty", "Least confident and most uncertain"),
+    ("calibration", "Calibration"),
+    ("neurons", "Neurons"),
+    ("span", "Effective span"),
+    ("order", "Order sensitivity"),
+    ("config", "Configuration and versions"),
+]
+
+CSS = """
+body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:12px 16px;color:#1d1d1f}
+h1{font-size:1.6em;margin:.4em 0}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+h3{font-size:1.02em;margin:1.2em 0 .3em}
+nav a{margin-right:.8em;white-space:nowrap;font-size:.9em}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.best td{background:#eef7ee}
+img{max-width:100%;height:auto;display:block;margin:.4em 0}
+.verdict{background:#f5f5f7;border-left:4px solid #2ca02c;padding:.6em 1em}
+.note{color:#666;font-size:.88em}
+pre{background:#f5f5f7;padding:.6em;overflow-x:auto;font-size:.8em}
+.chars{font:13px/1.6 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all;background:#fafafa;padding:.5em}
+.ctx{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = ""
+    for k, r in enumerate(rows):
+        cls = f' class="{classes[k]}"' if classes and classes[k] else ""
+        body += f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _label(meta, k: int) -> str:
+    names = meta.class_names
+    if meta.kind == "text":
+        return _visible(names[k])
+    return str(names[k]) if names and k < len(names) else str(k)
+
+
+def _visible(ch: str) -> str:
+    return {"\n": "⏎", " ": "␣", "\t": "⇥"}.get(ch, ch)
+
+
+def results_rows(summary: dict) -> tuple[list[str], list[list[str]], list[str]]:
+    from ..compare import format_ci, format_score, score_heading
+
+    rows = summary["rows"]
+    header = ["model", "params", "lr", score_heading(rows[0]["score_name"]) + " (mean ± std)", "95% CI", "epochs", "train s", "infer/s"]
+    out = []
+    for r in rows:
+        out.append([r["model"], f"{r['params']:,}", f"{r['lr']:g}", format_score(r), format_ci(r), f"{r['epochs']:.0f}" if r["epochs"] == r["epochs"] else "-", f"{r['train_seconds']:.1f}", f"{r['inference_per_second']:,.0f}"])
+    return header, out, ["best" if r["model"] == summary.get("best") else "" for r in rows]
+
+
+def permuted_rows(comparison: dict) -> dict:
+    """Aggregated rows of the order-sensitivity runs (model -> row), if the comparison has them."""
+    from ..compare import aggregate
+
+    if comparison["summary"].get("order"):
+        return {r["model"]: r for r in comparison["summary"]["order"]}
+    runs = [r["metrics"] for rs in comparison["permuted"].values() for r in rs]
+    if not runs:
+        return {}
+    models = list(comparison["permuted"])
+    return {r["model"]: r for r in aggregate(runs, models, {m: comparison["spec"].get("learning_rates", {}).get(m, 0.0) for m in models})}
+
+
+def render(comparison: dict, analysed: dict) -> tuple[str, str]:
+    """(report.html, report.md) text for a comparison and its analyses."""
+    spec, summary = comparison["spec"], comparison["summary"]
+    analyses, dataset = analysed["analyses"], analysed["dataset"]
+    meta = dataset.meta if dataset is not None else None
+    rows = summary["rows"]
+    perm = permuted_rows(comparison)
+    task = meta.task if meta else "classify"
+    title = f"nncompare: {spec['dataset']}"
+    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm)
+    ov = overview_rows(rows, analyses, perm, task)
+    models = [r["model"] for r in rows]
+    parts: dict[str, str] = {}
+
+    # summary
+    header, res, classes = results_rows(summary)
+    desc = html.escape(meta.description) if meta else ""
+    parts["summary"] = (
+        f'<p class="verdict">{html.escape(say)}</p>'
+        + _table(header, res, classes)
+        + f'<p class="note">{html.escape(spec["dataset"])}: {desc}. {len(models)} models × {len(spec["seeds"])} seeds; '
+        + f'comparison {html.escape(comparison["folder"].name)}; {summary.get("wall_seconds", 0):.0f} s of wall time.</p>'
+    )
+    # overview
+    parts["overview"] = _table([""] + models, [[name] + [cells[m] for m in models] for name, cells in ov])
+
+    # learning curves
+    histories = {m: [r["history"] for r in comparison["runs"].get(m, [])] for m in models}
+    curves = _img(plots.learning_curves(histories, "val_loss", "validation loss"), "validation loss per epoch")
+    if any("val_acc" in row for hs in histories.values() for h in hs for row in h):
+        curves += _img(plots.learning_curves(histories, "val_acc", "validation accuracy"), "validation accuracy per epoch")
+    parts["curves"] = '<p class="note">Mean over seeds as a line, the range of the seeds as a band.</p>' + curves
+
+    classified = {m: a for m, a in analyses.items() if "confusion" in a}
+    if classified:
+        k = meta.n_classes
+        if k <= 40:
+            parts["confusion"] = '<p class="note">Rows: true class; columns: predicted; each row sums to 100% (test split, first seed).</p>' + _img(
+                plots.confusion_matrices({m: a["confusion"]["normalised"] for m, a in classified.items()}, meta.class_names), "confusion matrices"
+            )
+        else:
+            parts["confusion"] = f'<p class="note">{k} classes: too many to draw; the most confused pairs per model:</p>' + _confused_pairs(classified, meta)
+        parts["uncertainty"] = _uncertainty(classified, dataset)
+        parts["calibration"] = (
+            '<p class="note">Top-class probability against accuracy in ten bins; the expected calibration error (ECE) is the '
+            "count-weighted gap to the diagonal (Guo et al. 2017).</p>"
+            + _img(plots.reliability({m: a["calibration"] for m, a in classified.items()}), "reliability diagram")
+            + _table(["model", "ECE", "test accuracy (seed analysed)"], [[m, f"{a['calibration']['ece']:.3f}", f"{100 * a['accuracy']:.1f}%"] for m, a in classified.items()])
+        )
+    else:
+        for key in ("confusion", "uncertainty", "calibration"):
+            parts[key] = '<p class="note">A regression task: no classes to confuse and no probabilities to calibrate.</p>'
+    parts["neurons"] = _neurons(analyses, dataset)
+    parts["span"] = _span(analyses, meta, models, task)
+    parts["order"] = _order(rows, perm)
+    versions = next((a["config"].get("versions") for a in analyses.values()), {})
+    parts["config"] = _config(spec, versions)
+
+    nav = "<nav>" + " ".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name in SECTIONS) + "</nav>"
+    body = "".join(f'<section id="{key}"><h2>{html.escape(name)}</h2>{parts[key]}</section>' for key, name in SECTIONS)
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{nav}{body}</body></html>\n"
+    )
+    return page, _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm)
+
+
+def _config(spec: dict, versions: dict) -> str:
+    """The settings that decide the numbers as a table; the whole comparison.json folded below it."""
+    train = spec.get("train", {})
+    keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "max_seconds", "device"]
+    rows = [["data set", spec["dataset"] + (f" {json.dumps(spec['data_options'])}" if spec.get("data_options") else "")], ["models", ", ".join(spec["models"])], ["seeds", ", ".join(map(str, spec["seeds"]))]]
+    rows += [["learning rates", ", ".join(f"{m} {lr:g}" for m, lr in spec.get("learning_rates", {}).items())]]
+    rows += [[k.replace("_", " "), json.dumps(train[k])] for k in keys if k in train]
+    rows += [[f"{name} version", v] for name, v in versions.items()]
+    return (
+        _table(["setting", "value"], rows)
+        + "<details><summary>comparison.json (every option, each model's hyperparameters)</summary><pre>"
+        + html.escape(json.dumps(spec, indent=1, sort_keys=True))
+        + "</pre></details>"
+    )
+
+
+def _confused_pairs(classified: dict, meta) -> str:
+    rows = []
+    for m, a in classified.items():
+        c = a["confusion"]["counts"].copy()
+        np.fill_diagonal(c, 0)
+        flat = np.argsort(-c, axis=None)[:3]
+        pairs = [f"{_label(meta, i)} → {_label(meta, j)} ({c[i, j]})" for i, j in zip(*np.unravel_index(flat, c.shape)) if c[i, j] > 0]
+        rows.append([m, "; ".join(pairs) or "none"])
+    return _table(["model", "most frequent mistakes (true → predicted, count)"], rows)
+
+
+def _uncertainty(classified: dict, dataset) -> str:
+    meta, test = dataset.meta, dataset.test
+    out = ['<p class="note">The test examples each model was least sure of (lowest top-class probability); for models with '
+           "dropout, also the most uncertain under MC dropout (predictive entropy over stochastic passes, Gal &amp; Ghahramani 2016).</p>"]
+    for m, a in classified.items():
+        out.append(f"<h3>{html.escape(m)}: least confident</h3>" + _gallery(a["least_confident"], meta, test, m))
+        mc = a.get("mc_dropout")
+        if mc:
+            out.append(
+                f"<h3>{html.escape(m)}: most uncertain under MC dropout</h3>"
+                f'<p class="note">{mc["passes"]} passes over {mc["examples"]} test examples; mean predictive entropy {mc["mean_entropy"]:.3f} nats.</p>'
+                + _gallery(mc["most_uncertain"], meta, test, m)
+            )
+    if not any(a.get("mc_dropout") for a in classified.values()):
+        out.append('<p class="note">No model has dropout, so there is no MC-dropout uncertainty; run with --dropout 0.2 to get it.</p>')
+    return "".join(out)
+
+
+def _gallery(examples: list[dict], meta, test, model: str) -> str:
+    if meta.kind == "text":
+        rows = []
+        for e in examples:
+            window = test.x[e["index"]]
+            context = "".join(meta.class_names[int(i)] for i in window[-40:])
+            top = ", ".join(f"{_visible(meta.class_names[k])} {p:.2f}" for k, p in e["top"])
+            rows.append([context.replace("\n", "⏎"), _visible(meta.class_names[e["true"]]), top])
+        return _table(["context (last 40 characters)", "true next", "predicted (probability)"], rows)
+    xs = [test.x[e["index"]].numpy() for e in examples]
+    lengths = [None if test.lengths is None else int(test.lengths[e["index"]]) for e in examples]
+    titles = [f"#{e['index']} true {_label(meta, e['true'])}\npred {_label(meta, e['pred'])} ({e['confidence']:.2f})" for e in examples]
+    return _img(plots.example_gallery(meta.kind, xs, titles, lengths), f"{model}: least confident test examples")
+
+
+def _neurons(analyses: dict, dataset) -> str:
+    meta, test = dataset.meta, dataset.test
+    out = ['<p class="note">What the first layer of units responds to, on the first test example and over the test split.</p>']
+    for m, a in analyses.items():
+        n = a["neurons"]
+        out.append(f"<h3>{html.escape(m)}</h3>")
+        acts = n["example_activations"]
+        if n["family"] == "recurrent":
+            out.append(_img(plots.heatmap(acts.T[:64], "time step", "hidden unit", "hidden-unit activations over the first test example"), f"{m} hidden activations"))
+            if "text" in n:
+                out.append(_text_units(n["text"]))
+        elif n["family"] == "convolutional":
+            if n["weights"] is not None:
+                out.append(_img(plots.filters(n["weights"], meta.kind, "first-layer filters"), f"{m} filters"))
+            if acts.ndim == 2:
+                out.append(_img(plots.heatmap(acts[:32], "position", "channel", "first-layer activation maps of the first test example", cmap="viridis"), f"{m} activation maps"))
+            else:
+                out.append(_img(plots.filters(acts, "image", "first-layer activation maps of the first test example"), f"{m} activation maps"))
+        else:
+            if n["weights"] is not None and meta.task != "per_step":
+                out.append(_img(plots.filters(n["weights"], meta.kind, "first-layer weights drawn in input space (one picture per unit)"), f"{m} weights in input space"))
+            elif n["weights"] is not None:
+                out.append(_img(plots.heatmap(n["weights"][:32], "input (character × window position)", "unit", "first-layer weights"), f"{m} weights"))
+        if meta.kind != "text" and n["top_inputs"]:
+            shown = n["top_inputs"][:2]
+            xs, titles, lengths = [], [], []
+            for t in shown:
+                for rank, i in enumerate(t["inputs"][:4]):
+                    xs.append(test.x[i].numpy())
+                    lengths.append(None if test.lengths is None else int(test.lengths[i]))
+                    titles.append(f"unit {t['unit']} #{rank + 1}: {_label(meta, int(test.y[i])) if meta.task == 'classify' else ''}")
+            out.append('<p class="note">The test inputs that activate two of its units most (the units that vary most between inputs):</p>')
+            out.append(_img(plots.example_gallery(meta.kind, xs, titles, lengths), f"{m} most activating inputs"))
+    return "".join(out)
+
+
+def _text_units(text: dict) -> str:
+    """Characters of a held-out passage coloured by one unit's activation (Karpathy et al. 2015)."""
+    out = []
+    for u in text["units"][:3]:
+        act = np.asarray(u["activations"])
+        lim = float(np.abs(act).max()) or 1.0
+        spans = []
+        for ch, v in zip(text["passage"], act):
+            a = v / lim
+            color = f"rgba(214,39,40,{a:.2f})" if a > 0 else f"rgba(31,119,180,{-a:.2f})"
+            spans.append(f'<span style="background:{color}">{html.escape(ch)}</span>')
+        out.append(f"<p>unit {u['unit']}: follows <b>{html.escape(u['feature'])}</b> (r = {u['r']:+.2f}); red positive, blue negative</p>")
+        out.append('<div class="chars">' + "".join(spans) + "</div>")
+    return "".join(out)
+
+
+def _span(analyses: dict, meta, models: list[str], task: str) -> str:
+    if not analyses:
+        return ""
+    note = ('<p class="note">Mean |d output / d input| per input position over 200 test examples, normalised; span = the fewest '
+            "positions holding 90% of it; farthest = steps back to the farthest position above 1% of the peak. Luo et al. (2016) "
+            "found effective fields of CNNs far smaller than their theoretical ones.</p>")
+    from .overview import receptive_field_text, span_text
+
+    table = _table(["model", "effective span (measured)", "receptive field (theory)"], [[m, span_text(a), receptive_field_text(m, a, task, a["config"])] for m, a in analyses.items()])
+    if meta.kind == "image":
+        pic = _img(plots.span_maps({m: a["span_profile"] for m, a in analyses.items()}), "gradient share per pixel")
+    else:
+        pic = _img(plots.span_profiles({m: a["span_profile"] for m, a in analyses.items()}, per_step=task == "per_step"), "gradient share per position")
+    return note + table + pic
+
+
+def _order(rows: list[dict], perm: dict) -> str:
+    if not perm:
+        return ('<p class="note">Not measured for this comparison. Run <code>nncompare compare DATA --order</code> to train every model '
+                "again on the same data with its input positions shuffled by one fixed permutation. MNIST-1D published "
+                "(Greydanus 2020): MLP 68 → 68, CNN 94 → 56, GRU 91 → 57.</p>")
+    by = {r["model"]: r for r in rows}
+    acc = rows[0]["score_name"] == "test accuracy"
+    scale = 100 if acc else 1
+    from .overview import order_text
+
+    table = _table(["model", "in order → shuffled"], [[m, order_text(by[m], perm.get(m))] for m in by])
+    pic = _img(plots.order_bars({m: scale * by[m]["score_mean"] for m in by if by[m].get("n_done")}, {m: scale * r["score_mean"] for m, r in perm.items() if r.get("n_done")}, "test accuracy %" if acc else rows[0]["score_name"]), "order sensitivity")
+    return ('<p class="note">The same models retrained with the input positions shuffled by one fixed permutation (the same for '
+            "train and test). MNIST-1D published (Greydanus 2020): MLP 68 → 68, CNN 94 → 56, GRU 91 → 57.</p>" + table + pic)
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm) -> str:
+    parts = [f"# {title}", "", say, "", _md_table(header, res), "", "## Overview", "", _md_table([""] + models, [[name] + [cells[m] for m in models] for name, cells in ov])]
+    if classified:
+        parts += ["", "## Calibration", "", _md_table(["model", "ECE", "test accuracy (seed analysed)"], [[m, f"{a['calibration']['ece']:.3f}", f"{100 * a['accuracy']:.1f}%"] for m, a in classified.items()])]
+    parts += ["", f"Configuration: `{json.dumps({k: spec[k] for k in ('dataset', 'models', 'seeds') if k in spec})}`; full details in comparison.json.", ""]
+    return "\n".join(parts)

@@ -1,0 +1,136 @@
+"""The FF / CNN / RNN overview table, one column per architecture, every row measured, and the verdict."""
+
+from __future__ import annotations
+
+import math
+
+BASIC = {
+    "mlp": "weighted sum of the whole input, then a nonlinearity, layer after layer",
+    "cnn": "small filters slid over neighbouring positions; features averaged over the input",
+    "tcn": "dilated causal filters over past positions, in residual blocks",
+    "rnn": "one state updated step by step: h_t = tanh(W x_t + U h_{t-1})",
+    "lstm": "a gated cell state: forget, input and output gates decide what to keep",
+    "gru": "a gated state: reset and update gates mix old and new",
+}
+TIES = {
+    "feed-forward": "none: a separate weight for every input position",
+    "convolutional": "across positions: the same filter everywhere",
+    "recurrent": "across time steps: the same cell at every step",
+}
+
+
+def _score(row: dict) -> str:
+    if not row.get("n_done"):
+        return "failed"
+    if row["score_name"] == "test accuracy":
+        return f"{100 * row['score_mean']:.1f} ± {100 * row['score_std']:.1f} %"
+    return f"{row['score_mean']:.4g} ± {row['score_std']:.2g}"
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= 0.9995 * scale:  # 999.6k prints as 1M, not 1e+03k
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def receptive_field_text(model: str, analysis: dict, task: str, config: dict) -> str:
+    rf = analysis.get("receptive_field")
+    family = config.get("family")
+    if family == "recurrent":
+        return "every earlier step"
+    if family == "feed-forward":
+        if task == "per_step":
+            return f"a window of {config['model_args'].get('window')} positions"
+        return "the whole input"
+    axis = "pixels per side" if analysis.get("kind") == "image" else "steps"
+    if rf is None:
+        return "-"
+    if task == "per_step" or model == "tcn":
+        return f"{rf} {axis}" + ("" if task == "per_step" else " (the last step's features)")
+    return f"{rf} {axis} per feature, then averaged over the whole input"
+
+
+def span_text(analysis: dict) -> str:
+    s = analysis.get("span")
+    if not s or not s.get("positions"):
+        return "-"
+    unit = "pixels" if analysis.get("kind") == "image" else "positions"
+    text = f"{s['span']} of {s['positions']} {unit} hold 90%"
+    if s.get("farthest") is not None:
+        text += f"; reaches {s['farthest']} back"
+    return text
+
+
+def order_text(row: dict, permuted_row: dict | None) -> str:
+    if permuted_row is None:
+        return "not measured (compare --order)"
+    if not permuted_row.get("n_done"):
+        return "failed"
+    if row["score_name"] == "test accuracy":
+        a, b = 100 * row["score_mean"], 100 * permuted_row["score_mean"]
+        return f"{a:.1f} → {b:.1f} % ({b - a:+.1f})"
+    return f"{row['score_mean']:.4g} → {permuted_row['score_mean']:.4g}"
+
+
+def overview_rows(rows: list[dict], analyses: dict, permuted_rows: dict, task: str) -> list[tuple[str, dict]]:
+    """(row name, model -> cell text) in the recipe's order."""
+    models = [r["model"] for r in rows]
+    by = {r["model"]: r for r in rows}
+    a = {m: analyses.get(m, {}) for m in models}
+    cfg = {m: a[m].get("config", {"family": by[m]["family"], "model_args": {}}) for m in models}
+    return [
+        ("family", {m: by[m]["family"] for m in models}),
+        ("basic computation", {m: BASIC.get(m, "-") for m in models}),
+        ("weight ties", {m: TIES.get(by[m]["family"], "-") for m in models}),
+        ("effective span (measured)", {m: span_text(a[m]) for m in models}),
+        ("receptive field (theory)", {m: receptive_field_text(m, a[m], task, cfg[m]) for m in models}),
+        ("order sensitivity", {m: order_text(by[m], permuted_rows.get(m)) for m in models}),
+        (rows[0]["score_name"] if rows else "score", {m: _score(by[m]) for m in models}),
+        ("parameters", {m: f"{by[m]['params']:,}" for m in models}),
+        ("FLOPs per example", {m: _si(a[m]["flops"]) if "flops" in a[m] else "-" for m in models}),
+        ("training time per run", {m: f"{by[m]['train_seconds']:.1f} s" if math.isfinite(by[m]["train_seconds"]) else "-" for m in models}),
+        ("inference speed", {m: f"{by[m]['inference_per_second']:,.0f} /s" if math.isfinite(by[m]["inference_per_second"]) else "-" for m in models}),
+    ]
+
+
+def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict) -> str:
+    """A few sentences generated from the numbers: who wins, by how much, at what cost, and why."""
+    done = [r for r in rows if r.get("n_done")]
+    if not done or best is None:
+        return f"No model finished on {dataset}."
+    acc = done[0]["score_name"] == "test accuracy"
+    by = {r["model"]: r for r in done}
+    win = by[best]
+
+    def fmt(r):
+        return f"{100 * r['score_mean']:.1f}%" if acc else f"{r['score_mean']:.4g}"
+
+    parts = [f"{best.upper()} fits {dataset} best ({fmt(win)} {'test accuracy' if acc else done[0]['score_name']}, mean of {win['n_done']} seeds)."]
+    if separation:
+        other = separation["second"] if separation["first"] == best else separation["first"]
+        if separation["distinguishable"]:
+            parts.append(f"The runner-up, {other.upper()} ({fmt(by[other])}), is behind at the 95% level (Welch p = {separation['p_value']:.2g}).")
+        else:
+            parts.append(f"{other.upper()} ({fmt(by[other])}) is not distinguishable from it at 95% (Welch p = {separation['p_value']:.2g}); more seeds would tell.")
+    cheapest = min(done, key=lambda r: r["train_seconds"] if math.isfinite(r["train_seconds"]) else math.inf)
+    if cheapest["model"] != best and math.isfinite(cheapest["train_seconds"]) and cheapest["train_seconds"] > 0:
+        ratio = win["train_seconds"] / cheapest["train_seconds"]
+        parts.append(f"It trains in {ratio:.1f}× the time of the fastest model, {cheapest['model'].upper()} ({fmt(cheapest)}).")
+    mlp = by.get("mlp")
+    if mlp and best != "mlp" and acc:
+        gap = 100 * (win["score_mean"] - mlp["score_mean"])
+        if gap > 0:
+            parts.append(f"The MLP, which ties no weights across positions, is {gap:.1f} points behind: sharing weights across positions pays on this data.")
+    if permuted_rows and acc:
+        drops = {m: 100 * (permuted_rows[m]["score_mean"] - by[m]["score_mean"]) for m in by if m in permuted_rows and permuted_rows[m].get("n_done")}
+        if drops:
+            worst = min(drops, key=drops.get)
+            text = f"Shuffling the input positions costs {worst.upper()} {-drops[worst]:.1f} points"
+            if "mlp" in drops and worst != "mlp":
+                text += f" and the MLP {-drops['mlp']:.1f}"
+            parts.append(text + ": the order of the input carries information the weight-tied models use.")
+    span = analyses.get(best, {}).get("span")
+    if span and span.get("positions"):
+        parts.append(f"{best.upper()} draws 90% of its input gradient from {span['span']} of {span['positions']} positions.")
+    return " ".join(p for p in parts if p)
