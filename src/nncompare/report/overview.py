@@ -126,10 +126,13 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
         drops = {m: 100 * (permuted_rows[m]["score_mean"] - by[m]["score_mean"]) for m in by if m in permuted_rows and permuted_rows[m].get("n_done")}
         if drops:
             worst = min(drops, key=drops.get)
-            text = f"Shuffling the input positions costs {worst.upper()} {-drops[worst]:.1f} points"
+            text = f"Shuffling the input positions changes {worst.upper()} by {drops[worst]:+.1f} points"
             if "mlp" in drops and worst != "mlp":
-                text += f" and the MLP {-drops['mlp']:.1f}"
-            parts.append(text + ": the order of the input carries information the weight-tied models use.")
+                text += f" and the MLP by {drops['mlp']:+.1f}"
+            if drops[worst] < -2 and worst != "mlp" and drops[worst] < drops.get("mlp", 0) - 2:
+                parts.append(text + ": the order of the input carries information the weight-tied models rely on.")
+            else:
+                parts.append(text + ": no model here depends much on the order of its input.")
     span = analyses.get(best, {}).get("span")
     if span and span.get("positions"):
         parts.append(f"{best.upper()} draws 90% of its input gradient from {span['span']} of {span['positions']} positions.")

@@ -53,6 +53,9 @@ def learning_curves(histories: dict[str, list[list[dict]]], metric: str, label: 
             ax.plot(epochs, np.nanmean(grid, 0), color=color(model), label=model, lw=1.8)
             if len(curves) > 1:
                 ax.fill_between(epochs, np.nanmin(grid, 0), np.nanmax(grid, 0), color=color(model), alpha=0.2, lw=0)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(label)
     if metric.endswith("loss"):
