@@ -250,7 +250,8 @@ def _neurons(analyses: dict, dataset) -> str:
                 for rank, i in enumerate(t["inputs"][:4]):
                     xs.append(test.x[i].numpy())
                     lengths.append(None if test.lengths is None else int(test.lengths[i]))
-                    titles.append(f"unit {t['unit']} #{rank + 1}: {_label(meta, int(test.y[i])) if meta.task == 'classify' else ''}")
+                    label = f" (class {_label(meta, int(test.y[i]))})" if meta.task == "classify" else ""
+                    titles.append(f"unit {t['unit']}, #{rank + 1}{label}")
             out.append('<p class="note">The test inputs that activate two of its units most (the units that vary most between inputs):</p>')
             out.append(_img(plots.example_gallery(meta.kind, xs, titles, lengths), f"{m} most activating inputs"))
     return "".join(out)
