@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the built-in data sets with their shapes")
+    sc = sub.add_parser("scaling", help="how training and inference time per example grow with sequence length, per architecture, at a matched parameter count")
+    sc.add_argument("--models", default=None, help="comma-separated model names (default: all)")
+    sc.add_argument("--lengths", default="32,128,512,2048", help="comma-separated sequence lengths (default: 32,128,512,2048)")
+    sc.add_argument("--params", type=_parameter_count, default=20000, help="parameters of every model at every length (default: 20k)")
+    sc.add_argument("--seconds", type=_positive_float, default=0.5, help="least time spent timing each point (default: 0.5)")
+    sc.add_argument("--plot", default="scaling.png", help="where to write the plot (default: scaling.png; '' for none)")
     rp = sub.add_parser("report", help="write report.html and report.md of a stored comparison again (analyses only; nothing is trained)")
     rp.add_argument("comparison", metavar="DIR", help="the comparison folder, or its id in the store")
     rp.add_argument("--store", default=None, help="the store folder, for an id (default: $NNCOMPARE_STORE or ./nncompare-runs)")
@@ -186,7 +192,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report}[args.command](args)
+        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report, "scaling": cmd_scaling}[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
@@ -507,6 +513,38 @@ def order_line(rows: list[dict], order_rows: list[dict]) -> str:
         else:
             parts.append(f"{r['model']} {r['score_mean']:.4g} → {p['score_mean']:.4g}")
     return "order sensitivity (input positions shuffled): " + ", ".join(parts)
+
+
+def cmd_scaling(args) -> int:
+    from rich.table import Table
+
+    from .scaling import check_lengths, measure_scaling, scaling_plot, scaling_table
+    from .utils import atomic_write_bytes
+
+    lengths = check_lengths(args.lengths)
+    console = _console()
+    console.print(f"timing each model at lengths {', '.join(map(str, lengths))} with about {args.params:,} parameters, batches of 32, {torch_threads()} thread(s)", highlight=False)
+    points = measure_scaling(args.models, lengths, params=args.params, min_seconds=args.seconds, progress=lambda t: console.print(t, highlight=False))
+    lengths, rows = scaling_table(points)
+    table = Table(title="µs per example: training step / inference; time ∝ length^k", title_justify="left", box=None)
+    table.add_column("model")
+    for n in lengths:
+        table.add_column(f"L={n}", justify="right")
+    table.add_column("k train", justify="right")
+    table.add_column("k infer", justify="right")
+    for r in rows:
+        table.add_row(r["model"], *[f"{t:,.0f} / {i:,.0f}" for t, i in zip(r["train_us"], r["infer_us"])], f"{r['train_exponent']:.2f}", f"{r['infer_exponent']:.2f}")
+    console.print(table)
+    if args.plot:
+        atomic_write_bytes(args.plot, scaling_plot(points))
+        console.print(f"plot: {args.plot}", highlight=False)
+    return 0
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def cmd_report(args) -> int:
