@@ -368,7 +368,8 @@ def comparison_table(result, seeds: int):
 
     t = Table(title=f"{result.dataset}: {result.rows[0]['score_name'] if result.rows else 'score'} over {seeds} seed(s), mean ± std; ★ best", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     heading = score_heading(result.rows[0]["score_name"]) if result.rows else "score"
-    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), (heading, "right"), ("95% CI", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right")):
+    contexts = any(r.get("context") is not None for r in result.rows)  # text: characters each prediction sees
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), *([("context", "right")] if contexts else []), (heading, "right"), ("95% CI", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right")):
         t.add_column(col, justify=just, no_wrap=True)
     for r in result.rows:
         best = r["model"] == result.best
@@ -378,6 +379,7 @@ def comparison_table(result, seeds: int):
             FAMILY_SHORT.get(r["family"], r["family"]),
             f"{r['params']:,}",
             f"{r['lr']:.3g}",
+            *([str(r.get("context") if r.get("context") is not None else "-")] if contexts else []),
             format_score(r),
             format_ci(r),
             f"{r['train_seconds']:.1f}" if ok else "-",
