@@ -166,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
     a.add_argument("--quiet", action="store_true", help="no progress display")
 
+    g = sub.add_parser("generate", help="write text with a model trained on text (a stored run of 'compare text' or 'compare text:FILE')")
+    g.add_argument("run", metavar="RUN", help="a run folder, e.g. nncompare-runs/<comparison>/lstm-seed0 ('nncompare runs COMPARISON' lists them)")
+    g.add_argument("--prompt", default="", help="text to start from, in characters of the training text (default: none, as after a line break)")
+    g.add_argument("--chars", type=_positive_int, default=500, help="characters to write after the prompt (default: 500)")
+    g.add_argument("--temperature", type=_non_negative_float, default=1.0, help="1 samples the model's distribution, lower is more conservative, 0 always takes the most likely character (default: 1)")
+    g.add_argument("--top-k", type=_positive_int, default=None, help="sample among the K most likely characters only (default: all)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampling draws; the same seed writes the same text (default: 0)")
+
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the built-in data sets with their shapes")
     r = sub.add_parser("runs", help="list stored comparisons, or the runs of one")
@@ -181,7 +189,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
+        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "generate": cmd_generate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs}[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
@@ -197,6 +205,14 @@ def _console():
 
     # a pipe or CI log has no width; rich would assume 80 columns and fold the tables
     return Console(width=None if sys.stdout.isatty() else max(120, shutil.get_terminal_size().columns))
+
+
+def cmd_generate(args) -> int:
+    from .sampling import generate, write_utf8
+
+    text = generate(args.run, prompt=args.prompt, chars=args.chars, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    write_utf8(args.prompt + text + "\n")
+    return 0
 
 
 def cmd_models(args) -> int:
