@@ -97,5 +97,6 @@ def test_compare_on_text_scores_bits_per_character(tmp_path, text_file):
     result = nncompare.compare(f"text:{text_file}", models=["gru", "cnn"], seeds=1, config=TrainConfig(max_epochs=2), store=tmp_path, workers=1)
     for row, run in zip(result.rows, result.runs):
         assert row["score_name"] == "test bits/char"
+    assert [r["context"] for r in result.rows] == ["unbounded (TBPTT 128)", 13]  # gru, cnn: beside the score
     for run in result.runs:
         assert run["score"] == pytest.approx(run["test_loss"] / math.log(2))

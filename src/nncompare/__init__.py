@@ -13,5 +13,6 @@ from .errors import UserError  # noqa: E402
 from .compare import Comparison, compare  # noqa: E402
 from .api import train  # noqa: E402
 from .store import load_run  # noqa: E402
+from .sampling import generate  # noqa: E402
 
-__all__ = ["UserError", "compare", "Comparison", "train", "load_run", "__version__"]
+__all__ = ["UserError", "compare", "Comparison", "train", "load_run", "generate", "__version__"]

@@ -168,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
     a.add_argument("--quiet", action="store_true", help="no progress display")
 
+    g = sub.add_parser("generate", help="write text with a model trained on text (a stored run of 'compare text' or 'compare text:FILE')")
+    g.add_argument("run", metavar="RUN", help="a run folder, e.g. nncompare-runs/<comparison>/lstm-seed0 ('nncompare runs COMPARISON' lists them)")
+    g.add_argument("--prompt", default="", help="text to start from, in characters of the training text (default: none, as after a line break)")
+    g.add_argument("--chars", type=_positive_int, default=500, help="characters to write after the prompt (default: 500)")
+    g.add_argument("--temperature", type=_non_negative_float, default=1.0, help="1 samples the model's distribution, lower is more conservative, 0 always takes the most likely character (default: 1)")
+    g.add_argument("--top-k", type=_positive_int, default=None, help="sample among the K most likely characters only (default: all)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the sampling draws; the same seed writes the same text (default: 0)")
+
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the built-in data sets with their shapes")
     sc = sub.add_parser("scaling", help="how training and inference time per example grow with sequence length, per architecture, at a matched parameter count")
@@ -192,7 +200,8 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report, "scaling": cmd_scaling}[args.command](args)
+        commands = {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "generate": cmd_generate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report, "scaling": cmd_scaling}
+        return commands[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
@@ -208,6 +217,14 @@ def _console():
 
     # a pipe or CI log has no width; rich would assume 80 columns and fold the tables
     return Console(width=None if sys.stdout.isatty() else max(120, shutil.get_terminal_size().columns))
+
+
+def cmd_generate(args) -> int:
+    from .sampling import generate, write_utf8
+
+    text = generate(args.run, prompt=args.prompt, chars=args.chars, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    write_utf8(args.prompt + text + "\n")
+    return 0
 
 
 def cmd_models(args) -> int:
@@ -387,7 +404,8 @@ def comparison_table(result, seeds: int):
 
     t = Table(title=f"{result.dataset}: {result.rows[0]['score_name'] if result.rows else 'score'} over {seeds} seed(s), mean ± std; ★ best", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     heading = score_heading(result.rows[0]["score_name"]) if result.rows else "score"
-    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), (heading, "right"), ("95% CI", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right")):
+    contexts = any(r.get("context") is not None for r in result.rows)  # text: characters each prediction sees
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), *([("context", "right")] if contexts else []), (heading, "right"), ("95% CI", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right")):
         t.add_column(col, justify=just, no_wrap=True)
     for r in result.rows:
         best = r["model"] == result.best
@@ -397,6 +415,7 @@ def comparison_table(result, seeds: int):
             FAMILY_SHORT.get(r["family"], r["family"]),
             f"{r['params']:,}",
             f"{r['lr']:.3g}",
+            *([str(r.get("context") if r.get("context") is not None else "-")] if contexts else []),
             format_score(r),
             format_ci(r),
             f"{r['train_seconds']:.1f}" if ok else "-",

@@ -134,6 +134,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
                 "train_seconds": mean("train_seconds"),
                 "epochs": mean("epochs"),
                 "inference_per_second": mean("inference_per_second"),
+                "context": next((r["context"] for r in done if "context" in r), None),  # text: characters seen per prediction
             }
         )
     return rows

@@ -83,6 +83,32 @@ def unigram_bits_per_char(train_ids: np.ndarray, test_ids: np.ndarray, vocabular
     return float(-np.log2(p[test_ids]).mean())
 
 
+BIGRAM_PRIORS = (0.01, 0.1, 1.0, 10.0, 100.0)  # strengths of the pull towards the unigram, chosen on validation
+
+
+def bigram_probabilities(train_ids: np.ndarray, vocabulary: int, prior: float) -> np.ndarray:
+    """P(next | previous) (V, V) from the training text's character pairs, smoothed towards the
+    add-one unigram: (count(p, c) + prior * P(c)) / (count(p) + prior), a Dirichlet prior that a
+    rarely seen previous character leans on (MacKay & Peto 1995)."""
+    pairs = np.zeros((vocabulary, vocabulary))
+    np.add.at(pairs, (train_ids[:-1], train_ids[1:]), 1.0)  # pairs[p, c]: how often c follows p
+    unigram = np.bincount(train_ids, minlength=vocabulary) + 1.0
+    unigram /= unigram.sum()
+    return (pairs + prior * unigram[None, :]) / (pairs.sum(1, keepdims=True) + prior)
+
+
+def bigram_bits_per_char(train_ids: np.ndarray, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], vocabulary: int) -> tuple[float, float]:
+    """(test bits per character, the prior used) of the training text's bigram model; `val` and
+    `test` are (previous characters, next characters), the prior is the one scoring best on `val`."""
+
+    def bits(p: np.ndarray, block) -> float:
+        previous, following = block
+        return float(-np.log2(p[previous, following]).mean())
+
+    best = min(BIGRAM_PRIORS, key=lambda a: bits(bigram_probabilities(train_ids, vocabulary, a), val))
+    return bits(bigram_probabilities(train_ids, vocabulary, best), test), best
+
+
 def text_dataset(text: str, name: str, source: str) -> Dataset:
     if len(text) < minimum_characters():
         raise UserError(

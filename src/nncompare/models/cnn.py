@@ -88,6 +88,10 @@ class CNN(nn.Module):
         """Theoretical receptive field (positions per axis) of one output position: 1 + depth * (k - 1)."""
         return 1 + self.depth * (self.kernel_size - 1)
 
+    def context_length(self) -> int:
+        """Positions an output at position t depends on (one label per position, causal): t-R+1 .. t, R the receptive field."""
+        return self.receptive_field()
+
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
 def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none", residual: bool = False) -> nn.Module:

@@ -95,6 +95,12 @@ class MLP(nn.Module):
         h = self.run_body(x.flatten(1))  # (B, width)
         return self.head(h)  # (B, outputs)
 
+    def context_length(self) -> int:
+        """Positions an output at position t depends on (one label per position): the window t-window+1 .. t."""
+        if not self.per_step:
+            raise ValueError("context_length is defined for one label per position")
+        return self.window
+
     def _first_layer_from_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """The first Linear applied to the one-hot windows of character ids (B, T), without building them.
 

@@ -131,29 +131,49 @@ class RecurrentLayers(nn.Module):
         self.fused = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.impl == "fused":
-            return self.fused(x)[0]  # (B, T, H)
-        return self.forward_equations(x)
+        return self.run(x)[0]  # (B, T, H), from a zero state
 
-    def forward_equations(self, x: torch.Tensor) -> torch.Tensor:
+    def run(self, x: torch.Tensor, state=None):
+        """(top-layer hidden states (B, T, H), final state) from `state` (None: zeros).
+
+        A state is torch's: h (num_layers, B, H), or for the LSTM the pair (h, c) of that shape, so
+        either path can continue what the other began (truncated BPTT, sampling one step at a time)."""
+        if self.impl == "fused":
+            return self.fused(x, state)
+        return self.forward_equations(x, state)
+
+    def forward_equations(self, x: torch.Tensor, state=None):
         b = x.shape[0]
+        finals = []
         for k in range(self.num_layers):
             w = [getattr(self.fused, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            h0 = x.new_zeros(b, self.hidden_size)
+            h0 = self._initial(state, k, x, b)
             ln = None if self.norms is None else self.norms[k]
             mask = None
             if self.training and self.recurrent_dropout > 0:  # variational: one mask per sequence and layer (Gal & Ghahramani 2016)
                 keep = 1 - self.recurrent_dropout
                 mask = torch.bernoulli(x.new_full((b, self.hidden_size), keep)) / keep
             if self.cell == "lstm":
-                x, _ = lstm_layer_equations(x, (h0, h0), *w, ln=ln, h_mask=mask)
+                x, final = lstm_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
             elif self.cell == "gru":
-                x, _ = gru_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
+                x, final = gru_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
             else:
-                x, _ = rnn_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
+                x, final = rnn_layer_equations(x, h0, *w, ln=ln, h_mask=mask)
+            finals.append(final)
             if k < self.num_layers - 1 and self.dropout:
                 x = nn.functional.dropout(x, self.dropout, self.training)
-        return x  # (B, T, H)
+        if self.cell == "lstm":  # per-layer (h, c) -> torch's layout: h (L, B, H), c (L, B, H)
+            return x, (torch.stack([h for h, _ in finals]), torch.stack([c for _, c in finals]))
+        return x, torch.stack(finals)  # (B, T, H), h (L, B, H)
+
+    def _initial(self, state, k: int, x: torch.Tensor, b: int):
+        """Layer k's initial state from a torch-layout `state`; zeros when there is none."""
+        if state is None:
+            h0 = x.new_zeros(b, self.hidden_size)
+            return (h0, h0) if self.cell == "lstm" else h0
+        if self.cell == "lstm":
+            return state[0][k], state[1][k]
+        return state[k]
 
 
 class RecurrentNet(nn.Module):
@@ -187,6 +207,17 @@ class RecurrentNet(nn.Module):
             return self.head(self.drop(self.hidden_states(x)))  # y_t = W_hy h_t for every t: (B, T, n_classes)
         # padded series: the state after the last real step, which the padding that follows cannot touch
         return self.head(self.drop(last_step(self.hidden_states(x), lengths)))  # (B, outputs)
+
+    def forward_stream(self, x: torch.Tensor, state=None):
+        """One label per position, continuing from `state` (None: zeros): (outputs (B, T, n_classes),
+        final state). Consecutive chunks of one text, each fed the state the chunk before ended in,
+        give the outputs of the whole text read at once (truncated BPTT; sampling a step at a time)."""
+        h, state = self.recurrent.run(self.drop(sequence_view(x, self.kind, self.n_symbols)), state)  # (B, T, H)
+        return self.head(self.drop(h)), state
+
+    def context_length(self) -> int | None:
+        """Positions an output depends on: None, unbounded; the state carries everything read before."""
+        return None
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")

@@ -93,6 +93,10 @@ class TCN(nn.Module):
     def receptive_field(self) -> int:
         return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
 
+    def context_length(self) -> int:
+        """Positions an output at position t depends on (one label per position, causal): t-R+1 .. t, R the receptive field."""
+        return self.receptive_field()
+
 
 @register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2, width="num_channels")
 def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none") -> nn.Module:

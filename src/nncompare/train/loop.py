@@ -319,7 +319,8 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     device. The model's initial weights are the caller's business (see `nncompare.api.train`).
     With `config.refit`, the model is then trained again from those initial weights on train+val for
     the best epoch count, and that model is tested; with `config.labels`, training is semi-supervised
-    (`train/semi.py`).
+    (`train/semi.py`); next-character text is read as streams, recurrent state carried across chunks
+    (`train/streams.py`).
     """
     config.validate()
     if config.lr is None:
@@ -328,6 +329,10 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         from .semi import fit_semi
 
         return fit_semi(model, dataset, config, on_epoch)
+    from .streams import fit_streams, streams_apply
+
+    if streams_apply(dataset.meta, model):  # next-character text: read as streams (truncated BPTT)
+        return fit_streams(model, dataset, config, on_epoch)
     device = resolve_device(config.device)
     model.to(device)
     train, val = dataset.train, dataset.val

@@ -1,0 +1,215 @@
+"""Character-level language models trained on the text as a stream, each family with the context
+that suits it.
+
+The text data sets cut each block into consecutive windows of 128 characters. Read one by one, a
+window gives its first characters almost no context. Here every family gets its full context:
+
+- recurrent models (RNN, LSTM, GRU) carry their hidden state across consecutive chunks of the text:
+  truncated back-propagation through time (Williams & Peng 1990; the char-rnn recipe, Karpathy 2015).
+  The training block is cut into B equal contiguous streams, one per batch row; step k reads chunk k
+  of every stream, starting from the state chunk k-1 ended in, detached so gradients stop at the
+  chunk boundary. The state is reset to zeros at the start of every epoch. Context: unbounded.
+- convolutional models (CNN, TCN) and the MLP see a fixed context of C characters (the receptive
+  field; the MLP's window, a neural n-gram, Bengio et al. 2003). They carry the last C-1 characters of
+  the chunk before, read again in front of the next chunk (their loss is taken on the new chunk only),
+  so every prediction past the first C-1 characters of a stream sees all C.
+
+Validation and test read their block the same way, as one stream from its first character, so bits
+per character are measured with the context each model has when it writes text (`sampling.py`).
+No shuffling: the batches are the same every epoch, and the same seed gives the same numbers on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import UserError
+from .loop import Objective, RunResult, Stopper, TrainConfig, epoch_budget, final_metrics, make_optimizer, optimizer_step, resolve_device
+
+EVAL_CHUNK = 4096  # characters per forward pass when a block is scored; the score does not depend on it
+
+
+def streams_apply(meta, model: nn.Module) -> bool:
+    """Whether `model` trains on `meta`'s data as a character stream (next-character text)."""
+    return meta.kind == "text" and meta.task == "per_step" and hasattr(model, "context_length")
+
+
+def describe_context(context: int | None, chunk: int) -> int | str:
+    """What the comparison table shows: characters seen per prediction, or how a state is trained."""
+    return f"unbounded (TBPTT {chunk})" if context is None else context
+
+
+def flat(split) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's windows put back end to end: its block as one stream of inputs and next characters.
+
+    The windows are consecutive and do not overlap, so (N, T) -> (N*T,) is the block's text in order."""
+    return split.x.reshape(-1), split.y.reshape(-1)
+
+
+def stream_layout(x: torch.Tensor, y: torch.Tensor, streams: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The text cut into `streams` equal contiguous pieces, one per row: (N,) -> (streams, N // streams).
+
+    Row b is characters b*L .. (b+1)*L-1; the last N mod `streams` characters are left out."""
+    length = len(x) // streams
+    return x[: streams * length].view(streams, length), y[: streams * length].view(streams, length)  # (B, L)
+
+
+def chunks(xs: torch.Tensor, ys: torch.Tensor, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Consecutive chunks (B, chunk) of every stream, left to right; the last may be shorter."""
+    for start in range(0, xs.shape[1], chunk):
+        yield xs[:, start : start + chunk], ys[:, start : start + chunk]
+
+
+def stream_step(model: nn.Module, x: torch.Tensor, carry):
+    """Outputs for chunk `x` (B, T) of B streams and what to carry into the next chunk.
+
+    `carry` is what the chunk before left (None at the start of a stream): a recurrent model's state,
+    or for a fixed-context model the last context-1 characters, read again in front of `x`."""
+    context = model.context_length()
+    if context is None:
+        return model.forward_stream(x, carry)  # (B, T, V), state
+    inputs = x if carry is None else torch.cat([carry, x], 1)  # (B, P + T), P <= context - 1
+    out = model(inputs)[:, inputs.shape[1] - x.shape[1] :]  # the new chunk's positions: (B, T, V)
+    keep = min(context - 1, inputs.shape[1])
+    return out, (inputs[:, inputs.shape[1] - keep :] if keep > 0 else None)
+
+
+def detached(carry):
+    """The carry cut off from the graph: gradients stop at the chunk boundary (truncated BPTT)."""
+    if carry is None:
+        return None
+    if isinstance(carry, tuple):
+        return tuple(c.detach() for c in carry)
+    return carry.detach()
+
+
+@torch.no_grad()
+def evaluate_stream(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK) -> tuple[float, float]:
+    """(mean cross-entropy in nats, accuracy) over a block (N,) read as one stream from its start.
+
+    Every character is predicted from all the text before it in the block that the model's context
+    reaches; reading in chunks of `chunk` with the carry gives the same numbers up to rounding."""
+    model.eval()
+    device = next(model.parameters()).device
+    carry, total, correct = None, 0.0, 0
+    for start in range(0, len(y), chunk):
+        xb, yb = x[start : start + chunk].to(device)[None], y[start : start + chunk].to(device)  # (1, T), (T,)
+        out, carry = stream_step(model, xb, carry)
+        total += F.cross_entropy(out[0], yb, reduction="sum").item()
+        correct += int((out[0].argmax(-1) == yb).sum())
+    n = max(len(y), 1)
+    return total / n, correct / n
+
+
+def train_epoch(model, optimizer, scheduler, config: TrainConfig, objective: Objective, xs, ys, chunk: int, deadline: float | None = None) -> tuple[float, float]:
+    """One pass over the streams (B, L), chunk after chunk from a fresh state; (mean loss per
+    character, accuracy). With a `deadline` (time.perf_counter), the pass ends after the step that
+    reaches it, so a wall-clock budget is kept to within one step rather than one epoch."""
+    model.train()
+    carry = None  # reset at every epoch start
+    loss_sum = torch.zeros((), device=xs.device)
+    correct = torch.zeros((), device=xs.device, dtype=torch.long)
+    seen = 0
+    for xb, yb in chunks(xs, ys, chunk):
+        out, carry = stream_step(model, xb, carry)
+        loss = objective.loss(out, yb)
+        optimizer_step(model, optimizer, scheduler, config, loss)
+        carry = detached(carry)
+        loss_sum += loss.detach() * yb.numel()  # the last chunk may be shorter: weigh by characters
+        correct += objective.correct(out, yb)
+        seen += yb.numel()
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    return loss_sum.item() / seen, int(correct.item()) / seen
+
+
+def fit_streams(model: nn.Module, dataset, config: TrainConfig, on_epoch=None) -> RunResult:
+    """`fit` for next-character text: the same rules (Adam, clipping, epoch budget, early stopping on
+    validation loss with the best weights kept, --refit, --max-seconds), with the batches read as
+    streams. config.batch_size is the number of parallel streams; a chunk is one window of the data
+    set. A --max-seconds budget can end the last epoch part way (then validated as usual)."""
+    if config.augment:
+        from .augment import check_augmentable
+
+        check_augmentable(dataset.meta)  # refuses text with the message every other task gets
+    device = resolve_device(config.device)
+    model.to(device)
+    objective = Objective(dataset.meta.task, dataset.meta.kind)
+    chunk = dataset.meta.input_shape[0]
+    x_train, y_train = (t.to(device) for t in flat(dataset.train))
+    x_val, y_val = flat(dataset.val)
+    n_windows = len(dataset.train)
+    if n_windows == 0:
+        raise UserError("the training split is empty; the text needs at least one training window")
+    streams = min(config.batch_size, n_windows)  # every stream at least one chunk long
+    xs, ys = stream_layout(x_train, y_train, streams)
+
+    history: list[dict] = []
+    initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
+    steps_per_epoch = math.ceil(xs.shape[1] / chunk)
+    max_epochs, patience = epoch_budget(config, steps_per_epoch=steps_per_epoch)
+    optimizer, scheduler = make_optimizer(model, config, max_epochs * steps_per_epoch)
+    stopper = Stopper(model, patience, config.max_seconds)
+    stop_reason, start = "max_epochs", stopper.start
+    deadline = None if config.max_seconds is None else start + config.max_seconds
+    for epoch in range(1, max_epochs + 1):
+        epoch_start = time.perf_counter()
+        train_loss, train_acc = train_epoch(model, optimizer, scheduler, config, objective, xs, ys, chunk, deadline)
+        val_loss, val_acc = evaluate_stream(model, x_val, y_val)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
+        row["seconds"] = time.perf_counter() - epoch_start
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if not math.isfinite(train_loss):
+            stop_reason = "diverged"
+            break
+        reason = stopper.after_epoch(epoch, val_loss, model)
+        if reason:
+            stop_reason = reason
+            break
+    best_epoch, best_state = stopper.best_epoch, stopper.best_state
+    refit_epochs = 0
+    if config.refit and stop_reason != "diverged" and best_epoch:
+        # validation chose the epoch count; train again from the same start on the training block
+        # followed by the validation block (the text in order, but for the < 1 window left over at
+        # the end of the training block)
+        refit_epochs = best_epoch
+        model.load_state_dict(initial_state)
+        x_all = torch.cat([x_train, x_val.to(device)])
+        y_all = torch.cat([y_train, y_val.to(device)])
+        xs, ys = stream_layout(x_all, y_all, min(config.batch_size, len(x_all) // chunk))
+        optimizer, scheduler = make_optimizer(model, config, refit_epochs * math.ceil(xs.shape[1] / chunk))
+        for _ in range(refit_epochs):
+            epoch_start = time.perf_counter()
+            train_loss, train_acc = train_epoch(model, optimizer, scheduler, config, objective, xs, ys, chunk)
+            row = {"epoch": len(history) + 1, "phase": "refit", "train_loss": train_loss, "train_acc": train_acc}
+            row["seconds"] = time.perf_counter() - epoch_start
+            history.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+            if not math.isfinite(train_loss):
+                stop_reason = "diverged"
+                break
+        best_state = model.state_dict()
+    train_seconds = time.perf_counter() - start
+
+    model.load_state_dict(best_state)
+    metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
+    # final_metrics scored the test windows one by one; the test block read as a stream replaces that
+    # score, and the window score stays beside it to show what the carried context is worth
+    metrics["test_loss_windows"] = metrics["test_loss"]
+    test_loss, test_acc = evaluate_stream(model, *flat(dataset.test))
+    score_name, score, _ = objective.score(test_loss, test_acc)
+    metrics.update(test_loss=test_loss, test_acc=test_acc, score=score, score_name=score_name)
+    metrics["context"] = describe_context(model.context_length(), chunk)
+    metrics["streams"], metrics["chunk"] = streams, chunk
+    metrics["refit_epochs"] = refit_epochs
+    return RunResult(history=history, metrics=metrics, config=config)
