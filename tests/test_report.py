@@ -88,6 +88,7 @@ def test_text_and_regression_reports(tmp_path):
     page = text.report[0].read_text(encoding="utf-8")
     assert 'class="chars"' in page and "follows <b>" in page  # characters coloured by a unit's activation
     assert "context (last 40 characters)" in page
+    assert '<section id="samples">' in page and page.count("temperature 0.5</h3>") == 2  # mlp and gru
     adding = nncompare.compare("adding:20", models=["cnn"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, workers=1, report=True)
     page = adding.report[0].read_text(encoding="utf-8")
     assert "A regression task" in page and len(_images(page)) >= 3

@@ -57,4 +57,18 @@ def analyse_comparison(comparison: dict, progress=None) -> dict:
             dataset = stored.dataset()
         say(f"analysing {model} (seed {stored.config['seed']})")
         analyses[model] = {"seed": stored.config["seed"], "config": stored.config, **analyse_run(stored.model, dataset, seed=0)}
+        if dataset.meta.kind == "text":
+            analyses[model]["samples"] = text_samples(stored)
     return {"analyses": analyses, "dataset": dataset}
+
+
+SAMPLE_TEMPERATURES = (0.5, 1.0)
+SAMPLE_CHARS = 300
+
+
+def text_samples(stored) -> dict:
+    """What a text model writes from the start of a line: SAMPLE_CHARS characters at each of two
+    temperatures (seed 0, so the report repeats its samples)."""
+    from ..sampling import generate
+
+    return {t: generate(stored, prompt="", chars=SAMPLE_CHARS, temperature=t, seed=0) for t in SAMPLE_TEMPERATURES}

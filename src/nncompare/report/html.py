@@ -24,6 +24,8 @@ SECTIONS = [
     ("config", "Configuration and versions"),
 ]
 
+TEXT_SECTION = ("samples", "What each model writes")  # text data sets only
+
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:12px 16px;color:#1d1d1f}
 h1{font-size:1.6em;margin:.4em 0}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
@@ -149,8 +151,12 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
     versions = next((a["config"].get("versions") for a in analyses.values()), {})
     parts["config"] = _config(spec, versions)
 
-    nav = "<nav>" + " ".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name in SECTIONS) + "</nav>"
-    body = "".join(f'<section id="{key}"><h2>{html.escape(name)}</h2>{parts[key]}</section>' for key, name in SECTIONS)
+    sections = list(SECTIONS)
+    if any("samples" in a for a in analyses.values()):
+        sections.insert(sections.index(("neurons", "Neurons")), TEXT_SECTION)
+        parts["samples"] = _samples(analyses)
+    nav = "<nav>" + " ".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name in sections) + "</nav>"
+    body = "".join(f'<section id="{key}"><h2>{html.escape(name)}</h2>{parts[key]}</section>' for key, name in sections)
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -158,6 +164,16 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
         f"<body><h1>{html.escape(title)}</h1>{nav}{body}</body></html>\n"
     )
     return page, _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm)
+
+
+def _samples(analyses: dict) -> str:
+    """Each text model's writing from the start of a line, at two temperatures (nncompare generate)."""
+    out = ['<p class="note">Sampled one character at a time from the start of a line (seed 0); temperature 0.5 keeps to likely '
+           "characters, 1 samples the model's own distribution. <code>nncompare generate RUN</code> writes more.</p>"]
+    for m, a in analyses.items():
+        for t, text in a.get("samples", {}).items():
+            out.append(f"<h3>{html.escape(m)}, temperature {t:g}</h3><div class=\"chars\">{html.escape(text)}</div>")
+    return "".join(out)
 
 
 def _config(spec: dict, versions: dict) -> str:
