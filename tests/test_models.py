@@ -295,8 +295,9 @@ def test_layer_normalised_cells_ignore_the_scale_of_their_weight_matrices(cell):
         assert torch.allclose(net(x), before, atol=2e-3) == invariant, norm  # up to LN's epsilon (1e-5 in the variance)
 
 
-def test_layer_normalised_lstm_matches_its_equations_written_out():
-    meta = series_meta(length=2, channels=3)
+@pytest.mark.parametrize("channels", [3, 1])  # one input feature: no input norm, each bias still added once
+def test_layer_normalised_lstm_matches_its_equations_written_out(channels):
+    meta = series_meta(length=2, channels=channels)
     torch.manual_seed(1)
     net = create_model("lstm", meta, hidden_size=4, norm="layer").eval()
     assert net.recurrent.impl == "equations"
@@ -305,7 +306,7 @@ def test_layer_normalised_lstm_matches_its_equations_written_out():
         for p in ln.parameters():
             p.add_(torch.randn_like(p) * 0.3)
     f = net.recurrent.fused
-    x = torch.randn(5, 2, 3)
+    x = torch.randn(5, 2, channels)
 
     def norm(a, gain, bias):  # per gate: (B, 4H) -> (B, 4, H), normalised over H
         a = a.view(len(a), -1, 4)
@@ -314,7 +315,8 @@ def test_layer_normalised_lstm_matches_its_equations_written_out():
 
     h = c = torch.zeros(5, 4)
     for t in range(2):
-        a = norm(x[:, t] @ f.weight_ih_l0.T, ln.x.weight, ln.x.bias) + f.bias_ih_l0 + norm(h @ f.weight_hh_l0.T, ln.h.weight, ln.h.bias) + f.bias_hh_l0
+        a_x = x[:, t] @ f.weight_ih_l0.T if channels == 1 else norm(x[:, t] @ f.weight_ih_l0.T, ln.x.weight, ln.x.bias)
+        a = a_x + f.bias_ih_l0 + norm(h @ f.weight_hh_l0.T, ln.h.weight, ln.h.bias) + f.bias_hh_l0
         i, fg, g, o = a.sigmoid()[:, :4], a.sigmoid()[:, 4:8], a[:, 8:12].tanh(), a.sigmoid()[:, 12:]
         c = fg * c + i * g
         cn = (c - c.mean(-1, keepdim=True)) / torch.sqrt(c.var(-1, unbiased=False, keepdim=True) + 1e-5) * ln.c.weight + ln.c.bias
@@ -322,7 +324,8 @@ def test_layer_normalised_lstm_matches_its_equations_written_out():
     assert torch.allclose(net(x), net.head(h), atol=1e-5)
     plain = create_model("lstm", meta, hidden_size=4)
     extra = count_parameters(net) - count_parameters(plain)
-    assert extra == 2 * (2 * 4 * 4) + 2 * 4  # gains and biases: input and recurrent norms per gate, cell norm
+    norms = 2 if channels > 1 else 1  # input and recurrent norms per gate (recurrent only for one feature), cell norm
+    assert extra == norms * (2 * 4 * 4) + 2 * 4
     with pytest.raises(nncompare.UserError, match="norm must be one of none, layer"):
         create_model("gru", meta, norm="batch")
 

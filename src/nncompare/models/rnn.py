@@ -63,14 +63,37 @@ def _project(x, w, b, norm):
     return norm(x @ w.T) + b
 
 
+def _input_projection(x, w_ih, b_ih, b_hh, norm):
+    """W_x x_t + b for every step in one multiply: (B, T, I) -> (B, T, G*H).
+
+    Given `b_hh` (a layer without norms), both biases are added here once, so each step is a single
+    multiply-add; a layer-normalised one adds its recurrent bias after the recurrent norm, in the loop."""
+    if norm is None and b_hh is not None:
+        return torch.addmm(b_ih + b_hh, x.flatten(0, 1), w_ih.T).unflatten(0, x.shape[:2])
+    return _project(x, w_ih, b_ih, norm)
+
+
+def _recurrent_step(x_proj_t, h, w_hh_t, b_hh, norm):
+    """W_x x_t + W_h h_{t-1} + b for one step: (B, G*H). Without a norm one fused multiply-add (both
+    biases are already in x_proj_t); with a norm LN(W_h h_{t-1}) + b_hh is added."""
+    if norm is None:
+        return torch.addmm(x_proj_t, h, w_hh_t)
+    return x_proj_t + norm(h @ w_hh_t) + b_hh
+
+
+# The loops below are written for few operations per step: on a CPU a small recurrent layer's time
+# goes to the per-operation overhead of every step, forward and backward (benchmarks/recurrent.py).
+
+
 def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None, h_mask=None):
     """Elman RNN over (B, T, I) from h_0 (B, H); returns all hidden states (B, T, H) and h_T.
     With `ln`, each projection is layer-normalised before the biases: tanh(LN(W_xh x_t) + LN(W_hh h_{t-1}) + b)."""
-    x_proj = _project(x, w_ih, b_ih, ln and ln.x)  # W_xh x_t for every t in one multiply: (B, T, H)
+    x_proj = _input_projection(x, w_ih, b_ih, b_hh if ln is None else None, ln and ln.x)  # W_xh x_t (+ b) for every t in one multiply: (B, T, H)
+    w_hh_t, norm_h = w_hh.T, ln and ln.h
     outputs = []
     for t in range(x.shape[1]):
         h_in = h if h_mask is None else h * h_mask  # recurrent dropout: one mask for the whole sequence
-        h = torch.tanh(x_proj[:, t] + _project(h_in, w_hh, b_hh, ln and ln.h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1})
+        h = torch.tanh(_recurrent_step(x_proj[:, t], h_in, w_hh_t, b_hh, norm_h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)
         outputs.append(h)
     return torch.stack(outputs, 1), h
 
@@ -79,10 +102,11 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     """LSTM (Hochreiter & Schmidhuber 1997, with forget gate) over (B, T, I); gates in torch's order i, f, g, o.
     With `ln` (Ba et al. 2016): gates = LN(W_x x_t) + LN(W_h h_{t-1}) + b, and h_t = o_t tanh(LN(c_t))."""
     h, c = state
-    x_proj = _project(x, w_ih, b_ih, ln and ln.x)  # W_x* x_t for all four gates and every t: (B, T, 4H)
+    x_proj = _input_projection(x, w_ih, b_ih, b_hh if ln is None else None, ln and ln.x)  # W_x* x_t (+ b), four gates, every t: (B, T, 4H)
+    w_hh_t, norm_h = w_hh.T, ln and ln.h
     outputs = []
     for t in range(x.shape[1]):
-        gates = x_proj[:, t] + _project(h if h_mask is None else h * h_mask, w_hh, b_hh, ln and ln.h)  # (B, 4H)
+        gates = _recurrent_step(x_proj[:, t], h if h_mask is None else h * h_mask, w_hh_t, b_hh, norm_h)  # (B, 4H)
         a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
         i = torch.sigmoid(a_i)  # i_t = σ(W_xi x_t + W_hi h_{t-1} + b_i)
         f = torch.sigmoid(a_f)  # f_t = σ(W_xf x_t + W_hf h_{t-1} + b_f)
@@ -97,13 +121,17 @@ def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = No
     """GRU (Cho et al. 2014) over (B, T, I); gates in torch's order r, z, n.
     With `ln`, both projections are layer-normalised per gate before their biases."""
     x_r, x_z, x_n = _project(x, w_ih, b_ih, ln and ln.x).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
+    w_hh_t = w_hh.T
     outputs = []
     for t in range(x.shape[1]):
-        h_r, h_z, h_n = _project(h if h_mask is None else h * h_mask, w_hh, b_hh, ln and ln.h).chunk(3, dim=1)  # (B, H) each
+        h_in = h if h_mask is None else h * h_mask
+        # W_h* h_{t-1} + b_h* in one multiply-add (b_hn must stay inside r_t (...), so it is not folded into x)
+        h_proj = torch.addmm(b_hh, h_in, w_hh_t) if ln is None else _project(h_in, w_hh, b_hh, ln.h)
+        h_r, h_z, h_n = h_proj.chunk(3, dim=1)  # (B, H) each; chunks, not slices: their backward is cheaper
         r = torch.sigmoid(x_r[:, t] + h_r)  # r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
         z = torch.sigmoid(x_z[:, t] + h_z)  # z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
         n = torch.tanh(x_n[:, t] + r * h_n)  # n_t = tanh(W_xn x_t + r_t (W_hn h_{t-1} + b_hn))
-        h = (1 - z) * n + z * h  # h_t = (1 - z_t) n_t + z_t h_{t-1}
+        h = n + z * (h - n)  # h_t = (1 - z_t) n_t + z_t h_{t-1}
         outputs.append(h)
     return torch.stack(outputs, 1), h
 
