@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import struct
 import zipfile
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..limits import check_fits
 from .base import Dataset, DatasetMeta, make_split, stratified_split
 
 SPLIT_SEED = 0  # fixed: every run of every model sees the same split of the user's data
@@ -209,8 +211,22 @@ def _delimiter(first_line: str, suffix: str) -> str:
     return ","
 
 
+CSV_BYTES_PER_CELL = 100  # a cell held as a str in a list (about 60 bytes), then as floats, then normalised
+
+
+def _check_csv_memory(p: Path, path: str) -> None:
+    """Refuse a table that would not fit in memory, estimated before it is read: the cells per byte
+    of its first megabyte, times its size, times what a cell costs while it is parsed."""
+    size = p.stat().st_size
+    with open(p, "rb") as f:  # a sample only; the whole file is read below, once it is known to fit
+        head = f.read(1 << 20)
+    cells_per_byte = max(sum(head.count(c) for c in (b",", b";", b"\t", b"\n")) / max(len(head), 1), 1e-3)
+    check_fits(size * cells_per_byte * CSV_BYTES_PER_CELL, f"'{path}' ({size:,} bytes)", "use a smaller file, or fewer or shorter series")
+
+
 def _read_rows(p: Path, path: str) -> list[tuple[int, list[str]]]:
     """The non-blank rows of the file as (line number as an editor shows it, stripped cells)."""
+    _check_csv_memory(p, path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -375,11 +391,38 @@ def _read_npz(p: Path, path: str) -> tuple[np.ndarray, np.ndarray]:
         if missing:
             found = ", ".join(f.files) or "none"
             raise UserError(f"'{path}' has no array {' or '.join(missing)} (arrays found: {found}); save it with np.savez(file, X=X, y=y)")
-        return f["X"], f["y"]  # each array is read (and decompressed) here
+        _check_npz_memory(p, path)
+        x, y = f["X"], f["y"]  # each array is read (and decompressed) here
     except NPZ_ERRORS as e:
         raise _npz_error(e, path) from None
     finally:
         f.close()
+    for name, a in (("X", x), ("y", y)):
+        if not isinstance(a, np.ndarray):  # numpy hands back the raw bytes of a member that is no .npy array
+            raise UserError(f"'{path}': member {name} is not a NumPy array; save the file with np.savez(file, X=X, y=y)")
+    return x, y
+
+
+def _npy_header(z: zipfile.ZipFile, member: str) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from a .npz member's .npy header, without reading its data."""
+    with z.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(fh)
+    return shape, dtype
+
+
+def _check_npz_memory(p: Path, path: str) -> None:
+    """Refuse arrays that would not fit in memory, from their headers: an .npz of a few kilobytes can
+    declare (or decompress to) gigabytes. X is held as float64 a few times over while it is normalised."""
+    needed = 0
+    with zipfile.ZipFile(p) as z:
+        members = set(z.namelist())
+        for name in ("X", "y"):
+            shape, dtype = _npy_header(z, f"{name}.npy" if f"{name}.npy" in members else name)
+            values = math.prod(shape)
+            needed += values * (8 * 5 if name == "X" else max(dtype.itemsize, 8) * 3)
+    check_fits(needed, f"'{path}'", "use a smaller file, or fewer or shorter series")
 
 
 def _npz_error(e: Exception, path: str) -> UserError:
@@ -490,8 +533,12 @@ def _decode(file: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
     """One image -> ((H, W) or (H, W, 3) uint8 pixels at `size`, whether its mode is a grey one)."""
     from PIL import Image
 
+    import warnings
+
     try:
-        with Image.open(file) as img:
+        with Image.open(file) as img, warnings.catch_warnings():
+            # a palette with transparency warns on conversion; the pixels are what is wanted here
+            warnings.simplefilter("ignore", UserWarning)
             img.load()  # decode now: a truncated or corrupt file fails here
             grey = img.mode in GREY_MODES
             converted = _grey_8bit(img) if grey else img.convert("RGB")
@@ -520,6 +567,8 @@ def _load_image_folder(folder: Path, path: str) -> Dataset:
     class_names = [name for name, _ in classes]
     _check_sizes(labels, class_names, path, "images")
     w, h = _target_size(files)
+    # decoded images (up to 3 bytes a pixel), then float32 (N, C, H, W) and its transposed copy
+    check_fits(len(files) * w * h * 3 * 9, f"the {len(files)} images of '{path}' at {w} x {h}", "use fewer images")
     images = [_image_pixels(f, (w, h)) for f in files]
     channels = 1 if all(a.shape[2] == 1 for a in images) else 3
     x = np.stack([np.broadcast_to(a, (h, w, channels)) for a in images])  # (N, H, W, C)
