@@ -12,7 +12,6 @@ import re
 import shlex
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -149,16 +148,13 @@ KILL_POINTS = [
 ]
 
 
-def test_a_comparison_killed_at_many_moments_resumes_to_the_same_files(reference, tmp_path, report_line):
-    _, expected = reference
-    store = tmp_path / "store"
-    rng = random.Random(8)  # the random moments come from a seeded generator: the test repeats
-    extra = int(os.environ.get("NNCOMPARE_EXTRA_KILL_POINTS", "0"))  # a longer hunt: NNCOMPARE_EXTRA_KILL_POINTS=20
-    points = KILL_POINTS[:-1] + [("random", "")] * extra + KILL_POINTS[-1:]
-    command, hit, moments = CLI + ["--store", str(store)], 0, []
+def _stop_and_resume(points, store: Path, tmp_path: Path, rng: random.Random) -> tuple[Path, list[str]]:
+    """Stop one comparison at each of `points` in turn (each step resumes what the last one left),
+    then resume it to the end in this process; returns its folder and what each stop hit."""
+    command, moments = CLI + ["--store", str(store)], []
     for k, (how, what) in enumerate(points):
         args = command + (what.split() if how == "random-main" else ["--workers", "1"])
-        marker = tmp_path / f"paused-{k}"
+        marker = tmp_path / f"paused-{time.monotonic_ns()}"
         started = time.time()
         child = Child(args, tmp_path, {"NNCOMPARE_TEST_PAUSE_WRITE": f"{what}:{marker}"} if how == "write" else {})
         if how == "write":
@@ -176,32 +172,54 @@ def test_a_comparison_killed_at_many_moments_resumes_to_the_same_files(reference
             printed = re.search(r"^resume with: (.*)$", err, re.M).group(1)
             assert shlex.split(printed)[:2] == ["nncompare", "compare"]
             command = _without_workers(shlex.split(printed)[1:])  # the printed command, as is (the next step sets --workers)
-        else:
-            if how == "random-main":
-                os.kill(child.pid, signal.SIGKILL)
-            else:
-                os.killpg(child.pid, signal.SIGKILL)
+        elif running:
+            try:
+                if how == "random-main":
+                    os.kill(child.pid, signal.SIGKILL)
+                else:
+                    os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it finished in the meantime
+                running = False
             child.wait()
             # orphaned workers notice that their parent is gone and end themselves
             assert _gone(child.pid, 10), "worker processes outlived the killed main process"
-        hit += running
+        else:
+            assert child.wait() == 0, child.stderr()
         moments.append(f"{how} {what}".strip() + ("" if running else " (had finished)"))
         if "--resume" not in command:
             (folder,) = [p for p in store.iterdir() if p.is_dir()]
             command = command + ["--resume", str(folder)]
-
     (folder,) = [p for p in store.iterdir() if p.is_dir()]
     result = nncompare.compare("digits", models=MODELS, seeds=SEEDS, config=TrainConfig(max_epochs=EPOCHS), workers=1, resume=folder)
     assert [r["status"] for r in result.runs] == ["done"] * len(MODELS) * SEEDS
-    assert run_files(folder) == expected  # byte for byte the files of the run never stopped
-    findings, counts = check_store(store)
-    assert findings == [] and counts == {"comparisons": 1, "runs": 4}  # not even a stray temporary file
-    con = sqlite3.connect(store / "index.sqlite")
-    assert con.execute("SELECT status FROM comparisons").fetchall() == [("done",)]
-    assert con.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone() == (4,)
-    assert hit >= len(KILL_POINTS) - 1  # the hooked writes and the Ctrl-C always catch it at work
-    report_line(f"kill test: {len(points)} stops tried ({len(points) - 1} SIGKILL, 1 SIGINT), {hit} hit a running comparison "
-                f"({'; '.join(moments)}); resumed result byte-identical to the uninterrupted one, runs --check clean")
+    return folder, moments
+
+
+def test_a_comparison_killed_at_many_moments_resumes_to_the_same_files(reference, tmp_path, report_line):
+    _, expected = reference
+    rng = random.Random(8)  # the random moments come from a seeded generator: the test repeats
+    chains = [KILL_POINTS]
+    extra = int(os.environ.get("NNCOMPARE_EXTRA_KILL_POINTS", "0"))  # a longer hunt: NNCOMPARE_EXTRA_KILL_POINTS=30
+    chains += [[("random", "")] * min(5, extra - i) for i in range(0, extra, 5)]  # fresh comparisons, 5 random kills each
+    all_moments = []
+    for c, points in enumerate(chains):
+        store = tmp_path / f"store{c}"
+        folder, moments = _stop_and_resume(points, store, tmp_path, rng)
+        assert run_files(folder) == expected  # byte for byte the files of the run never stopped
+        findings, counts = check_store(store)
+        assert findings == [] and counts == {"comparisons": 1, "runs": 4}  # not even a stray temporary file
+        con = sqlite3.connect(store / "index.sqlite")
+        assert con.execute("SELECT status FROM comparisons").fetchall() == [("done",)]
+        assert con.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone() == (4,)
+        con.close()
+        all_moments += moments
+        if c == 0:  # the hooked writes and the Ctrl-C always catch the comparison at work
+            assert not any("had finished" in m for m in moments if not m.startswith("random")), moments
+    hit = sum("had finished" not in m for m in all_moments)
+    n_sigint = sum(m.startswith("ctrl-c") for m in all_moments)
+    report_line(f"kill test: {len(all_moments)} stops tried on {len(chains)} comparison(s) ({len(all_moments) - n_sigint} SIGKILL, {n_sigint} SIGINT), "
+                f"{hit} caught it running ({'; '.join(all_moments[:len(KILL_POINTS)])}{'; ...' if len(all_moments) > len(KILL_POINTS) else ''}); "
+                f"every resumed result byte-identical to the uninterrupted one, runs --check clean")
 
 
 def test_a_dead_worker_takes_only_its_own_run(reference, tmp_path):

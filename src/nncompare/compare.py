@@ -435,7 +435,8 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
 
     start = time.perf_counter()
     status = "interrupted"
-    stop = mp.get_context("spawn").Event()
+    # set by the first Ctrl-C; seen by every worker process (a multiprocessing Event), or only by this one
+    stop = mp.get_context("spawn").Event() if n_workers > 1 else threading.Event()
     try:
         with _first_interrupt_stops(stop, emit):
             if not to_run:

@@ -141,6 +141,10 @@ def _check_sizes(y: np.ndarray, class_names: list[str], path: str, what: str) ->
         raise UserError(f"'{path}' has only one class ('{class_names[0]}'); a classifier needs examples of at least 2 classes")
 
 
+HUGE = 1e100  # magnitudes beyond which squaring overflows float64 (see znormalise)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def znormalise(x: np.ndarray) -> np.ndarray:
     """(N, L, C) -> each series and channel shifted to mean 0 and scaled to std 1 over its L steps.
 
@@ -148,6 +152,11 @@ def znormalise(x: np.ndarray) -> np.ndarray:
     rounding noise, so the threshold is relative to the series' magnitude.
     """
     x = x.astype(np.float64)
+    # z-normalisation does not change when a series is scaled: a series with values near float64's
+    # limit (1e308) is divided by its largest magnitude first, so its mean and std cannot overflow;
+    # every other series is left exactly as it was
+    peak = np.abs(x).max(axis=1, keepdims=True)  # (N, 1, C)
+    x = x / np.where(peak > HUGE, peak, 1.0)
     mean = x.mean(axis=1, keepdims=True)  # (N, 1, C)
     std = x.std(axis=1, keepdims=True)  # (N, 1, C)
     flat = std <= 1e-8 * np.maximum(1.0, np.abs(mean))
@@ -174,6 +183,12 @@ def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict) -> Dataset:
 def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool) -> Dataset:
     """x (N, L, C) float -> a series Dataset, z-normalised per series and channel unless told not to."""
     n, length, channels = x.shape
+    if not normalize and x.size and np.abs(x).max() > FLOAT32_MAX:
+        i, t, c = (int(k) for k in np.unravel_index(np.abs(x).argmax(), x.shape))
+        raise UserError(
+            f"'{path}': series {i}, step {t}, channel {c} is {x[i, t, c]:g}, beyond what float32 holds (about ±3.4e38); "
+            f"leave out --no-normalize (z-normalised values fit) or rescale the file"
+        )
     x = znormalise(x) if normalize else x.astype(np.float32)
     scaling = "z-normalised per series and channel" if normalize else "raw values"
     return _split_dataset(
