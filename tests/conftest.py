@@ -29,3 +29,22 @@ def series_meta(length=12, channels=2, n_classes=3):
 
 def image_meta(channels=1, height=6, width=5, n_classes=4):
     return DatasetMeta(name="toy-image", kind="image", task="classify", input_shape=(channels, height, width), n_classes=n_classes)
+
+
+# -- figures the reliability tests measure (kill points, malformed inputs), shown after the run ----------
+_REPORT = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def report_line(request):
+    """Append a line to the "reliability figures" section printed at the end of the test session."""
+    lines = request.config.stash.setdefault(_REPORT, [])
+    return lines.append
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = config.stash.get(_REPORT, [])
+    if lines:
+        terminalreporter.section("reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)

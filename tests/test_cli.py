@@ -41,7 +41,7 @@ def test_compare_writes_runs_and_index(tiny_comparison):
     for model in ("mlp", "gru"):
         for seed in (0, 1):
             run = folder / f"{model}-seed{seed}"
-            assert sorted(os.listdir(run)) == ["config.json", "history.csv", "metrics.json", "model.safetensors"]
+            assert sorted(os.listdir(run)) == ["config.json", "history.csv", "metrics.json", "model.safetensors", "timing.json"]
             config = json.loads((run / "config.json").read_text())
             assert config["model"] == model and config["seed"] == seed and config["train"]["max_epochs"] == 2
             metrics = json.loads((run / "metrics.json").read_text())
@@ -49,7 +49,9 @@ def test_compare_writes_runs_and_index(tiny_comparison):
             with open(run / "history.csv") as f:
                 rows = list(csv.DictReader(f))
             assert [int(r["epoch"]) for r in rows] == [1, 2]
-            assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
+            assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"}  # seconds: timing.json
+            timing = json.loads((run / "timing.json").read_text())
+            assert len(timing["epoch_seconds"]) == 2 and timing["train_seconds"] > 0 and "train_seconds" not in metrics
             # the weights load back into a fresh model and reproduce the stored test accuracy
             net = create_model(model, digits.meta, **{k: v for k, v in config["model_args"].items()})
             net.load_state_dict(load_file(run / "model.safetensors"))
@@ -127,7 +129,7 @@ def test_error_from_the_console_script_has_no_traceback(tmp_path):
     assert not (tmp_path / "index.sqlite").exists()  # nothing half-written for a refused command
 
 
-def test_ctrl_c_stops_the_grid_at_once_and_marks_the_comparison(tmp_path):
+def test_ctrl_c_stops_the_grid_after_a_step_and_says_how_to_resume(tmp_path):
     import signal
     import time
 
@@ -145,7 +147,10 @@ def test_ctrl_c_stops_the_grid_at_once_and_marks_the_comparison(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "nncompare: interrupted", err
+    *_, said, how = err.strip().splitlines()
+    assert said.startswith("nncompare: interrupted after 0 of 6 runs"), err
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert how == f"resume with: nncompare compare mnist1d --models gru,lstm --store {tmp_path} --resume {folder}", err
     assert "Traceback" not in err, err
     con = sqlite3.connect(tmp_path / "index.sqlite")
     assert con.execute("SELECT status FROM comparisons").fetchall() == [("interrupted",)]

@@ -121,3 +121,10 @@ def test_the_report_in_headless_chromium_has_no_broken_image(digits_report, tmp_
     shot = tmp_path / "report.png"
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,3000", digits_report.report[0].as_uri()], capture_output=True, timeout=120)
     assert Image.open(shot).size == (1200, 3000)
+
+
+def test_a_comparison_with_order_runs_passes_the_store_check(digits_report, capsys):
+    store = digits_report.folder.parent
+    assert main(["runs", "--check", "--store", str(store)]) == 0, capsys.readouterr().out
+    listed = sorted(p.name for p in digits_report.folder.iterdir() if p.is_dir())
+    assert listed == sorted(f"{m}{v}-seed{s}" for m in ("mlp", "cnn", "gru") for v in ("", "-permuted") for s in (0, 1))

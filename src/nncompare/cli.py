@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sanity", action="store_true", help="first run the overfit check ('nncompare sanity') on every model and stop if one fails")
     c.add_argument("--order", action="store_true", help="order sensitivity: also train every model on the same data with its input positions shuffled by one fixed permutation (doubles the runs)")
     c.add_argument("--no-report", action="store_true", help="skip report.html / report.md (they can be written later with 'nncompare report')")
+    c.add_argument("--resume", metavar="DIR", default=None, help="go on with the comparison in DIR (or its id in the store), started by this same command: finished runs are kept, the others go on from their last epoch")
     c.add_argument("--quiet", action="store_true", help="no progress display")
 
     from .train.sanity import DEFAULT_EXAMPLES, DEFAULT_STEPS
@@ -190,11 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list stored comparisons, or the runs of one")
     r.add_argument("comparison", nargs="?", help="a comparison id to list its runs")
     r.add_argument("--store", default=None, help="the store folder (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    r.add_argument("--check", action="store_true", help="read every stored file back and report missing, corrupt or inconsistent ones (exit code 1 if any)")
     return p
 
 
 def main(argv=None) -> int:
+    from .compare import ComparisonInterrupted
+
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -205,9 +210,29 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)
         return 2
+    except ComparisonInterrupted as e:
+        print(f"nncompare: interrupted after {e.finished} of {e.total} runs; the unfinished ones keep their last epoch-end checkpoint", file=sys.stderr)
+        if argv and argv[0] == "compare":
+            print(f"resume with: {resume_command(argv, e.folder)}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("nncompare: interrupted", file=sys.stderr)
         return 130
+
+
+def resume_command(argv: list[str], folder) -> str:
+    """The command line that resumes: this one, with --resume FOLDER (replacing any --resume given)."""
+    import shlex
+
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--resume":
+            skip = True
+        elif not a.startswith("--resume="):
+            kept.append(a)
+    return shlex.join(["nncompare", *kept, "--resume", str(folder)])
 
 
 def _console():
@@ -267,6 +292,8 @@ def cmd_runs(args) -> int:
 
     from .store import Store
 
+    if args.check:
+        return check_runs(args)
     st = Store(args.store)
     console = _console()
     if args.comparison:
@@ -296,6 +323,19 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def check_runs(args) -> int:
+    """`nncompare runs --check`: one line per finding, a count, exit code 1 when something is wrong."""
+    from .check import check_store
+
+    findings, counts = check_store(args.store, args.comparison)
+    for f in findings:
+        print(f.line())
+    errors = sum(f.error for f in findings)
+    notes = len(findings) - errors
+    print(f"checked {counts['comparisons']} comparison(s), {counts['runs']} run folder(s): {errors} error(s), {notes} note(s)")
+    return 1 if errors else 0
+
+
 class GridProgress:
     """One progress display for the whole grid: runs done, the epoch of each run in flight, ETA.
 
@@ -315,11 +355,12 @@ class GridProgress:
         kind = e["event"]
         if kind == "plan":  # a new grid (ablate runs several one after another): start over
             self.close()
-            self.done, self.in_flight = 0, {}
+            self.done, self.in_flight = e.get("skipped", 0), {}
             self.total, self.max_epochs = e["runs"], e["max_epochs"] or 40  # None: the default budget, about 40
             if not self.quiet:
+                kept = f" ({e['skipped']} finished before, kept)" if e.get("skipped") else ""
                 self.console.print(
-                    f"{e['runs']} runs on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}"
+                    f"{e['runs']} runs{kept} on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}", highlight=False
                 )
             if not self.quiet and self.console.is_terminal:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -336,6 +377,12 @@ class GridProgress:
                 )
                 self.task = self.progress.add_task("", total=self.total, runs=f"0/{self.total} runs")
                 self.progress.start()
+            return
+        if kind == "note":
+            self.console.print(f"note: {e['text']}", highlight=False)
+            return
+        if kind == "stopping":
+            self.console.print("stopping: each run ends after its current step, keeping its last epoch-end checkpoint (Ctrl-C again stops at once)", highlight=False)
             return
         if kind == "tune":
             if not self.quiet:
@@ -364,8 +411,10 @@ class GridProgress:
             self.done += 1
             if not self.quiet and self.progress is None:
                 status = e.get("status", "done")
-                if status == "failed":
+                if status in ("failed", "diverged"):
                     what = e.get("error", "")
+                elif status == "interrupted":
+                    what = "stopped; resumable"
                 elif e["score_name"] == "test accuracy":
                     what = f"{100 * e['score']:.1f}% test accuracy in {e['train_seconds']:.1f} s"
                 else:
@@ -604,6 +653,8 @@ def cmd_compare(args) -> int:
         semi=args.semi,
         device=args.device,
     )
+    if args.resume is not None and args.semi != "none":
+        raise UserError("--resume cannot be combined with --semi, which runs two comparisons; resume each with its own command: the semi-supervised one, then --semi none")
     console = _console()
     models = parse_models(args.models)
     model_args = shared_model_args(args, models, console)
@@ -632,6 +683,7 @@ def cmd_compare(args) -> int:
             tune=args.tune,
             order=args.order,
             report=not args.no_report,
+            resume=args.resume,
         )
     finally:
         progress.close()
@@ -657,9 +709,11 @@ def cmd_compare(args) -> int:
         finally:
             progress.close()
         console.print(semi_table(supervised, result, args.semi, args.labels))
-    failed = [r for r in result.runs if r.get("status") == "failed"]
-    for r in failed:
-        console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)
+    for r in result.runs:
+        if r.get("status") == "failed":
+            console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)
+        elif r.get("status") == "diverged":
+            console.print(f"run {r['model']} seed {r['seed']} {r.get('error', 'diverged')}", highlight=False)
     return 0
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing as mp
+import os
 import queue as queue_module
 import signal
 import statistics
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,10 +22,12 @@ from .data import load_dataset
 from .errors import UserError
 from .models import count_parameters, create_model, get_model_info, match_parameters, model_names
 from .runner import RunSpec, config_for_model, execute, resolved_model_args
-from .store import Store
+from . import resume as resuming
+from .store import Store, comparison_lock, write_failure
 from .train import TrainConfig
+from .train.checkpoint import install_stop_event, stop_requested
 from .train.loop import resolve_device
-from .utils import available_cores, set_seed
+from .utils import available_cores
 
 # Recurrent runs take longest (a sequential loop over time), so they start first: with a few workers
 # the longest jobs first keeps the cores busy until the end (LPT scheduling).
@@ -69,14 +73,17 @@ def score_heading(score_name: str) -> str:
 
 def format_score(row: dict) -> str:
     """"96.7 ± 0.4" (accuracy in percent) or "0.0012 ± 0.0003" (a loss), with failed runs counted."""
+    diverged = row.get("n_diverged", 0)
+    failed = row["n_runs"] - row["n_done"] - diverged
     if row["n_done"] == 0:
-        return "failed"
+        return "diverged" if diverged and not failed else "failed"
     if row["score_name"] == "test accuracy":
         text = f"{100 * row['score_mean']:.1f} ± {100 * row['score_std']:.1f}"
     else:
         text = f"{row['score_mean']:.4g} ± {row['score_std']:.2g}"
-    if row["n_done"] < row["n_runs"]:
-        text += f" ({row['n_runs'] - row['n_done']} failed)"
+    lost = [f"{k} {what}" for k, what in ((failed, "failed"), (diverged, "diverged")) if k]
+    if lost:
+        text += f" ({', '.join(lost)})"
     return text
 
 
@@ -124,6 +131,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
                 "lr": learning_rates[m],
                 "n_runs": len(mine),
                 "n_done": len(done),
+                "n_diverged": sum(r.get("status") == "diverged" for r in mine),
                 "params": next((r["params"] for r in mine if r.get("params")), 0),
                 "score_name": next((r["score_name"] for r in done), "test accuracy"),
                 "higher_is_better": next((r["higher_is_better"] for r in done), True),
@@ -223,14 +231,32 @@ def plan_workers(n_runs: int, workers: int | None) -> tuple[int, int]:
 _progress_queue = None
 
 
-def _init_worker(progress_queue) -> None:
+def _init_worker(progress_queue, stop, parent_pid: int) -> None:
     global _progress_queue
     _progress_queue = progress_queue
-    # Ctrl-C reaches the whole process group; the main process decides what stops (it ends the workers)
+    # Ctrl-C reaches the whole process group; the main process decides what stops: it sets `stop`,
+    # which every run checks after each step (train/checkpoint.py)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    install_stop_event(stop)
+    _exit_with_parent(parent_pid)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker when the main process is gone (killed with SIGKILL, say): an orphan would keep
+    training and writing into the run folder while a resume works there."""
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_in_worker(spec: RunSpec) -> dict:
+    if stop_requested():  # stopping: a run that has not started does not start
+        return {"model": spec.model, "seed": spec.seed, "status": "interrupted"}
+
     def on_epoch(row):
         _progress_queue.put({"event": "epoch", "model": spec.label, "seed": spec.seed, **row})
 
@@ -263,6 +289,7 @@ def compare(
     tune: int | None = None,
     order: bool = False,
     report: bool = False,
+    resume: str | Path | None = None,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
@@ -275,14 +302,27 @@ def compare(
     fixed permutation (order sensitivity; stored as `<model>-permuted-seed<k>`, summarised under
     "order"). `report` writes report.html and report.md into the comparison folder at the end.
 
+    `resume`, a comparison folder (or its id in the store): go on with that comparison, which must
+    have been started with the same data and options; finished runs are kept, the others go on from
+    their last epoch-end checkpoint, and the result is the one an uninterrupted comparison gives.
+
+    The first Ctrl-C (SIGINT) stops every run after its current step and raises
+    ComparisonInterrupted, which names the folder to resume; a second one stops at once.
+
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
-    "done", "model", "seed", ...}.
+    "done", "model", "seed", ...}, {"event": "note", "text"}, {"event": "stopping"}.
     """
     config = (config or TrainConfig()).validate()
     resolve_device(config.device)  # refuse a device that is not there before anything is stored
     models = parse_models(models)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise UserError(f"seeds must be a positive whole number of runs per model, got {seeds!r}")
+    if seeds > MAX_SEEDS:
+        raise UserError(f"seeds {seeds} is more runs per model than nncompare will plan (at most {MAX_SEEDS}); a 95% interval is already narrow at 30")
+    folder, stored = None, None
+    if resume is not None:
+        folder = resuming.locate(resume, store)
+        stored, store = resuming.stored_spec(folder), folder.parent
     model_args = dict(model_args or {})
     for name in model_args:
         if name not in models:
@@ -290,6 +330,7 @@ def compare(
 
     data_options = dict(data_options or {})
     dataset = load_dataset(data, **data_options)  # validates the name; generated data is cached for the workers
+    check_batch_size(config, dataset)
     if config.augment:
         from .train.augment import check_augmentable
 
@@ -314,15 +355,18 @@ def compare(
             raise UserError(f"tune must be a positive whole number of trials, got {tune!r}")
         if config.lr is not None:
             raise UserError("--tune chooses each model's learning rate; leave out --lr (or leave out --tune)")
-        tuning = _tune_all(data, models, tune, config, model_args, data_options, params, workers, progress or (lambda e: None))
+        if stored is not None:
+            tuning = resuming.stored_tuning(folder, stored, tune)  # tuned when it started: not again
+        else:
+            tuning = _tune_all(data, models, tune, config, model_args, data_options, params, workers, progress or (lambda e: None))
         for m, chosen in tuning.items():
             width = get_model_info(m).width
             if width in chosen:
                 model_args[m] = {**model_args.get(m, {}), width: chosen[width]}
     param_counts = {}
-    for m in models:  # builds each model once: bad hyperparameters fail here, before any training
-        set_seed(0)
-        param_counts[m] = count_parameters(create_model(m, dataset.meta, **model_args.get(m, {})))
+    for m in models:  # builds each model once, without memory: bad hyperparameters fail here, before any training
+        param_counts[m] = count_parameters(build_on_meta(m, dataset.meta, **model_args.get(m, {})))
+    check_model_memory(param_counts, dataset)
 
     learning_rates = {m: tuning[m]["lr"] if m in tuning else config_for_model(config, m).lr for m in models}
     jobs = [(m, s, v) for v in ([""] + (["permuted"] if order else [])) for m in models for s in range(seeds)]
@@ -336,17 +380,33 @@ def compare(
         "data_options": data_options,
         "dataset_meta": dataset.meta.to_dict(),
         "sizes": dataset.sizes(),
+        "data_sha256": resuming.data_fingerprint(dataset),
         "models": models,
         "seeds": list(range(seeds)),
         "train": train_fields,
         "learning_rates": learning_rates,
         "model_args": {m: resolved_model_args(m, model_args.get(m, {})) for m in models},
         "params_target": params,
+        "order": order,  # order-sensitivity runs on shuffled positions too
         "tuning": tuning,  # per model: the chosen values, their validation loss, the number of trials
         "workers": n_workers,
         "threads_per_worker": threads,
     }
-    folder = st.new_comparison(data, models, seeds, spec)
+    if stored is not None:
+        resuming.check_same_options(folder, stored, spec)
+        threads = stored.get("threads_per_worker", threads)  # the threads the finished runs had: the same sums
+    else:
+        folder = st.new_comparison(data, models, seeds, spec)
+    with comparison_lock(folder):
+        if stored is not None:
+            st.index_comparison(folder, data, models, seeds, "running")
+        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report)
+
+
+def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False) -> Comparison:
+    """Train the runs of `jobs` that have not finished in `folder`, aggregate, write the summary."""
+    data, models = spec["dataset"], spec["models"]
+    emit = progress or (lambda event: None)
     specs = [
         RunSpec(
             dataset=data,
@@ -361,26 +421,50 @@ def compare(
         )
         for m, s, v in jobs
     ]
-    emit = progress or (lambda event: None)
-    emit({"event": "plan", "runs": len(specs), "workers": n_workers, "threads": threads, "folder": str(folder), "max_epochs": config.max_epochs})
-
-    start = time.perf_counter()
     runs: list[dict] = []
     permuted_runs: list[dict] = []
 
     def record(spec_: RunSpec, metrics: dict) -> None:
         metrics.setdefault("params", param_counts[spec_.model])
         (permuted_runs if spec_.variant else runs).append(metrics)
+        if metrics.get("status") == "failed":
+            write_failure(Path(spec_.run_dir), metrics)
         st.index_run(folder, Path(spec_.run_dir), spec_.label, spec_.seed, metrics, metrics.get("status", "done"))
+        for note in metrics.get("notes", []):
+            emit({"event": "note", "text": note})
         emit({"event": "done", **metrics, "model": spec_.label})
 
-    status = "interrupted"
-    try:
-        if n_workers == 1:
-            _run_here(specs, emit, record)
+    tidy_comparison(folder, specs)
+    to_run = []
+    for sp in specs:  # a resumed comparison keeps its finished runs (their files checked first)
+        metrics, note = resuming.finished_run(Path(sp.run_dir), sp.model, sp.seed)
+        if note:
+            emit({"event": "note", "text": note})
+        if metrics is None:
+            to_run.append(sp)
         else:
-            _run_pool(specs, n_workers, emit, record)
-        status = "done"
+            metrics.setdefault("params", param_counts[sp.model])
+            (permuted_runs if sp.variant else runs).append(metrics)
+            st.index_run(folder, Path(sp.run_dir), sp.label, sp.seed, metrics, metrics["status"])
+    n_workers = min(n_workers, max(1, len(to_run)))
+    emit({"event": "plan", "runs": len(specs), "skipped": len(specs) - len(to_run), "workers": n_workers, "threads": threads, "folder": str(folder), "max_epochs": spec["train"]["max_epochs"]})
+
+    start = time.perf_counter()
+    status = "interrupted"
+    # set by the first Ctrl-C; seen by every worker process (a multiprocessing Event), or only by this one
+    stop = mp.get_context("spawn").Event() if n_workers > 1 else threading.Event()
+    try:
+        with _first_interrupt_stops(stop, emit):
+            if not to_run:
+                pass
+            elif n_workers == 1:
+                _run_here(to_run, emit, record, stop)
+            else:
+                _run_pool(to_run, n_workers, emit, record, stop)
+        if not stop.is_set():
+            status = "done"
+    except KeyboardInterrupt:  # the second Ctrl-C: the workers were ended at once
+        pass
     finally:
         rows = aggregate(runs, models, learning_rates)
         done_rows = [r for r in rows if r["n_done"]]
@@ -397,6 +481,9 @@ def compare(
         if order_rows is not None:
             summary["order"] = order_rows
         st.finish_comparison(folder, summary, status)
+    if status == "interrupted":
+        finished = sum(r.get("status") in ("done", "diverged", "failed") for r in runs + permuted_runs)
+        raise ComparisonInterrupted(folder, finished, len(specs))
     if report and done_rows:
         from .report import build_report
 
@@ -406,6 +493,56 @@ def compare(
         except Exception as e:  # noqa: BLE001 - the runs are stored; a failed report must not hide them
             emit({"event": "report_failed", "error": f"{type(e).__name__}: {e}", "folder": str(folder)})
     return result
+
+
+def tidy_comparison(folder: Path, specs: list[RunSpec]) -> None:
+    """Remove what a killed process leaves behind (temporary files of cut-short writes, unreferenced
+    checkpoint tensors); safe because this process holds the comparison's lock."""
+    from .train.checkpoint import stray_files
+
+    debris = [f for f in folder.iterdir() if f.name.startswith(".") and f.name.endswith(".tmp")]
+    for sp in specs:
+        debris.extend(stray_files(Path(sp.run_dir)))
+    for f in debris:
+        f.unlink(missing_ok=True)
+
+
+class ComparisonInterrupted(KeyboardInterrupt):
+    """A comparison stopped by Ctrl-C: the runs in flight stopped after their current step, their
+    last epoch-end checkpoints kept. Resume with `compare(..., resume=folder)` (CLI: --resume)."""
+
+    def __init__(self, folder: Path, finished: int, total: int):
+        super().__init__(f"comparison interrupted after {finished} of {total} runs; resume it with resume='{folder}'")
+        self.folder, self.finished, self.total = folder, finished, total
+
+
+MAX_SEEDS = 1000
+
+
+def check_batch_size(config: TrainConfig, dataset) -> None:
+    """A batch size the user chose that is larger than the training split is a mistake (the default,
+    128, is cut to a smaller split's size, as documented)."""
+    n = len(dataset.train)
+    if config.batch_size > n and config.batch_size != TrainConfig.batch_size:
+        raise UserError(f"batch size {config.batch_size} is larger than the {n} training examples of {dataset.meta.name}; choose at most {n}")
+
+
+def build_on_meta(name: str, meta, **model_args):
+    """The model built on the meta device: its structure and parameter count, no memory for weights.
+    Bad hyperparameters fail here as they would in a real build."""
+    import torch
+
+    with torch.device("meta"):
+        return create_model(name, meta, **model_args)
+
+
+def check_model_memory(param_counts: dict, dataset) -> None:
+    """Refuse models whose training state alone would not fit in memory: weights, gradients, Adam's two
+    moments, the best weights kept by early stopping and a checkpoint copy (6 float32 copies)."""
+    from .limits import check_fits
+
+    for m, count in param_counts.items():
+        check_fits(6 * 4 * count, f"training {m} ({count:,} parameters)", "choose a smaller --width, --layers or --params")
 
 
 def _tune_all(data, models, trials, config, model_args, data_options, params, workers, emit) -> dict:
@@ -448,39 +585,89 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
     return {m: tuning[m] for m in models}
 
 
-def _run_here(specs: list[RunSpec], emit, record) -> None:
+def _run_here(specs: list[RunSpec], emit, record, stop) -> None:
     """Run one after another in this process; the caller's torch thread count is restored afterwards."""
     import torch
 
     caller_threads = torch.get_num_threads()
+    install_stop_event(stop)
     try:
         for sp in specs:
+            if stop.is_set():
+                break
             emit({"event": "start", "model": sp.label, "seed": sp.seed})
             record(sp, _run_guarded(sp, lambda row, sp=sp: emit({"event": "epoch", "model": sp.label, "seed": sp.seed, **row})))
     finally:
+        install_stop_event(None)
         torch.set_num_threads(caller_threads)
 
 
-def _run_pool(specs: list[RunSpec], n_workers: int, emit, record) -> None:
+def _run_pool(specs: list[RunSpec], n_workers: int, emit, record, stop) -> None:
+    """Run in worker processes. A worker that dies (the out-of-memory killer, a crash in native code)
+    breaks the whole pool, and which run it was training is not known: the runs that were in flight
+    then go one at a time, each in a pool of its own, resuming from their checkpoints. A run whose own
+    worker dies then is recorded as failed; every other run goes on."""
+    remaining, suspects, idle_breaks = list(specs), [], 0
+    while (remaining or suspects) and not stop.is_set():
+        if suspects:
+            sp = suspects.pop(0)
+            if _pool_round([sp], 1, emit, record, stop)[0]:  # its own worker died: this run did it
+                error = "its worker process died twice, the second time running alone (killed by the system? out of memory?)"
+                record(sp, {"model": sp.model, "seed": sp.seed, "status": "failed", "error": error})
+            continue
+        lost, started = _pool_round(remaining, n_workers, emit, record, stop)
+        suspects = [sp for sp in lost if (sp.label, sp.seed) in started]
+        remaining = [sp for sp in lost if (sp.label, sp.seed) not in started]
+        if suspects:
+            emit({"event": "note", "text": f"a worker process died; the {len(suspects)} run(s) in flight go on from their checkpoints, one at a time"})
+        elif lost:
+            idle_breaks += 1  # workers that die before starting any run would otherwise be restarted forever
+            if idle_breaks >= 2:
+                for sp in remaining:
+                    record(sp, {"model": sp.model, "seed": sp.seed, "status": "failed", "error": "worker processes die before they start a run; check that nncompare imports in a fresh Python"})
+                return
+
+
+def _pool_round(specs: list[RunSpec], n_workers: int, emit, record, stop) -> tuple[list[RunSpec], set]:
+    """One pool over `specs`: (the runs a dead worker took down with the pool, the runs that had started)."""
     ctx = mp.get_context("spawn")  # no fork: torch's thread pools do not survive a fork safely
     progress_queue = ctx.Queue()
+    started: set[tuple] = set()
+
+    def relay(event):
+        if event.get("event") == "start":
+            started.add((event["model"], event["seed"]))
+        emit(event)
+
     with _sigint_ignored():  # workers start with Ctrl-C ignored, even before their initializer runs
-        pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,))
+        pool = ProcessPoolExecutor(min(n_workers, len(specs)), mp_context=ctx, initializer=_init_worker, initargs=(progress_queue, stop, os.getpid()))
         pending = {pool.submit(_run_in_worker, sp): sp for sp in specs}
+    lost: list[RunSpec] = []
     try:
         while pending:
             finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(progress_queue, emit)
+            _drain(progress_queue, relay)
+            if stop.is_set():
+                for fut in pending:
+                    fut.cancel()  # runs not started yet never start; the running ones stop after a step
             for fut in finished:
                 sp = pending.pop(fut)
-                record(sp, fut.result())
-        _drain(progress_queue, emit)
+                if fut.cancelled():
+                    continue
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    lost.append(sp)
+                    continue
+                record(sp, result)
+        _drain(progress_queue, relay)
     except BaseException:
-        # interrupted or a run raised a UserError: stop now rather than wait for the runs in flight
-        # (their folders have no metrics.json, the file written last, so they never pass as finished)
+        # a second Ctrl-C or a run that raised a UserError: stop now rather than wait for the runs in
+        # flight (their folders have no metrics.json, the file written last, so they never pass as finished)
         _stop_now(pool)
         raise
     pool.shutdown()
+    return lost, started
 
 
 def _stop_now(pool) -> None:
@@ -489,6 +676,27 @@ def _stop_now(pool) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in workers:
         proc.terminate()
+
+
+@contextlib.contextmanager
+def _first_interrupt_stops(stop, emit):
+    """While the grid runs, the first Ctrl-C sets `stop` (every run ends after its current step, its
+    last checkpoint kept, and no new run starts); a second one raises KeyboardInterrupt as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        emit({"event": "stopping"})
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from .data import load_dataset
 from .models import count_parameters, create_model, get_model_info
 from .store import write_run
 from .train import TrainConfig, fit
+from .train.checkpoint import Checkpointer, RunInterrupted, fingerprint
 from .utils import set_seed
 
 
@@ -65,22 +66,43 @@ def run_config(spec: RunSpec, meta, config: TrainConfig) -> dict:
 
 
 def execute(spec: RunSpec, on_epoch=None) -> dict:
-    """Train one (model, seed) pair; store it when `spec.run_dir` is set; return its metrics."""
+    """Train one (model, seed) pair; store it when `spec.run_dir` is set; return its metrics.
+
+    A stored run is checkpointed at every epoch end and, when its folder holds a checkpoint of the
+    same configuration (a comparison resumed after a kill or Ctrl-C), goes on from it. A stop request
+    (the first Ctrl-C) ends it after the current step with status "interrupted"; nothing final is
+    written then, and the checkpoint stays for the resume."""
     if spec.threads:
         torch.set_num_threads(spec.threads)
     dataset = load_dataset(spec.dataset, **spec.data_options)
     config = config_for_model(TrainConfig(**{**spec.train, "seed": spec.seed}), spec.model).validate()
     set_seed(spec.seed)  # initial weights depend on the seed alone
     model = create_model(spec.model, dataset.meta, **spec.model_args)
-    result = fit(model, dataset, config, on_epoch=on_epoch)
+    stored_config = run_config(spec, dataset.meta, config)
+    checkpoint = None
+    if spec.run_dir is not None:
+        run_dir = Path(spec.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "failure.json").unlink(missing_ok=True)  # an earlier attempt's; this one decides anew
+        checkpoint = Checkpointer(run_dir, fingerprint(stored_config), label=(spec.model, spec.seed))
+    try:
+        result = fit(model, dataset, config, on_epoch=on_epoch, checkpoint=checkpoint)
+    except RunInterrupted:
+        return {"model": spec.model, "seed": spec.seed, "status": "interrupted", "notes": checkpoint.notes if checkpoint else []}
+    diverged = result.metrics["stop_reason"] == "diverged"
     metrics = {
         **result.metrics,
         "model": spec.model,
         "seed": spec.seed,
         "params": count_parameters(model),
-        "status": "diverged" if result.metrics["stop_reason"] == "diverged" else "done",
+        "status": "diverged" if diverged else "done",
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    if spec.run_dir is not None:
-        write_run(Path(spec.run_dir), run_config(spec, dataset.meta, config), metrics, result.history, model)
+    if diverged:
+        metrics["error"] = "diverged: " + result.metrics.get("diverged", "loss not finite")
+    if checkpoint is not None:
+        timing = {"resumed_from_epoch": checkpoint.resumed_at}
+        write_run(Path(spec.run_dir), stored_config, metrics, result.history, model, timing)
+        checkpoint.clear()  # after metrics.json: a kill in between leaves a finished run plus debris
+        metrics["notes"] = checkpoint.notes
     return metrics

@@ -5,9 +5,18 @@ Layout under the store root (default ./nncompare-runs, or $NNCOMPARE_STORE, or -
     index.sqlite                      comparisons and runs, one row each (WAL mode)
     <comparison id>/comparison.json   what was asked: data set, models, seeds, training config
     <comparison id>/summary.json      the aggregated table, written when the comparison ends
-    <comparison id>/<model>-seed<k>/  config.json, metrics.json, history.csv, model.safetensors
+    <comparison id>/<model>-seed<k>/  config.json, metrics.json, history.csv, model.safetensors, timing.json
+                                      (while training: checkpoint.json + checkpoint-<epoch>.safetensors;
+                                      a run that raised: failure.json)
+
+metrics.json and history.csv hold what the run computed and nothing else, so the same command gives
+them byte for byte again; what the clock measured (training seconds, seconds per epoch, inference
+speed, when it finished, the epoch a killed run was resumed from) goes to timing.json. `load_run` and
+`read_metrics` merge the two back, so a reader sees one dict as before.
 
 Every file is written atomically (temporary file, then rename); weights are safetensors, never pickle.
+The index is written in short transactions that wait for each other (WAL mode), so several processes
+can add runs to one store at once; a comparison folder is locked while a process works in it.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import json
 import os
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +35,11 @@ from .errors import UserError
 from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 DEFAULT_STORE = "nncompare-runs"
+RUN_FILES = ("config.json", "metrics.json", "history.csv", "model.safetensors")  # a finished run has all four
+TIMING_KEYS = ("train_seconds", "inference_per_second", "finished")  # metrics measured by the clock: timing.json
+FINAL_STATUSES = ("done", "diverged")  # a run with metrics.json; "failed" runs leave failure.json
+LOCK_FILE = ".lock"
+LOCKED_RETRIES = 20
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS comparisons (
@@ -70,13 +84,33 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            con = sqlite3.connect(self.index_path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise UserError(f"run index '{self.index_path}' cannot be read ({e}); move it away and run again") from None
-        return con
+        for attempt in range(LOCKED_RETRIES):
+            try:
+                con = sqlite3.connect(self.index_path, timeout=30)
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+                return con
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise UserError(f"run index '{self.index_path}' cannot be opened ({e}); check the folder's permissions and free space") from None
+                time.sleep(0.05 * (attempt + 1))  # another process is creating the index or switching it to WAL
+            except sqlite3.DatabaseError as e:
+                raise UserError(f"run index '{self.index_path}' cannot be read ({e}); move it away and run again") from None
+        raise UserError(f"run index '{self.index_path}' stayed locked by another process; try again")
+
+    def _write(self, sql: str, params: tuple) -> None:
+        """One statement in its own transaction. sqlite waits up to 30 s for another writer; a lock it
+        does not wait for (two processes switching a new index to WAL) is retried here."""
+        for attempt in range(LOCKED_RETRIES):
+            try:
+                with closing(self._connect()) as con, con:
+                    con.execute(sql, params)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise UserError(f"run index '{self.index_path}' stayed locked by another process; try again")
 
     # -- comparisons -----------------------------------------------------------------------------
     def new_comparison(self, dataset: str, models: list[str], seeds: int, spec: dict) -> Path:
@@ -93,35 +127,36 @@ class Store:
             except FileExistsError:
                 continue
         atomic_write_json(folder / "comparison.json", spec)
-        with closing(self._connect()) as con, con:
-            con.execute(
-                "INSERT INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (folder.name, time.strftime("%Y-%m-%d %H:%M:%S"), dataset, ",".join(models), seeds, "running", str(folder)),
-            )
+        self.index_comparison(folder, dataset, models, seeds, "running")
         return folder
+
+    def index_comparison(self, folder: Path, dataset: str, models: list[str], seeds: int, status: str) -> None:
+        """The comparison's index row, added or (on resume) its status set; its created time is kept."""
+        self._write(
+            "INSERT INTO comparisons VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, path = excluded.path",
+            (folder.name, time.strftime("%Y-%m-%d %H:%M:%S"), dataset, ",".join(models), seeds, status, str(folder)),
+        )
 
     def finish_comparison(self, folder: Path, summary: dict, status: str = "done") -> None:
         atomic_write_json(folder / "summary.json", summary)
-        with closing(self._connect()) as con, con:
-            con.execute("UPDATE comparisons SET status = ? WHERE id = ?", (status, folder.name))
+        self._write("UPDATE comparisons SET status = ? WHERE id = ?", (status, folder.name))
 
     # -- runs --------------------------------------------------------------------------------------
     def index_run(self, comparison: Path, run_dir: Path, model: str, seed: int, metrics: dict, status: str = "done") -> None:
-        with closing(self._connect()) as con, con:
-            con.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    comparison.name,
-                    model,
-                    seed,
-                    status,
-                    metrics.get("test_acc"),
-                    metrics.get("params"),
-                    metrics.get("train_seconds"),
-                    metrics.get("epochs"),
-                    str(run_dir),
-                ),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                comparison.name,
+                model,
+                seed,
+                status,
+                metrics.get("test_acc"),
+                metrics.get("params"),
+                metrics.get("train_seconds"),
+                metrics.get("epochs"),
+                str(run_dir),
+            ),
+        )
 
     def list_comparisons(self) -> list[dict]:
         if not self.index_path.exists():
@@ -142,16 +177,89 @@ class Store:
             return [dict(r) for r in rows]
 
 
-def write_run(run_dir: Path, config: dict, metrics: dict, history: list[dict], model) -> None:
-    """Write one run's four files atomically; the weights as safetensors."""
+@contextmanager
+def comparison_lock(folder: Path):
+    """Hold the comparison folder for this process: a second `nncompare compare --resume` of the same
+    folder (or two at once) is refused instead of training the same runs twice. An OS file lock, so a
+    killed process releases it; where there is none (Windows), nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    path = Path(folder) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise UserError(
+            f"comparison '{folder}' is being run by another nncompare process{f' (pid {holder})' if holder else ''}; "
+            f"wait for it to finish (or stop it), then run this again"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def is_locked(folder: Path) -> bool:
+    """Whether a live process holds the comparison folder (see `comparison_lock`)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        return False
+    path = Path(folder) / LOCK_FILE
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def write_run(run_dir: Path, config: dict, metrics: dict, history: list[dict], model, timing: dict | None = None) -> None:
+    """Write one run's files atomically; the weights as safetensors, metrics.json last (its presence
+    marks a finished run). What the clock measured (TIMING_KEYS, each epoch's seconds, and `timing`)
+    goes to timing.json, so that metrics.json and history.csv repeat byte for byte."""
     from safetensors.torch import save
 
     run_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    measured = {k: metrics[k] for k in TIMING_KEYS if k in metrics}
+    measured["epoch_seconds"] = [row.get("seconds") for row in history]
+    measured.update(timing or {})
     atomic_write_bytes(run_dir / "model.safetensors", save(tensors, metadata={"format": "pt"}))
-    atomic_write_text(run_dir / "history.csv", history_csv(history))
+    atomic_write_text(run_dir / "history.csv", history_csv([{k: v for k, v in row.items() if k != "seconds"} for row in history]))
     atomic_write_json(run_dir / "config.json", config)
-    atomic_write_json(run_dir / "metrics.json", metrics)  # last: its presence marks a finished run
+    atomic_write_json(run_dir / "timing.json", measured)
+    atomic_write_json(run_dir / "metrics.json", {k: v for k, v in metrics.items() if k not in TIMING_KEYS})
+
+
+def write_failure(run_dir: Path, record: dict) -> None:
+    """A run that raised: its reason in failure.json (a resume tries it again and removes the file)."""
+    atomic_write_json(Path(run_dir) / "failure.json", record)
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict:
+    """metrics.json with timing.json merged in (the dict `execute` returned); UserError if unreadable."""
+    path = Path(run_dir)
+    metrics = _read_json(path / "metrics.json", "the run did not finish; run the comparison again")
+    if not isinstance(metrics, dict):
+        raise UserError(f"'{path / 'metrics.json'}' does not hold a JSON object; train the run again")
+    timing_path = path / "timing.json"
+    if timing_path.exists():
+        timing = _read_json(timing_path, "")
+        if isinstance(timing, dict):
+            metrics.update({k: timing[k] for k in TIMING_KEYS if k in timing})
+    return metrics
 
 
 def history_csv(history: list[dict]) -> str:
@@ -198,18 +306,32 @@ def _read_json(path: Path, what: str) -> dict:
         raise UserError(f"'{path}' is corrupt ({e}); train the run again") from None
 
 
-def _read_history(path: Path) -> list[dict]:
+def _read_history(path: Path, timing_path: Path | None = None) -> list[dict]:
+    """history.csv's rows, numbers as floats, each with its "seconds" from timing.json when known."""
     if not path.exists():
         return []
     rows = []
-    for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-        parsed = {}
-        for k, v in row.items():
-            try:
-                parsed[k] = float(v) if v not in ("", None) else None
-            except ValueError:
-                parsed[k] = v
-        rows.append(parsed)
+    try:
+        text = path.read_text(encoding="utf-8")
+        for row in csv.DictReader(io.StringIO(text)):
+            parsed = {}
+            for k, v in row.items():
+                try:
+                    parsed[k] = float(v) if v not in ("", None) else None
+                except (TypeError, ValueError):
+                    parsed[k] = v
+            rows.append(parsed)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"'{path}' is corrupt ({e}); train the run again") from None
+    seconds = []
+    if timing_path is not None and timing_path.exists():
+        try:
+            seconds = json.loads(timing_path.read_text(encoding="utf-8")).get("epoch_seconds") or []
+        except (OSError, ValueError, AttributeError):
+            seconds = []
+    if len(seconds) == len(rows):
+        for row, sec in zip(rows, seconds):
+            row["seconds"] = sec
     return rows
 
 
@@ -228,7 +350,7 @@ def load_run(run_dir: str | os.PathLike) -> StoredRun:
     path = Path(run_dir)
     if not path.is_dir():
         raise UserError(f"no run folder '{run_dir}'; `nncompare runs` lists the stored runs")
-    metrics = _read_json(path / "metrics.json", "the run did not finish; run the comparison again")
+    metrics = read_metrics(path)
     config = _read_json(path / "config.json", "the run folder is incomplete; run the comparison again")
     try:
         tensors = load_safetensors((path / "model.safetensors").read_bytes())
@@ -236,7 +358,7 @@ def load_run(run_dir: str | os.PathLike) -> StoredRun:
         raise UserError(f"run folder '{path}' has no model.safetensors; run the comparison again") from None
     except (SafetensorError, ValueError, OSError) as e:
         raise UserError(f"'{path / 'model.safetensors'}' is not a readable safetensors file ({e}); train the run again") from None
-    run = StoredRun(path=path, model=None, config=config, metrics=metrics, history=_read_history(path / "history.csv"))
+    run = StoredRun(path=path, model=None, config=config, metrics=metrics, history=_read_history(path / "history.csv", path / "timing.json"))
     try:
         model = create_model(config["model"], run.meta, **config.get("model_args", {}))
     except (KeyError, TypeError) as e:

@@ -28,13 +28,24 @@ def available_cores() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    """Write to a temporary file in the same folder, fsync, then rename over the target.
+
+    A reader (or a process resuming after a kill) sees the old file or the new one, never half of
+    one; a kill leaves at most a stray `.NAME.*.tmp` file, which `nncompare runs --check` points out.
+    The folder is fsynced too, so the rename itself survives a power cut."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            view = memoryview(data)
+            half = len(view) // 2
+            f.write(view[:half])
+            if "NNCOMPARE_TEST_PAUSE_WRITE" in os.environ:  # the kill tests' hook (testhooks.py)
+                from .testhooks import pause_in_write
+
+                pause_in_write(path, f)  # the kill tests stop a write halfway (testhooks.py)
+            f.write(view[half:])
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -42,6 +53,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

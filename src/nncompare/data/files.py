@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import struct
 import zipfile
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..limits import check_fits
 from .base import Dataset, DatasetMeta, make_split, stratified_split
 
 SPLIT_SEED = 0  # fixed: every run of every model sees the same split of the user's data
@@ -139,6 +141,10 @@ def _check_sizes(y: np.ndarray, class_names: list[str], path: str, what: str) ->
         raise UserError(f"'{path}' has only one class ('{class_names[0]}'); a classifier needs examples of at least 2 classes")
 
 
+HUGE = 1e100  # magnitudes beyond which squaring overflows float64 (see znormalise)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def znormalise(x: np.ndarray) -> np.ndarray:
     """(N, L, C) -> each series and channel shifted to mean 0 and scaled to std 1 over its L steps.
 
@@ -146,6 +152,11 @@ def znormalise(x: np.ndarray) -> np.ndarray:
     rounding noise, so the threshold is relative to the series' magnitude.
     """
     x = x.astype(np.float64)
+    # z-normalisation does not change when a series is scaled: a series with values near float64's
+    # limit (1e308) is divided by its largest magnitude first, so its mean and std cannot overflow;
+    # every other series is left exactly as it was
+    peak = np.abs(x).max(axis=1, keepdims=True)  # (N, 1, C)
+    x = x / np.where(peak > HUGE, peak, 1.0)
     mean = x.mean(axis=1, keepdims=True)  # (N, 1, C)
     std = x.std(axis=1, keepdims=True)  # (N, 1, C)
     flat = std <= 1e-8 * np.maximum(1.0, np.abs(mean))
@@ -172,6 +183,12 @@ def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict) -> Dataset:
 def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool) -> Dataset:
     """x (N, L, C) float -> a series Dataset, z-normalised per series and channel unless told not to."""
     n, length, channels = x.shape
+    if not normalize and x.size and np.abs(x).max() > FLOAT32_MAX:
+        i, t, c = (int(k) for k in np.unravel_index(np.abs(x).argmax(), x.shape))
+        raise UserError(
+            f"'{path}': series {i}, step {t}, channel {c} is {x[i, t, c]:g}, beyond what float32 holds (about ±3.4e38); "
+            f"leave out --no-normalize (z-normalised values fit) or rescale the file"
+        )
     x = znormalise(x) if normalize else x.astype(np.float32)
     scaling = "z-normalised per series and channel" if normalize else "raw values"
     return _split_dataset(
@@ -209,8 +226,22 @@ def _delimiter(first_line: str, suffix: str) -> str:
     return ","
 
 
+CSV_BYTES_PER_CELL = 100  # a cell held as a str in a list (about 60 bytes), then as floats, then normalised
+
+
+def _check_csv_memory(p: Path, path: str) -> None:
+    """Refuse a table that would not fit in memory, estimated before it is read: the cells per byte
+    of its first megabyte, times its size, times what a cell costs while it is parsed."""
+    size = p.stat().st_size
+    with open(p, "rb") as f:  # a sample only; the whole file is read below, once it is known to fit
+        head = f.read(1 << 20)
+    cells_per_byte = max(sum(head.count(c) for c in (b",", b";", b"\t", b"\n")) / max(len(head), 1), 1e-3)
+    check_fits(size * cells_per_byte * CSV_BYTES_PER_CELL, f"'{path}' ({size:,} bytes)", "use a smaller file, or fewer or shorter series")
+
+
 def _read_rows(p: Path, path: str) -> list[tuple[int, list[str]]]:
     """The non-blank rows of the file as (line number as an editor shows it, stripped cells)."""
+    _check_csv_memory(p, path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -375,11 +406,38 @@ def _read_npz(p: Path, path: str) -> tuple[np.ndarray, np.ndarray]:
         if missing:
             found = ", ".join(f.files) or "none"
             raise UserError(f"'{path}' has no array {' or '.join(missing)} (arrays found: {found}); save it with np.savez(file, X=X, y=y)")
-        return f["X"], f["y"]  # each array is read (and decompressed) here
+        _check_npz_memory(p, path)
+        x, y = f["X"], f["y"]  # each array is read (and decompressed) here
     except NPZ_ERRORS as e:
         raise _npz_error(e, path) from None
     finally:
         f.close()
+    for name, a in (("X", x), ("y", y)):
+        if not isinstance(a, np.ndarray):  # numpy hands back the raw bytes of a member that is no .npy array
+            raise UserError(f"'{path}': member {name} is not a NumPy array; save the file with np.savez(file, X=X, y=y)")
+    return x, y
+
+
+def _npy_header(z: zipfile.ZipFile, member: str) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from a .npz member's .npy header, without reading its data."""
+    with z.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(fh)
+    return shape, dtype
+
+
+def _check_npz_memory(p: Path, path: str) -> None:
+    """Refuse arrays that would not fit in memory, from their headers: an .npz of a few kilobytes can
+    declare (or decompress to) gigabytes. X is held as float64 a few times over while it is normalised."""
+    needed = 0
+    with zipfile.ZipFile(p) as z:
+        members = set(z.namelist())
+        for name in ("X", "y"):
+            shape, dtype = _npy_header(z, f"{name}.npy" if f"{name}.npy" in members else name)
+            values = math.prod(shape)
+            needed += values * (8 * 5 if name == "X" else max(dtype.itemsize, 8) * 3)
+    check_fits(needed, f"'{path}'", "use a smaller file, or fewer or shorter series")
 
 
 def _npz_error(e: Exception, path: str) -> UserError:
@@ -490,8 +548,12 @@ def _decode(file: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
     """One image -> ((H, W) or (H, W, 3) uint8 pixels at `size`, whether its mode is a grey one)."""
     from PIL import Image
 
+    import warnings
+
     try:
-        with Image.open(file) as img:
+        with Image.open(file) as img, warnings.catch_warnings():
+            # a palette with transparency warns on conversion; the pixels are what is wanted here
+            warnings.simplefilter("ignore", UserWarning)
             img.load()  # decode now: a truncated or corrupt file fails here
             grey = img.mode in GREY_MODES
             converted = _grey_8bit(img) if grey else img.convert("RGB")
@@ -520,6 +582,8 @@ def _load_image_folder(folder: Path, path: str) -> Dataset:
     class_names = [name for name, _ in classes]
     _check_sizes(labels, class_names, path, "images")
     w, h = _target_size(files)
+    # decoded images (up to 3 bytes a pixel), then float32 (N, C, H, W) and its transposed copy
+    check_fits(len(files) * w * h * 3 * 9, f"the {len(files)} images of '{path}' at {w} x {h}", "use fewer images")
     images = [_image_pixels(f, (w, h)) for f in files]
     channels = 1 if all(a.shape[2] == 1 for a in images) else 3
     x = np.stack([np.broadcast_to(a, (h, w, channels)) for a in images])  # (N, H, W, C)

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +124,28 @@ IDX_FILES = {
 }
 
 
+def _idx_size(path: Path) -> int:
+    """The number of values an IDX file's header declares, read without decompressing the data: a
+    small .gz can declare (and expand to) more than fits in memory."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4:
+            return 0
+        dims = f.read(4 * head[3])
+    return math.prod(int.from_bytes(dims[i : i + 4], "big") for i in range(0, len(dims) - len(dims) % 4, 4))
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Parse one IDX file (LeCun's format: 2 zero bytes, a type byte, a rank byte, big-endian int32
     dimensions, then the data); only unsigned bytes (type 0x08) are used by MNIST."""
+    from ..limits import check_fits
+
     try:
+        # the bytes, then float32 images (4 bytes a value) and a pixel-sequence copy: about 12 per value
+        check_fits(12 * _idx_size(path), f"'{path}'", "use a smaller data set")
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise UserError(f"cannot read '{path}' ({e}); expected an IDX file, gzipped or not") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UserError(f"'{path}' is not an IDX file of unsigned bytes (bad magic number); expected MNIST's IDX format")

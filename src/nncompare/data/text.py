@@ -25,6 +25,7 @@ from .base import Dataset, DatasetMeta, Split
 
 WINDOW = 128  # characters per training example (char-rnn's default sequence length is 50; nanoGPT's char model 256)
 FRACTIONS = (0.90, 0.05, 0.05)  # train / val / test, contiguous, in this order
+BYTES_PER_CHARACTER = 40  # memory while a text file is turned into windows (see read_text)
 BUILTIN_CHARS = 400_000  # enough to learn from, small enough to train on 2 cores in minutes
 
 
@@ -32,7 +33,15 @@ def read_text(path_text: str) -> str:
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise UserError(f"no such text file '{path_text}'; give the path of a UTF-8 text file, as in text:notes.txt")
-    data = path.read_bytes()
+    from ..limits import check_fits
+
+    # a character costs up to 4 bytes of str, 8 as an id, 16 in the (x, y) windows, and the id list
+    # is built through a temporary array: about 40 bytes per byte of the file
+    check_fits(path.stat().st_size * BYTES_PER_CHARACTER, f"'{path_text}' ({path.stat().st_size:,} bytes)", "use a shorter text file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read '{path_text}' ({e.strerror or e})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -116,6 +125,8 @@ def text_dataset(text: str, name: str, source: str) -> Dataset:
             f"{WINDOW} characters in each of the train / val / test blocks ({', '.join(f'{f:.0%}' for f in FRACTIONS)})"
         )
     vocabulary = sorted(set(text))
+    if len(vocabulary) < 2:
+        raise UserError(f"'{source}' is one character ({vocabulary[0]!r}) repeated; next-character prediction needs a text of at least 2 distinct characters")
     index = {c: i for i, c in enumerate(vocabulary)}
     ids = np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
     a = int(len(ids) * FRACTIONS[0])

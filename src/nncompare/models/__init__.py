@@ -95,7 +95,10 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
         raise UserError(f"a parameter budget must be a positive whole number such as 20000, got {target!r}")
 
     def count(width: int) -> int:
-        return count_parameters(create_model(name, meta, **{**overrides, info.width: width}))
+        import torch
+
+        with torch.device("meta"):  # structure only: a huge trial width costs no memory
+            return count_parameters(create_model(name, meta, **{**overrides, info.width: width}))
 
     low, high = 1, 2
     while count(high) < target:  # grow until the budget is bracketed

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..store import _read_history, load_run
+from ..store import _read_history, load_run, read_metrics
 
 PERMUTED = "permuted"  # run folders `<model>-permuted-seed<k>` hold the order-sensitivity runs
 
@@ -30,12 +30,11 @@ def read_comparison(folder: str | Path) -> dict:
         for seed in spec["seeds"]:
             for variant, bucket in ((f"{model}-seed{seed}", runs), (f"{model}-{PERMUTED}-seed{seed}", permuted)):
                 d = folder / variant
-                metrics_path = d / "metrics.json"
-                if not metrics_path.is_file():
+                if not (d / "metrics.json").is_file():
                     continue
                 try:
-                    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-                except json.JSONDecodeError:
+                    metrics = read_metrics(d)  # metrics.json with timing.json merged in
+                except UserError:
                     continue  # `nncompare runs --check` reports it; the report uses the runs it can read
                 bucket.setdefault(model, []).append({"path": d, "metrics": metrics, "history": _read_history(d / "history.csv")})
     return {"folder": folder, "spec": spec, "summary": summary, "runs": runs, "permuted": permuted}

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UserError
+from .checkpoint import Checkpointer, LoopState, raise_if_stopped
 
 
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -237,7 +238,9 @@ def _augmenter(meta, config: TrainConfig):
 
     check_augmentable(meta)
     generator = torch.Generator().manual_seed(config.seed + 1_000_003)  # apart from the shuffling stream
-    return lambda x, lengths: augment(x, meta.kind, generator, lengths)
+    fn = lambda x, lengths: augment(x, meta.kind, generator, lengths)  # noqa: E731
+    fn.generator = generator  # a checkpoint saves its state (checkpoint.py)
+    return fn
 
 
 def optimizer_step(model, optimizer, scheduler, config: TrainConfig, loss: torch.Tensor) -> None:
@@ -265,6 +268,7 @@ def _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size,
         out = run_model(model, xb, lb)
         loss, right = objective.loss(out, y[idx]), objective.correct(out, y[idx])
         optimizer_step(model, optimizer, scheduler, config, loss)
+        raise_if_stopped()  # the first Ctrl-C: stop after this step (the last epoch-end checkpoint stays)
         loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
         correct += right
     return loss_sum.item() / n, int(correct.item())
@@ -311,7 +315,40 @@ def final_metrics(model, dataset, objective: Objective, history: list[dict], bes
     }
 
 
-def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None) -> RunResult:
+def loop_generators(shuffle: torch.Generator, augmenter) -> dict[str, torch.Generator]:
+    """The generators a training loop draws from besides torch's global one, by name (for checkpoints)."""
+    return {"shuffle": shuffle, **({"augment": augmenter.generator} if augmenter is not None else {})}
+
+
+DIVERGED_FACTOR = 1e4  # a loss this many times the trivial predictor's has diverged
+
+
+def trivial_loss(objective: Objective, n_classes: int, y_train: torch.Tensor) -> float:
+    """The loss of a predictor that knows nothing: uniform class probabilities (ln K), or the mean
+    of the targets for regression (their variance). A scale for what "exploded" means."""
+    if objective.task == "regress":
+        var = float(y_train.double().var()) if y_train.numel() > 1 else 0.0
+        return var if var > 0 and math.isfinite(var) else 1.0
+    return math.log(max(n_classes, 2))
+
+
+def divergence(train_loss: float, val_loss: float, trivial: float, epoch: int) -> str | None:
+    """Why the run has diverged after `epoch`, or None: a loss that is NaN or infinite, or that has
+    exploded past DIVERGED_FACTOR times the trivial predictor's (a learning rate of 1e6 gives
+    finite losses of 1e7 to 1e30, which no further epoch brings back)."""
+    for name, loss in (("training", train_loss), ("validation", val_loss)):
+        if not math.isfinite(loss):
+            return f"{name} loss became {loss} in epoch {epoch}; a lower learning rate (--lr) or gradient clipping (--clip) may help"
+    for name, loss in (("training", train_loss), ("validation", val_loss)):
+        if loss > DIVERGED_FACTOR * trivial:
+            return (
+                f"{name} loss {loss:.3g} in epoch {epoch} is over {DIVERGED_FACTOR:,.0f} times that of a trivial predictor ({trivial:.3g}); "
+                f"a lower learning rate (--lr) may help"
+            )
+    return None
+
+
+def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None, checkpoint: Checkpointer | None = None) -> RunResult:
     """Train `model` on `dataset.train`, early-stop on `dataset.val` loss, restore the best weights,
     then measure test loss/accuracy and inference speed. Returns the per-epoch history and metrics.
 
@@ -321,6 +358,12 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     the best epoch count, and that model is tested; with `config.labels`, training is semi-supervised
     (`train/semi.py`); next-character text is read as streams, recurrent state carried across chunks
     (`train/streams.py`).
+
+    With `checkpoint`, the loop's whole state is saved at every epoch end and a run that finds a
+    checkpoint goes on from it, giving the numbers an uninterrupted run gives (train/checkpoint.py).
+    The --refit phase is not checkpointed per epoch: a run stopped in it trains that phase again from
+    its start, which the last checkpoint holds. Text read as streams is not checkpointed: a stopped
+    text run starts again.
     """
     config.validate()
     if config.lr is None:
@@ -328,7 +371,7 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     if config.labels is not None:
         from .semi import fit_semi
 
-        return fit_semi(model, dataset, config, on_epoch)
+        return fit_semi(model, dataset, config, on_epoch, checkpoint)
     from .streams import fit_streams, streams_apply
 
     if streams_apply(dataset.meta, model):  # next-character text: read as streams (truncated BPTT)
@@ -347,18 +390,23 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     shuffle = torch.Generator().manual_seed(config.seed)
     augmenter = _augmenter(dataset.meta, config)
 
-    history: list[dict] = []
     initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
     steps_per_epoch = math.ceil(n / batch_size)
     max_epochs, patience = epoch_budget(config, steps_per_epoch=steps_per_epoch)
     optimizer, scheduler = make_optimizer(model, config, max_epochs * steps_per_epoch)
     stopper = Stopper(model, patience, config.max_seconds)
-    stop_reason, start = "max_epochs", stopper.start
-    for epoch in range(1, max_epochs + 1):
+    loop = LoopState(model, optimizer, scheduler, stopper, loop_generators(shuffle, augmenter), {"initial": initial_state} if config.refit else {})
+    trivial = trivial_loss(objective, dataset.meta.n_classes, y_train)
+    why_diverged = None
+    resumed = checkpoint.resume(loop) if checkpoint is not None else None
+    history: list[dict] = resumed.history if resumed else []
+    first_epoch = resumed.first_epoch if resumed else 1
+    if resumed and resumed.stop_reason:  # the checkpoint was taken after the loop had decided to stop
+        first_epoch = max_epochs + 1
+    stop_reason = (resumed.stop_reason if resumed else None) or "max_epochs"
+    for epoch in range(first_epoch, max_epochs + 1):
         epoch_start = time.perf_counter()
         train_loss, correct = _train_epoch(model, optimizer, objective, config, x_train, y_train, len_train, batch_size, shuffle, scheduler, augmenter)
-        if not math.isfinite(train_loss):
-            stop_reason = "diverged"
         val_loss, val_acc = evaluate(model, val.x, val.y, val.lengths, objective=objective)
         row = {"epoch": epoch, "train_loss": train_loss}
         if objective.has_accuracy:
@@ -370,12 +418,14 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if stop_reason == "diverged":
-            break
-        reason = stopper.after_epoch(epoch, val_loss, model)
+        why_diverged = divergence(train_loss, val_loss, trivial, epoch)
+        reason = "diverged" if why_diverged else stopper.after_epoch(epoch, val_loss, model)
+        if checkpoint is not None:
+            checkpoint.save_epoch(loop, epoch, history, reason)
         if reason:
             stop_reason = reason
             break
+    start = stopper.start
     best_epoch, best_state = stopper.best_epoch, stopper.best_state
     refit_epochs = 0
     if config.refit and stop_reason != "diverged" and best_epoch:
@@ -401,7 +451,8 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
             history.append(row)
             if on_epoch is not None:
                 on_epoch(row)
-            if not math.isfinite(train_loss):
+            why_diverged = divergence(train_loss, 0.0, trivial, row["epoch"])
+            if why_diverged:
                 stop_reason = "diverged"
                 break
         best_state = model.state_dict()
@@ -410,4 +461,6 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     model.load_state_dict(best_state)
     metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
     metrics["refit_epochs"] = refit_epochs  # 0: no refit (the best-validation weights were tested)
+    if stop_reason == "diverged":
+        metrics["diverged"] = why_diverged or divergence(history[-1]["train_loss"], history[-1].get("val_loss", 0.0), trivial, len(history))
     return RunResult(history=history, metrics=metrics, config=config)

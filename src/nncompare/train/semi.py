@@ -67,9 +67,12 @@ def check_semi(dataset, config) -> tuple[np.ndarray, np.ndarray]:
     return labelled_subset(dataset.train.y, config.labels, meta.n_classes)
 
 
-def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
-    """`fit` for `config.labels` set: train with `config.semi` on the labelled part of the training split."""
-    from .loop import Objective, RunResult, Stopper, _augmenter, _train_epoch, epoch_budget, evaluate, final_metrics, make_optimizer, optimizer_step, resolve_device
+def fit_semi(model: nn.Module, dataset, config, on_epoch=None, checkpoint=None):
+    """`fit` for `config.labels` set: train with `config.semi` on the labelled part of the training split.
+    With `checkpoint`, checkpointed at epoch ends and resumed as `fit` is (the teacher, its noise and
+    unlabelled-order generators and the step count included)."""
+    from .checkpoint import LoopState, raise_if_stopped
+    from .loop import Objective, RunResult, Stopper, _augmenter, _train_epoch, divergence, epoch_budget, evaluate, final_metrics, loop_generators, make_optimizer, trivial_loss, optimizer_step, resolve_device
 
     meta = dataset.meta
     labelled, unlabelled = check_semi(dataset, config)
@@ -101,11 +104,24 @@ def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
         total_steps, step = max_epochs * steps_per_epoch, 0
     evaluated = teacher if teacher is not None else model
 
-    history = []
     stopper = Stopper(evaluated, patience, config.max_seconds)
-    stop_reason, start = "max_epochs", stopper.start
+    generators, modules, extra = loop_generators(shuffle, augmenter), {}, {}
+    if teacher is not None:
+        generators.update(noise=noise, unlabelled_order=unlabelled_order)
+        modules["teacher"] = teacher.state_dict()  # live tensors: restored in place
+        extra["step"] = 0
+    loop = LoopState(model, optimizer, scheduler, stopper, generators, modules, extra)
+    resumed = checkpoint.resume(loop) if checkpoint is not None else None
+    history = resumed.history if resumed else []
+    first_epoch = resumed.first_epoch if resumed else 1
+    if resumed and resumed.stop_reason:
+        first_epoch = max_epochs + 1
+    stop_reason = (resumed.stop_reason if resumed else None) or "max_epochs"
+    if teacher is not None:
+        step = loop.extra["step"]
     warmup = max(1, int(PSEUDO_WARMUP * max_epochs))
-    for epoch in range(1, max_epochs + 1):
+    trivial, why_diverged = trivial_loss(objective, meta.n_classes, y_l), None
+    for epoch in range(first_epoch, max_epochs + 1):
         epoch_start = time.perf_counter()
         row = {"epoch": epoch}
         if config.semi == "pseudo":
@@ -142,32 +158,35 @@ def fit_semi(model: nn.Module, dataset, config, on_epoch=None):
                 loss = objective.loss(out, y_l[idx]) + weight * consistency
                 optimizer_step(model, optimizer, scheduler, config, loss)
                 _ema(teacher, model, EMA_DECAY)
+                raise_if_stopped()
                 step += 1
                 loss_sum += float(loss.detach()) * len(idx)
                 consistency_sum += float(consistency.detach()) * len(idx)
                 correct += int(objective.correct(out, y_l[idx]))
             row.update(train_loss=loss_sum / n, train_acc=correct / n, consistency=consistency_sum / n)
+            loop.extra["step"] = step
         else:
             train_loss, correct = _train_epoch(model, optimizer, objective, config, x_l, y_l, len_l, batch_size, shuffle, scheduler, augmenter)
             row.update(train_loss=train_loss, train_acc=correct / n)
-        diverged = not math.isfinite(row["train_loss"])
         val_loss, val_acc = evaluate(evaluated, val.x, val.y, val.lengths, objective=objective)
         row.update(val_loss=val_loss, val_acc=val_acc, seconds=time.perf_counter() - epoch_start)
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if diverged:
-            stop_reason = "diverged"
-            break
-        reason = stopper.after_epoch(epoch, val_loss, evaluated)
+        why_diverged = divergence(row["train_loss"], val_loss, trivial, epoch)
+        reason = "diverged" if why_diverged else stopper.after_epoch(epoch, val_loss, evaluated)
+        if checkpoint is not None:
+            checkpoint.save_epoch(loop, epoch, history, reason)
         if reason:
             stop_reason = reason
             break
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - stopper.start
     best_epoch = stopper.best_epoch
     model.load_state_dict(stopper.best_state)  # the teacher's weights for the mean teacher: it is the model kept
     metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
     metrics.update(refit_epochs=0, labelled=n, unlabelled=len(ui), semi=config.semi)
+    if stop_reason == "diverged":
+        metrics["diverged"] = why_diverged or divergence(history[-1]["train_loss"], history[-1]["val_loss"], trivial, len(history))
     return RunResult(history=history, metrics=metrics, config=config)
 
 
