@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list stored comparisons, or the runs of one")
     r.add_argument("comparison", nargs="?", help="a comparison id to list its runs")
     r.add_argument("--store", default=None, help="the store folder (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+
+    from .cli_deploy import add_commands
+
+    add_commands(sub, d)  # train (torchrun-aware), export, predict
     return p
 
 
@@ -186,6 +190,8 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        if getattr(args, "handler", None) is not None:  # commands that name their own handler (cli_deploy.py)
+            return args.handler(args)
         return {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report}[args.command](args)
     except UserError as e:
         print(f"nncompare: error: {e}", file=sys.stderr)

@@ -48,6 +48,23 @@ class Comparison:
     order: list[dict] | None = None  # with order=True: the rows of the runs on shuffled positions
     report: tuple | None = None  # (report.html, report.md) when the report was written
 
+    ROW_COLUMNS = ("model", "family", "params", "lr", "score_name", "score_mean", "score_std", "score_ci95", "n_runs", "n_done", "train_seconds", "epochs", "inference_per_second")
+
+    def dataframe(self, runs: bool = False):
+        """The table as a pandas DataFrame indexed by model (score_mean, score_std, score_ci95 are
+        fractions for accuracy, as in summary.json); `runs=True`: one row per (model, seed) run."""
+        import pandas as pd
+
+        if runs:
+            return pd.DataFrame(self.runs)
+        return pd.DataFrame([{k: r.get(k) for k in self.ROW_COLUMNS} for r in self.rows], columns=list(self.ROW_COLUMNS)).set_index("model")
+
+    @property
+    def report_path(self) -> Path | None:
+        """report.html of this comparison, when it was written (compare(..., report=True))."""
+        return Path(self.report[0]) if self.report else None
+
+
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
         heading = score_heading(self.rows[0]["score_name"]) + " (mean ± std)" if self.rows else ""
