@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--order", action="store_true", help="order sensitivity: also train every model on the same data with its input positions shuffled by one fixed permutation (doubles the runs)")
     c.add_argument("--no-report", action="store_true", help="skip report.html / report.md (they can be written later with 'nncompare report')")
     c.add_argument("--quiet", action="store_true", help="no progress display")
+    c.add_argument("--backend", choices=["local", "ray"], default="local", help="local: worker processes on this machine; ray: each run a Ray task on a cluster (pip install 'nncompare[ray]')")
+    c.add_argument("--address", default=None, help="with --backend ray: the cluster (auto, HOST:6379 or ray://HOST:10001; default: RAY_ADDRESS, a 'ray start' cluster on this machine, or a new local one)")
+    c.add_argument("--mlflow", default=None, metavar="URI", help="also log every run to MLflow: a tracking URI or a folder (pip install 'nncompare[mlflow]')")
 
     from .train.sanity import DEFAULT_EXAMPLES, DEFAULT_STEPS
 
@@ -581,6 +584,9 @@ def cmd_compare(args) -> int:
             tune=args.tune,
             order=args.order,
             report=not args.no_report,
+            backend=args.backend,
+            address=args.address,
+            mlflow=args.mlflow,
         )
     finally:
         progress.close()

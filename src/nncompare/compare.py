@@ -64,7 +64,6 @@ class Comparison:
         """report.html of this comparison, when it was written (compare(..., report=True))."""
         return Path(self.report[0]) if self.report else None
 
-
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
         heading = score_heading(self.rows[0]["score_name"]) + " (mean ± std)" if self.rows else ""
@@ -279,6 +278,9 @@ def compare(
     tune: int | None = None,
     order: bool = False,
     report: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    mlflow: str | None = None,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
@@ -293,8 +295,13 @@ def compare(
 
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
     "done", "model", "seed", ...}.
+
+    `backend="ray"` runs each (model, seed) as a Ray task on the cluster at `address` (backends/ray.py);
+    `mlflow`, a tracking URI, also logs every run's parameters, metrics and files there (tracking.py).
     """
     config = (config or TrainConfig()).validate()
+    run_elsewhere = _check_backend(backend, address)  # before anything is stored
+    start_tracking = _tracker_factory(mlflow)
     resolve_device(config.device)  # refuse a device that is not there before anything is stored
     models = parse_models(models)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -362,7 +369,10 @@ def compare(
         "workers": n_workers,
         "threads_per_worker": threads,
     }
+    if backend != "local":
+        spec["backend"] = {"name": backend, "address": address}
     folder = st.new_comparison(data, models, seeds, spec)
+    tracker = start_tracking(folder, spec) if start_tracking else None
     specs = [
         RunSpec(
             dataset=data,
@@ -378,7 +388,7 @@ def compare(
         for m, s, v in jobs
     ]
     emit = progress or (lambda event: None)
-    emit({"event": "plan", "runs": len(specs), "workers": n_workers, "threads": threads, "folder": str(folder), "max_epochs": config.max_epochs})
+    emit({"event": "plan", "runs": len(specs), "workers": n_workers if backend == "local" else "Ray", "threads": threads, "folder": str(folder), "max_epochs": config.max_epochs})
 
     start = time.perf_counter()
     runs: list[dict] = []
@@ -388,11 +398,15 @@ def compare(
         metrics.setdefault("params", param_counts[spec_.model])
         (permuted_runs if spec_.variant else runs).append(metrics)
         st.index_run(folder, Path(spec_.run_dir), spec_.label, spec_.seed, metrics, metrics.get("status", "done"))
+        if tracker is not None:
+            tracker.log_run(spec_, metrics)
         emit({"event": "done", **metrics, "model": spec_.label})
 
     status = "interrupted"
     try:
-        if n_workers == 1:
+        if run_elsewhere is not None:
+            run_elsewhere(specs, emit, record)
+        elif n_workers == 1:
             _run_here(specs, emit, record)
         else:
             _run_pool(specs, n_workers, emit, record)
@@ -421,7 +435,35 @@ def compare(
             result.report = build_report(folder)
         except Exception as e:  # noqa: BLE001 - the runs are stored; a failed report must not hide them
             emit({"event": "report_failed", "error": f"{type(e).__name__}: {e}", "folder": str(folder)})
+    if tracker is not None:
+        tracker.finish(result, status)
     return result
+
+
+def _check_backend(backend: str, address: str | None):
+    """None for the local backend, else the function that runs the specs there; refuses a backend that
+    is unknown or not installed before anything is stored."""
+    from .backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend '{backend}'; valid choices: {', '.join(BACKENDS)}")
+    if backend == "local":
+        if address is not None:
+            raise UserError("an address is for --backend ray; add --backend ray or leave --address out")
+        return None
+    from .backends.ray import import_ray, run_on_ray
+
+    import_ray()
+    return lambda specs, emit, record: run_on_ray(specs, emit, record, address, gpu=any(str(sp.train.get("device", "cpu")).startswith("cuda") for sp in specs))
+
+
+def _tracker_factory(uri: str | None):
+    """None without a tracking URI; else a function (folder, spec) -> tracker; MLflow is checked now."""
+    if uri is None:
+        return None
+    from .tracking import MlflowTracker
+
+    return MlflowTracker.connect(uri)  # an unreachable server fails here, before anything is stored
 
 
 def _tune_all(data, models, trials, config, model_args, data_options, params, workers, emit) -> dict:
