@@ -2,7 +2,6 @@
 onnxruntime, TorchScript), `nncompare predict` on CSV / NPZ / image files, and one-line errors."""
 
 import csv
-import io
 
 import numpy as np
 import pytest

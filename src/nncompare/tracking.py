@@ -18,6 +18,7 @@ and logging stops; the comparison itself goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -76,6 +77,21 @@ def _numbers(d: dict) -> dict:
     return {k: float(v) for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
+@contextlib.contextmanager
+def _fail_fast():
+    """MLflow's HTTP client retries an unreachable server with backoff for minutes (4 min 15 s measured
+    here before the first call failed); two retries and a 15 s timeout tell within seconds. Set only
+    around nncompare's own MLflow calls; settings the user made in the environment are kept."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+    added = [k for k in quick if k not in os.environ]
+    os.environ.update({k: quick[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 class MlflowTracker:
     """One comparison's MLflow logging; made by `connect(uri)(folder, spec)`."""
 
@@ -86,9 +102,10 @@ class MlflowTracker:
         resolved, artifacts = tracking_uri(uri)
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
         try:
-            client = client_class(tracking_uri=resolved)
-            experiment = client.get_experiment_by_name(name)
-            experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(name, artifact_location=artifacts)
+            with _fail_fast():
+                client = client_class(tracking_uri=resolved)
+                experiment = client.get_experiment_by_name(name)
+                experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(name, artifact_location=artifacts)
         except Exception as e:  # noqa: BLE001 - MLflow raises many kinds (connection, store, permission)
             raise UserError(f"cannot log to MLflow at '{uri}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}); check the URI or leave --mlflow out") from None
         return lambda folder, spec: cls(client, experiment_id, folder, spec)
@@ -103,7 +120,8 @@ class MlflowTracker:
         if self.failed:
             return None
         try:
-            return fn(*args)
+            with _fail_fast():  # a server gone away must not hold up the comparison for minutes
+                return fn(*args)
         except Exception as e:  # noqa: BLE001 - MLflow down or refusing: warn once, keep comparing
             self.failed = True
             warnings.warn(f"MLflow logging stopped: could not {what} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); the runs are still stored in {self.folder}", TrackingWarning, stacklevel=3)
