@@ -42,6 +42,8 @@ def test_train_one_process_stores_an_indexed_run(series_csv, tmp_path, capsys):
     assert json.loads((tmp_path / comparison["id"] / "summary.json").read_text())["best"] == "cnn"
     assert main(["train", str(series_csv), "--model", "cnnx", "--store", str(tmp_path)]) == 2
     assert "unknown model 'cnnx'" in capsys.readouterr().err
+    assert main(["train", str(series_csv), "--model", "cnn", "--out", str(tmp_path)]) == 2  # the store: not empty
+    assert "is not an empty folder" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(), reason="torch without gloo")

@@ -22,7 +22,7 @@ from nncompare import NeuralClassifier, NeuralRegressor, UserError
 # The checks run on an estimator without extra model hyperparameters: one given, say, `width=32`
 # stores it as an attribute named by **kwargs, which check_no_attributes_set_in_init cannot find in
 # the __init__ signature (get_params/clone do see it: test_model_hyperparameters_...).
-@parametrize_with_checks([NeuralClassifier("mlp", epochs=2)])
+@parametrize_with_checks([NeuralClassifier("mlp", epochs=1)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

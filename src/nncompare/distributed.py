@@ -89,15 +89,21 @@ def _comparison_spec(data, data_options, dataset, model, seed, config, model_arg
     }
 
 
+def _check_out(out) -> None:
+    """--out must name a new (or empty) folder: a run is never written over another."""
+    if out is not None:
+        run_dir = Path(out)
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise UserError(f"'{out}' exists and is not an empty folder; give --out a new folder")
+
+
 def _run_folder(store, out, data, data_options, dataset, model, seed, config, model_args, world, threads):
     """(the run folder, the Store and comparison folder to index it in, or None with --out)."""
     from .store import Store
 
     if out is not None:
-        run_dir = Path(out)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise UserError(f"'{out}' exists and is not an empty folder; give --out a new folder")
-        return run_dir, None, None
+        _check_out(out)
+        return Path(out), None, None
     st = Store(store)
     folder = st.new_comparison(data, [model], 1, _comparison_spec(data, data_options, dataset, model, seed, config, model_args, world, threads))
     return folder / f"{model}-seed{seed}", st, folder
@@ -136,6 +142,7 @@ def _train_distributed(data, model_name, seed, config, model_args, data_options,
     from .train.loop import resolve_device
     from .utils import set_seed
 
+    _check_out(out)  # in every process, before process 0 writes anything
     cuda = config.device.startswith("cuda")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(f"cuda:{local_rank}" if cuda else config.device)
