@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-report", action="store_true", help="skip report.html / report.md (they can be written later with 'nncompare report')")
     c.add_argument("--resume", metavar="DIR", default=None, help="go on with the comparison in DIR (or its id in the store), started by this same command: finished runs are kept, the others go on from their last epoch")
     c.add_argument("--quiet", action="store_true", help="no progress display")
+    c.add_argument("--backend", choices=["local", "ray"], default="local", help="local: worker processes on this machine; ray: each run a Ray task on a cluster (pip install 'nncompare[ray]')")
+    c.add_argument("--address", default=None, help="with --backend ray: the cluster (auto, HOST:6379 or ray://HOST:10001; default: RAY_ADDRESS, a 'ray start' cluster on this machine, or a new local one)")
+    c.add_argument("--mlflow", default=None, metavar="URI", help="also log every run to MLflow: a tracking URI or a folder (pip install 'nncompare[mlflow]')")
 
     from .train.sanity import DEFAULT_EXAMPLES, DEFAULT_STEPS
 
@@ -192,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("comparison", nargs="?", help="a comparison id to list its runs")
     r.add_argument("--store", default=None, help="the store folder (default: $NNCOMPARE_STORE or ./nncompare-runs)")
     r.add_argument("--check", action="store_true", help="read every stored file back and report missing, corrupt or inconsistent ones (exit code 1 if any)")
+
+    from .cli_deploy import add_commands
+
+    add_commands(sub, d)  # train (torchrun-aware), export, predict
     return p
 
 
@@ -205,6 +212,8 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        if getattr(args, "handler", None) is not None:  # commands that name their own handler (cli_deploy.py)
+            return args.handler(args)
         commands = {"compare": cmd_compare, "sanity": cmd_sanity, "ablate": cmd_ablate, "generate": cmd_generate, "models": cmd_models, "datasets": cmd_datasets, "runs": cmd_runs, "report": cmd_report, "scaling": cmd_scaling}
         return commands[args.command](args)
     except UserError as e:
@@ -684,6 +693,9 @@ def cmd_compare(args) -> int:
             order=args.order,
             report=not args.no_report,
             resume=args.resume,
+            backend=args.backend,
+            address=args.address,
+            mlflow=args.mlflow,
         )
     finally:
         progress.close()

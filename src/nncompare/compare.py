@@ -52,6 +52,22 @@ class Comparison:
     order: list[dict] | None = None  # with order=True: the rows of the runs on shuffled positions
     report: tuple | None = None  # (report.html, report.md) when the report was written
 
+    ROW_COLUMNS = ("model", "family", "params", "lr", "score_name", "score_mean", "score_std", "score_ci95", "n_runs", "n_done", "train_seconds", "epochs", "inference_per_second")
+
+    def dataframe(self, runs: bool = False):
+        """The table as a pandas DataFrame indexed by model (score_mean, score_std, score_ci95 are
+        fractions for accuracy, as in summary.json); `runs=True`: one row per (model, seed) run."""
+        import pandas as pd
+
+        if runs:
+            return pd.DataFrame(self.runs)
+        return pd.DataFrame([{k: r.get(k) for k in self.ROW_COLUMNS} for r in self.rows], columns=list(self.ROW_COLUMNS)).set_index("model")
+
+    @property
+    def report_path(self) -> Path | None:
+        """report.html of this comparison, when it was written (compare(..., report=True))."""
+        return Path(self.report[0]) if self.report else None
+
     def table(self) -> str:
         """The comparison as plain text (the CLI draws the same rows with rich)."""
         heading = score_heading(self.rows[0]["score_name"]) + " (mean ± std)" if self.rows else ""
@@ -290,6 +306,9 @@ def compare(
     order: bool = False,
     report: bool = False,
     resume: str | Path | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    mlflow: str | None = None,
 ) -> Comparison:
     """Train every model in `models` (default: all registered) with seeds 0..seeds-1 on `data` and
     aggregate test accuracy over seeds. Runs are stored under one comparison folder in `store` and
@@ -311,8 +330,13 @@ def compare(
 
     `progress`, when given, receives events: {"event": "plan", ...}, {"event": "start" | "epoch" |
     "done", "model", "seed", ...}, {"event": "note", "text"}, {"event": "stopping"}.
+
+    `backend="ray"` runs each (model, seed) as a Ray task on the cluster at `address` (backends/ray.py);
+    `mlflow`, a tracking URI, also logs every run's parameters, metrics and files there (tracking.py).
     """
     config = (config or TrainConfig()).validate()
+    run_elsewhere = _check_backend(backend, address)  # before anything is stored
+    start_tracking = _tracker_factory(mlflow)
     resolve_device(config.device)  # refuse a device that is not there before anything is stored
     models = parse_models(models)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -392,6 +416,8 @@ def compare(
         "workers": n_workers,
         "threads_per_worker": threads,
     }
+    if backend != "local":
+        spec["backend"] = {"name": backend, "address": address}
     if stored is not None:
         resuming.check_same_options(folder, stored, spec)
         threads = stored.get("threads_per_worker", threads)  # the threads the finished runs had: the same sums
@@ -400,10 +426,11 @@ def compare(
     with comparison_lock(folder):
         if stored is not None:
             st.index_comparison(folder, data, models, seeds, "running")
-        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report)
+        tracker = start_tracking(folder, spec) if start_tracking else None
+        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report, run_elsewhere, tracker)
 
 
-def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False) -> Comparison:
+def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False, run_elsewhere=None, tracker=None) -> Comparison:
     """Train the runs of `jobs` that have not finished in `folder`, aggregate, write the summary."""
     data, models = spec["dataset"], spec["models"]
     emit = progress or (lambda event: None)
@@ -430,6 +457,8 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
         if metrics.get("status") == "failed":
             write_failure(Path(spec_.run_dir), metrics)
         st.index_run(folder, Path(spec_.run_dir), spec_.label, spec_.seed, metrics, metrics.get("status", "done"))
+        if tracker is not None:
+            tracker.log_run(spec_, metrics)
         for note in metrics.get("notes", []):
             emit({"event": "note", "text": note})
         emit({"event": "done", **metrics, "model": spec_.label})
@@ -447,7 +476,7 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
             (permuted_runs if sp.variant else runs).append(metrics)
             st.index_run(folder, Path(sp.run_dir), sp.label, sp.seed, metrics, metrics["status"])
     n_workers = min(n_workers, max(1, len(to_run)))
-    emit({"event": "plan", "runs": len(specs), "skipped": len(specs) - len(to_run), "workers": n_workers, "threads": threads, "folder": str(folder), "max_epochs": spec["train"]["max_epochs"]})
+    emit({"event": "plan", "runs": len(specs), "skipped": len(specs) - len(to_run), "workers": n_workers if run_elsewhere is None else "Ray", "threads": threads, "folder": str(folder), "max_epochs": spec["train"]["max_epochs"]})
 
     start = time.perf_counter()
     status = "interrupted"
@@ -457,6 +486,8 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
         with _first_interrupt_stops(stop, emit):
             if not to_run:
                 pass
+            elif run_elsewhere is not None:
+                run_elsewhere(to_run, emit, record)
             elif n_workers == 1:
                 _run_here(to_run, emit, record, stop)
             else:
@@ -481,6 +512,8 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
         if order_rows is not None:
             summary["order"] = order_rows
         st.finish_comparison(folder, summary, status)
+        if tracker is not None:
+            tracker.finish(result, status)
     if status == "interrupted":
         finished = sum(r.get("status") in ("done", "diverged", "failed") for r in runs + permuted_runs)
         raise ComparisonInterrupted(folder, finished, len(specs))
@@ -543,6 +576,32 @@ def check_model_memory(param_counts: dict, dataset) -> None:
 
     for m, count in param_counts.items():
         check_fits(6 * 4 * count, f"training {m} ({count:,} parameters)", "choose a smaller --width, --layers or --params")
+
+
+def _check_backend(backend: str, address: str | None):
+    """None for the local backend, else the function that runs the specs there; refuses a backend that
+    is unknown or not installed before anything is stored."""
+    from .backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend '{backend}'; valid choices: {', '.join(BACKENDS)}")
+    if backend == "local":
+        if address is not None:
+            raise UserError("an address is for --backend ray; add --backend ray or leave --address out")
+        return None
+    from .backends.ray import import_ray, run_on_ray
+
+    import_ray()
+    return lambda specs, emit, record: run_on_ray(specs, emit, record, address, gpu=any(str(sp.train.get("device", "cpu")).startswith("cuda") for sp in specs))
+
+
+def _tracker_factory(uri: str | None):
+    """None without a tracking URI; else a function (folder, spec) -> tracker; MLflow is checked now."""
+    if uri is None:
+        return None
+    from .tracking import MlflowTracker
+
+    return MlflowTracker.connect(uri)  # an unreachable server fails here, before anything is stored
 
 
 def _tune_all(data, models, trials, config, model_args, data_options, params, workers, emit) -> dict:

@@ -296,6 +296,20 @@ class StoredRun:
 
         return load_dataset(self.config["dataset"], **self.config.get("data_options", {}))
 
+    def predict(self, x):
+        """Predictions for inputs `x` in the data set's layout (series (N, L, C) or (N, L) for one
+        channel, images (N, C, H, W)): class names (ids when the data set names none), or values for
+        regression. See `nncompare.predict`."""
+        from .predict import predictions
+
+        return predictions(self.model, self.meta, x)
+
+    def predict_proba(self, x):
+        """Class probabilities for inputs `x`: (N, K), or (N, T, K) for one label per position."""
+        from .predict import probabilities
+
+        return probabilities(self.model, self.meta, x)
+
 
 def _read_json(path: Path, what: str) -> dict:
     try:

@@ -1,0 +1,3 @@
+"""Where a comparison's runs execute besides this machine's worker processes: `ray.py` (a Ray cluster)."""
+
+BACKENDS = ("local", "ray")
