@@ -372,7 +372,7 @@ class GridProgress:
                     f"{e['runs']} runs{kept} on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}", highlight=False
                 )
             if not self.quiet and self.console.is_terminal:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
                 self.progress = Progress(
                     TextColumn("[bold]{task.fields[runs]}"),
@@ -643,11 +643,11 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
-    from .compare import compare, parse_models, separation_line
+def train_config_from(args, **extra):
+    """The TrainConfig of the training options 'compare' and 'train' share, plus `extra` fields."""
     from .train import TrainConfig
 
-    config = TrainConfig(
+    return TrainConfig(
         lr=args.lr,
         batch_size=args.batch_size,
         max_epochs=args.epochs,
@@ -656,12 +656,15 @@ def cmd_compare(args) -> int:
         schedule=args.schedule,
         clip=args.clip,
         weight_decay=args.weight_decay,
-        refit=args.refit,
-        augment=args.augment,
-        labels=args.labels,
-        semi=args.semi,
         device=args.device,
+        **extra,
     )
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, parse_models, separation_line
+
+    config = train_config_from(args, refit=args.refit, augment=args.augment, labels=args.labels, semi=args.semi)
     if args.resume is not None and args.semi != "none":
         raise UserError("--resume cannot be combined with --semi, which runs two comparisons; resume each with its own command: the semi-supervised one, then --semi none")
     console = _console()

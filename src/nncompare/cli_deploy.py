@@ -48,21 +48,9 @@ def add_commands(sub, defaults) -> None:
 
 
 def cmd_train(args) -> int:
-    from .cli import _console, data_options_from, shared_model_args
+    from .cli import _console, data_options_from, shared_model_args, train_config_from
     from .distributed import train_run, world_size
-    from .train import TrainConfig
-
-    config = TrainConfig(
-        lr=args.lr,
-        batch_size=args.batch_size,
-        max_epochs=args.epochs,
-        max_seconds=args.max_seconds,
-        patience=args.patience,
-        schedule=args.schedule,
-        clip=args.clip,
-        weight_decay=args.weight_decay,
-        device=args.device,
-    )
+    config = train_config_from(args)
     console = _console()
     lead = int(__import__("os").environ.get("RANK", "0")) == 0  # under torchrun, process 0 speaks for all
     model_args = shared_model_args(args, [args.model], console if lead else None).get(args.model, {})

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from . import register_model
-from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, symbols
+from .layers import check_positive_int, make_activation, sequence_shape, symbols
 
 
 WIDTH = 512  # hidden units for one output per input

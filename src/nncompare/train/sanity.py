@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import UserError
 from .loop import Objective, resolve_device, run_model
