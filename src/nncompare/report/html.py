@@ -176,13 +176,29 @@ def _samples(analyses: dict) -> str:
     return "".join(out)
 
 
+UNSET = {  # what a setting left at None means (see TrainConfig)
+    "max_epochs": "default: 40, more on a small data set (at least 1000 steps)",
+    "patience": "default: 10 epochs, scaled with the default epochs",
+    "lr": "each model's own (above)",
+    "max_seconds": "no limit",
+}
+
+
+def _setting(key: str, value) -> str:
+    if value is None:
+        return UNSET.get(key, "none")
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def _config(spec: dict, versions: dict) -> str:
     """The settings that decide the numbers as a table; the whole comparison.json folded below it."""
     train = spec.get("train", {})
     keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "max_seconds", "device"]
     rows = [["data set", spec["dataset"] + (f" {json.dumps(spec['data_options'])}" if spec.get("data_options") else "")], ["models", ", ".join(spec["models"])], ["seeds", ", ".join(map(str, spec["seeds"]))]]
     rows += [["learning rates", ", ".join(f"{m} {lr:g}" for m, lr in spec.get("learning_rates", {}).items())]]
-    rows += [[k.replace("_", " "), json.dumps(train[k])] for k in keys if k in train]
+    rows += [[k.replace("_", " "), _setting(k, train[k])] for k in keys if k in train]
     rows += [[f"{name} version", v] for name, v in versions.items()]
     return (
         _table(["setting", "value"], rows)

@@ -116,7 +116,10 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
     cheapest = min(done, key=lambda r: r["train_seconds"] if math.isfinite(r["train_seconds"]) else math.inf)
     if cheapest["model"] != best and math.isfinite(cheapest["train_seconds"]) and cheapest["train_seconds"] > 0:
         ratio = win["train_seconds"] / cheapest["train_seconds"]
-        parts.append(f"It trains in {ratio:.1f}× the time of the fastest model, {cheapest['model'].upper()} ({fmt(cheapest)}).")
+        if ratio >= 1.5:
+            parts.append(f"It trains in {ratio:.1f}× the time of the fastest model, {cheapest['model'].upper()} ({fmt(cheapest)}).")
+        else:
+            parts.append(f"It trains about as fast as the fastest model, {cheapest['model'].upper()} ({ratio:.1f}× its time).")
     mlp = by.get("mlp")
     if mlp and best != "mlp" and acc:
         gap = 100 * (win["score_mean"] - mlp["score_mean"])
