@@ -91,9 +91,9 @@ def rnn_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = No
     x_proj = _input_projection(x, w_ih, b_ih, b_hh if ln is None else None, ln and ln.x)  # W_xh x_t (+ b) for every t in one multiply: (B, T, H)
     w_hh_t, norm_h = w_hh.T, ln and ln.h
     outputs = []
-    for t in range(x.shape[1]):
+    for x_t in x_proj.unbind(1):  # unbind, not x_proj[:, t]: a slice's backward writes a zero tensor of all T steps, every step
         h_in = h if h_mask is None else h * h_mask  # recurrent dropout: one mask for the whole sequence
-        h = torch.tanh(_recurrent_step(x_proj[:, t], h_in, w_hh_t, b_hh, norm_h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)
+        h = torch.tanh(_recurrent_step(x_t, h_in, w_hh_t, b_hh, norm_h))  # h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)
         outputs.append(h)
     return torch.stack(outputs, 1), h
 
@@ -105,8 +105,8 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     x_proj = _input_projection(x, w_ih, b_ih, b_hh if ln is None else None, ln and ln.x)  # W_x* x_t (+ b), four gates, every t: (B, T, 4H)
     w_hh_t, norm_h = w_hh.T, ln and ln.h
     outputs = []
-    for t in range(x.shape[1]):
-        gates = _recurrent_step(x_proj[:, t], h if h_mask is None else h * h_mask, w_hh_t, b_hh, norm_h)  # (B, 4H)
+    for x_t in x_proj.unbind(1):  # (B, 4H) per step; see rnn_layer_equations on unbind
+        gates = _recurrent_step(x_t, h if h_mask is None else h * h_mask, w_hh_t, b_hh, norm_h)  # (B, 4H)
         a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
         i = torch.sigmoid(a_i)  # i_t = σ(W_xi x_t + W_hi h_{t-1} + b_i)
         f = torch.sigmoid(a_f)  # f_t = σ(W_xf x_t + W_hf h_{t-1} + b_f)
@@ -123,14 +123,14 @@ def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = No
     x_r, x_z, x_n = _project(x, w_ih, b_ih, ln and ln.x).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
     w_hh_t = w_hh.T
     outputs = []
-    for t in range(x.shape[1]):
+    for x_r_t, x_z_t, x_n_t in zip(x_r.unbind(1), x_z.unbind(1), x_n.unbind(1)):  # see rnn_layer_equations on unbind
         h_in = h if h_mask is None else h * h_mask
         # W_h* h_{t-1} + b_h* in one multiply-add (b_hn must stay inside r_t (...), so it is not folded into x)
         h_proj = torch.addmm(b_hh, h_in, w_hh_t) if ln is None else _project(h_in, w_hh, b_hh, ln.h)
         h_r, h_z, h_n = h_proj.chunk(3, dim=1)  # (B, H) each; chunks, not slices: their backward is cheaper
-        r = torch.sigmoid(x_r[:, t] + h_r)  # r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
-        z = torch.sigmoid(x_z[:, t] + h_z)  # z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
-        n = torch.tanh(x_n[:, t] + r * h_n)  # n_t = tanh(W_xn x_t + r_t (W_hn h_{t-1} + b_hn))
+        r = torch.sigmoid(x_r_t + h_r)  # r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+        z = torch.sigmoid(x_z_t + h_z)  # z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
+        n = torch.tanh(x_n_t + r * h_n)  # n_t = tanh(W_xn x_t + r_t (W_hn h_{t-1} + b_hn))
         h = n + z * (h - n)  # h_t = (1 - z_t) n_t + z_t h_{t-1}
         outputs.append(h)
     return torch.stack(outputs, 1), h
