@@ -56,5 +56,5 @@ def test_compare_logs_each_run_to_mlflow(tmp_path, monkeypatch):
         history = client.get_metric_history(child.info.run_id, "epoch_val_loss")
         assert [h.step for h in history] == [1, 2]
         assert min(h.value for h in history) == pytest.approx(metrics["val_loss"])  # the best epoch's, kept
-        assert sorted(a.path for a in client.list_artifacts(child.info.run_id)) == ["config.json", "history.csv", "metrics.json", "model.safetensors"]
+        assert sorted(a.path for a in client.list_artifacts(child.info.run_id)) == ["config.json", "history.csv", "metrics.json", "model.safetensors", "timing.json"]
     assert "summary.json" in [a.path for a in client.list_artifacts(parent.info.run_id)]
