@@ -121,7 +121,7 @@ def test_a_damaged_or_foreign_checkpoint_is_never_used(tmp_path):
     set_seed(0)
     checkpoint = Checkpointer(run, "f")
     fit(create_model("mlp", ds.meta, width=16), ds, config, checkpoint=checkpoint)
-    assert checkpoint.resumed_at is None and "the model needs (16, 64)" in checkpoint.notes[0]
+    assert checkpoint.resumed_at is None and "(16, 64) torch.float32 is needed" in checkpoint.notes[0]
 
 
 def test_the_stop_request_ends_a_run_after_one_step_and_keeps_the_last_checkpoint(tmp_path):

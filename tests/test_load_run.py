@@ -52,7 +52,7 @@ def test_tampered_truncated_or_missing_files_give_user_errors(stored, tmp_path):
             load_run(d)
         messages[name] = str(e.value)
     assert "safetensors" in messages["truncated"]
-    assert "the config needs" in messages["reshaped"]
+    assert "does not match its config" in messages["reshaped"] and "is needed" in messages["reshaped"]
     assert "did not finish" in messages["no-metrics"]
     assert "corrupt" in messages["bad-config"]
     with pytest.raises(UserError, match="no run folder"):

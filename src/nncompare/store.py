@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text, state_mismatch
 
 DEFAULT_STORE = "nncompare-runs"
 RUN_FILES = ("config.json", "metrics.json", "history.csv", "model.safetensors")  # a finished run has all four
@@ -377,17 +377,9 @@ def load_run(run_dir: str | os.PathLike) -> StoredRun:
         model = create_model(config["model"], run.meta, **config.get("model_args", {}))
     except (KeyError, TypeError) as e:
         raise UserError(f"'{path / 'config.json'}' does not describe a model nncompare can build ({e}); train the run again") from None
-    expected = model.state_dict()
-    if set(expected) != set(tensors):
-        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        raise UserError(f"'{path / 'model.safetensors'}' does not match its config (missing {missing[:3]}, unexpected {extra[:3]}); train the run again")
-    for name, want in expected.items():
-        got = tensors[name]
-        if got.shape != want.shape or got.dtype != want.dtype:
-            raise UserError(
-                f"'{path / 'model.safetensors'}': tensor {name} is {tuple(got.shape)} {got.dtype}, the config needs "
-                f"{tuple(want.shape)} {want.dtype}; train the run again"
-            )
+    problem = state_mismatch(tensors, model.state_dict())
+    if problem:
+        raise UserError(f"'{path / 'model.safetensors'}' does not match its config ({problem}); train the run again")
     model.load_state_dict(tensors)
     model.eval()
     run.model = model

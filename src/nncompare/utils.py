@@ -84,3 +84,16 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nncompare"
     )
     return Path(root)
+
+
+def state_mismatch(got: dict, want: dict) -> str | None:
+    """Why the tensors `got` cannot be loaded where `want` (a state dict) is: missing or unexpected
+    names, or a shape or dtype that differs; None when they fit. Shared by load_run and checkpoints."""
+    if set(got) != set(want):
+        missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+        return f"missing {missing[:3]}, unexpected {extra[:3]}"
+    for name, w in want.items():
+        g = got[name]
+        if g.shape != w.shape or g.dtype != w.dtype:
+            return f"tensor {name} is {tuple(g.shape)} {g.dtype}, {tuple(w.shape)} {w.dtype} is needed"
+    return None

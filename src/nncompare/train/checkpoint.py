@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..utils import atomic_write_bytes, atomic_write_json
+from ..utils import atomic_write_bytes, atomic_write_json, state_mismatch
 
 CHECKPOINT_JSON = "checkpoint.json"
 TENSOR_PREFIX = "checkpoint-"
@@ -179,13 +179,9 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
 
 
 def _check_matches(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], what: str) -> None:
-    if set(got) != set(want):
-        missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-        raise CheckpointError(f"{what} do not match the model (missing {missing[:3]}, unexpected {extra[:3]})")
-    for name, w in want.items():
-        g = got[name]
-        if g.shape != w.shape or g.dtype != w.dtype:
-            raise CheckpointError(f"{what}: {name} is {tuple(g.shape)} {g.dtype}, the model needs {tuple(w.shape)} {w.dtype}")
+    problem = state_mismatch(got, want)
+    if problem:
+        raise CheckpointError(f"{what} do not match the model ({problem})")
 
 
 def restore(loop: LoopState, saved: Saved) -> None:
