@@ -11,7 +11,6 @@ CNN >= 94%, GRU >= 91%, MLP >= 66%, the whole comparison under 5 minutes of wall
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

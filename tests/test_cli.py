@@ -25,7 +25,7 @@ def nncompare_cli(*args, cwd=None):
 @pytest.fixture(scope="module")
 def tiny_comparison(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
-    proc = nncompare_cli("compare", "digits", "--models", "mlp,gru", "--seeds", "2", "--epochs", "2", "--store", str(store), "--workers", "2")
+    proc = nncompare_cli("compare", "digits", "--models", "mlp,gru", "--seeds", "2", "--epochs", "2", "--store", str(store), "--workers", "2", "--no-report")
     return store, proc
 
 
@@ -171,7 +171,7 @@ def test_a_benchmark_script_reports_a_user_error_on_one_line(tmp_path):
 
 
 def test_compare_refit_records_the_retrained_runs(tmp_path, capsys):
-    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "3", "--patience", "3", "--refit", "--workers", "1", "--store", str(tmp_path), "--quiet",
+    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "3", "--patience", "3", "--refit", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report",
                  "--schedule", "cosine", "--clip", "0", "--weight-decay", "1e-4"])
     assert code == 0
     (run,) = tmp_path.glob("*/mlp-seed0")
@@ -197,7 +197,7 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert shared_overrides("gru", norm="layer") == ({"norm": "layer"}, [])
     assert shared_overrides("cnn", norm="layer") == ({}, ["--norm layer does not apply to cnn (it takes none or batch)"])
 
-    code = main(["compare", "digits", "--models", "cnn,gru", "--width", "8", "--layers", "2", "--norm", "batch", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--quiet"])
+    code = main(["compare", "digits", "--models", "cnn,gru", "--width", "8", "--layers", "2", "--norm", "batch", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report"])
     assert code == 0
     assert "note: --norm batch does not apply to gru (it takes none or layer)" in capsys.readouterr().out
     cnn = json.loads(next(tmp_path.glob("*/cnn-seed0/config.json")).read_text())["model_args"]

@@ -25,7 +25,7 @@ from nncompare.store import comparison_lock
 from nncompare.train import TrainConfig
 
 MODELS, SEEDS, EPOCHS = ["mlp", "gru"], 2, 6
-CLI = ["compare", "digits", "--models", ",".join(MODELS), "--seeds", str(SEEDS), "--epochs", str(EPOCHS), "--quiet"]
+CLI = ["compare", "digits", "--models", ",".join(MODELS), "--seeds", str(SEEDS), "--epochs", str(EPOCHS), "--quiet", "--no-report"]
 COMPARED = ("metrics.json", "history.csv", "model.safetensors", "config.json")  # byte for byte
 SRC = Path(nncompare.__file__).parent
 
@@ -229,7 +229,7 @@ def test_a_dead_worker_takes_only_its_own_run(reference, tmp_path):
     or had finished, depends on timing)."""
     _, expected = reference
     store = tmp_path / "store"
-    child = Child(["compare", "digits", "--models", "gru", "--seeds", "2", "--epochs", str(EPOCHS), "--workers", "2", "--store", str(store)], tmp_path, {"NNCOMPARE_TEST_KILL_RUN": "gru:1:2+"})
+    child = Child(["compare", "digits", "--models", "gru", "--seeds", "2", "--epochs", str(EPOCHS), "--workers", "2", "--store", str(store), "--no-report"], tmp_path, {"NNCOMPARE_TEST_KILL_RUN": "gru:1:2+"})
     assert child.wait() == 0, child.stderr()
     out = child.stdout()
     assert "run gru seed 1 failed: its worker process died twice, the second time running alone" in out
@@ -308,7 +308,7 @@ def test_a_run_forced_to_diverge_is_reported_and_the_others_complete(tmp_path, m
     assert errors_in(tmp_path) == []  # a diverged run is a result, stored and readable
 
     # on the command line every run at lr 1e6 diverges, and says so
-    assert main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "2", "--lr", "1e6", "--workers", "1", "--store", str(tmp_path), "--quiet"]) == 0
+    assert main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "2", "--lr", "1e6", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report"]) == 0
     out = capsys.readouterr().out
     assert "diverged" in out and "run mlp seed 0 diverged: training loss" in out
 
@@ -374,7 +374,7 @@ def test_writers_in_several_processes_lose_no_row(tmp_path, report_line):
 
 def test_four_nncompare_commands_into_one_store_at_once(tmp_path):
     store = tmp_path / "store"
-    args = ["compare", "digits", "--models", "mlp", "--seeds", "2", "--epochs", "1", "--workers", "1", "--quiet", "--store", str(store)]
+    args = ["compare", "digits", "--models", "mlp", "--seeds", "2", "--epochs", "1", "--workers", "1", "--quiet", "--no-report", "--store", str(store)]
     children = [Child(args, tmp_path) for _ in range(4)]
     for c in children:
         assert c.wait() == 0, c.stderr()
@@ -434,7 +434,7 @@ def test_runs_check_reports_every_kind_of_damage(reference, tmp_path, capsys):
 def test_the_same_command_twice_writes_byte_identical_metrics(tmp_path):
     """metrics.json, history.csv, the weights and config.json repeat byte for byte; only timing.json
     (seconds, throughput, the finishing time) may differ, and holds nothing else."""
-    args = ["compare", "digits", "--models", "cnn,lstm", "--seeds", "2", "--epochs", "2", "--dropout", "0.2", "--augment", "--quiet", "--workers", "1"]
+    args = ["compare", "digits", "--models", "cnn,lstm", "--seeds", "2", "--epochs", "2", "--dropout", "0.2", "--augment", "--quiet", "--no-report", "--workers", "1"]
     assert main(args + ["--store", str(tmp_path / "a")]) == 0
     assert main(args + ["--store", str(tmp_path / "b")]) == 0
     (a,), (b,) = [[p for p in (tmp_path / s).iterdir() if p.is_dir()] for s in "ab"]

@@ -77,7 +77,7 @@ def test_what_cannot_work_is_refused_before_anything_is_stored(tmp_path, data, c
 
 
 def test_cli_shows_supervised_only_beside_semi_supervised(tmp_path, capsys):
-    code = main(["compare", "digits", "--models", "mlp", "--labels", "50", "--semi", "pseudo", "--seeds", "1", "--epochs", "5", "--workers", "1", "--store", str(tmp_path), "--quiet"])
+    code = main(["compare", "digits", "--models", "mlp", "--labels", "50", "--semi", "pseudo", "--seeds", "1", "--epochs", "5", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report"])
     assert code == 0
     out = capsys.readouterr().out
     assert "supervised only vs pseudo" in out and "points" in out
