@@ -19,10 +19,8 @@ import argparse
 import sys
 
 import torch
-import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
-from nncompare.analysis.cost import _equations_path
+from nncompare.analysis import training_step_flops
 from nncompare.data import load_dataset
 from nncompare.errors import run_main
 from nncompare.models import count_parameters, create_model, model_names
@@ -34,16 +32,6 @@ def matmul_flops_per_second(n: int, seconds: float) -> float:
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
     return 2 * n**3 / _repeat(lambda: a @ b, seconds)
-
-
-def train_step_flops(model, x, y) -> int:
-    """FLOPs of forward + loss + backward on the batch (x, y)."""
-    model.train()
-    counter = FlopCounterMode(display=False)
-    with _equations_path(model), counter:
-        F.cross_entropy(model(x), y).backward()
-    model.zero_grad(set_to_none=True)
-    return int(counter.get_total_flops())
 
 
 def main() -> int:
@@ -73,7 +61,7 @@ def main() -> int:
     for name in args.models.split(","):
         set_seed(0)
         model = create_model(name, data.meta)
-        flops = train_step_flops(model, x, y)
+        flops = training_step_flops(model, x, y)
         line = f"{name:6} {count_parameters(model):>8,} {flops / 1e6:>11.1f}"
         for t in thread_counts:
             torch.set_num_threads(t)

@@ -27,6 +27,7 @@ from nncompare.analysis import (
     text_features,
     theoretical_receptive_field,
     top_activating,
+    training_step_flops,
     unit_activations,
 )
 from nncompare.data import DatasetMeta, load_dataset
@@ -161,6 +162,24 @@ def test_flops_of_a_linear_model_and_of_a_recurrent_one():
     # per step: input (1 -> 3*4) and recurrent (4 -> 3*4) multiplies; then the head (4 -> 2)
     assert flops_per_example(gru, torch.randn(2, 10, 1)) == 10 * 2 * (1 * 12 + 4 * 12) + 2 * 4 * 2
     assert gru.recurrent.impl == "fused"  # switched back
+
+
+def test_flops_of_a_training_step():
+    x, y = torch.randn(3, 12, 2), torch.tensor([0, 4, 1])
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(24, 5))
+    # forward 2*24*5 per example, backward: the weights' gradient only (the input needs none)
+    assert training_step_flops(lin, x, y) == 3 * (2 * 24 * 5 + 2 * 24 * 5)
+    two = nn.Sequential(nn.Flatten(), nn.Linear(24, 7), nn.ReLU(), nn.Linear(7, 5))
+    # the second layer's backward also gives its input's gradient: 3x its forward
+    assert training_step_flops(two, x, y) == 3 * (2 * 2 * 24 * 7 + 3 * 2 * 7 * 5)
+    assert all(p.grad is None for p in two.parameters()) and two.training
+    meta = series_meta(length=10, channels=1, n_classes=2)
+    gru = create_model("gru", meta, hidden_size=4).eval()
+    # forward: 2 x (10 steps x (1 -> 12 and 4 -> 12) + the head 4 -> 2) = 2432; backward: the input
+    # multiply's weights 480, each step's weights 192 and (but the first, from a zero state) its h 192,
+    # the head's weights and input 2 x 32
+    assert training_step_flops(gru, torch.randn(2, 10, 1), torch.tensor([0, 1])) == 2432 + 480 + 10 * 192 + 9 * 192 + 64
+    assert gru.recurrent.impl == "fused" and not gru.training
 
 
 def test_permutation_of_positions_is_fixed_and_the_same_in_every_channel():

@@ -3,7 +3,7 @@
 `analyse_run` gathers every analysis of one stored run into plain data for the report.
 """
 
-from .cost import flops_per_example
+from .cost import flops_per_example, training_step_flops
 from .metrics import calibration, confusion, least_confident, most_uncertain
 from .neurons import feature_correlations, first_layer_weights, per_input_unit_max, text_features, top_activating, unit_activations
 from .order import permute_positions, permuted_dataset, position_permutation
@@ -16,6 +16,7 @@ __all__ = [
     "feature_correlations",
     "first_layer_weights",
     "flops_per_example",
+    "training_step_flops",
     "gradient_profile",
     "has_dropout",
     "least_confident",

@@ -40,3 +40,23 @@ def flops_per_example(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor |
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
+
+
+def training_step_flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of one training step's forward, cross-entropy and backward on the batch (x, y) (the
+    optimizer's element-wise update is not counted), counted as `flops_per_example` counts them.
+
+    A layer's backward multiplies cost its forward's twice over (the gradient of the weights and of
+    the layer's input) except for the first layer, whose input needs no gradient."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.train()
+    counter = FlopCounterMode(display=False)
+    try:
+        with _equations_path(model), counter:
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return int(counter.get_total_flops())
