@@ -147,7 +147,8 @@ def _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask):
         h_ins = hs if mask is None else torch.empty_like(hs)  # what the next step's W_h multiplies: h_t, or h_t ⊙ mask
         h_in, c = (h0.T, cs[0]) if mask is None else (h0.T * mask, cs[0])  # (H, B)
         gate = acts.view(steps, 4, hidden, batch)
-        per_step = zip(acts.unbind(0), acts[:, : 3 * hidden].unbind(0), *(gate[:, k].unbind(0) for k in range(4)), cs[1:].unbind(0), tanh_cs.unbind(0), hs.unbind(0), h_ins.unbind(0))
+        h_list = hs.unbind(0)
+        per_step = zip(acts.unbind(0), acts[:, : 3 * hidden].unbind(0), *(gate[:, k].unbind(0) for k in range(4)), cs[1:].unbind(0), tanh_cs.unbind(0), h_list, h_list if mask is None else h_ins.unbind(0))
         for a, sig, o, i, f, g, c_t, tanh_c, h_t, h_in_t in per_step:
             torch.addmm(a, w_hh, h_in, out=a)  # a_t = W_x x_t + W_h h_{t-1} + b   (out=, not addmm_: the FLOP counter counts this one)
             sig.sigmoid_()  # o_t, i_t, f_t = σ(a_o), σ(a_i), σ(a_f)
