@@ -108,8 +108,8 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     every step is one multiply (its gradients two) on a layer's input as it is, and the hidden states
     returned are a (B, T, H) view of an (H, T, B) tensor, which the next layer reads without a copy.
     Measured per training step (benchmarks/recurrent.py, 1 thread, batch 32, H=6, 1000 steps): the
-    autograd loop about 14x torch's fused LSTM, `LSTMSteps` about 3.5x; the rest is the cost of calling
-    some twelve operations a step from Python, which the fused kernel does not pay."""
+    autograd loop 12-16x torch's fused LSTM (oneDNN on CPU), `LSTMSteps` 3.5-4.5x; what remains is the
+    cost of calling some twelve operations and twenty views a step from Python (about 5 and 2 us each)."""
     if ln is not None or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return lstm_layer_autograd(x, state, w_ih, w_hh, b_ih, b_hh, ln, h_mask)
     h0, c0 = state
@@ -151,12 +151,12 @@ def _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask):
         per_step = zip(acts.unbind(0), acts[:, : 3 * hidden].unbind(0), *(gate[:, k].unbind(0) for k in range(4)), cs[1:].unbind(0), tanh_cs.unbind(0), h_list, h_list if mask is None else h_ins.unbind(0))
         for a, sig, o, i, f, g, c_t, tanh_c, h_t, h_in_t in per_step:
             torch.addmm(a, w_hh, h_in, out=a)  # a_t = W_x x_t + W_h h_{t-1} + b   (out=, not addmm_: the FLOP counter counts this one)
-            sig.sigmoid_()  # o_t, i_t, f_t = σ(a_o), σ(a_i), σ(a_f)
+            sig.sigmoid_()  # i_t = σ(W_xi x_t + W_hi h_{t-1} + b_i), f_t = σ(W_xf ...), o_t = σ(W_xo ...): rows o, i, f in one call
             g.tanh_()  # g_t = tanh(a_g) = tanh(W_xc x_t + W_hc h_{t-1} + b_c)
             torch.mul(f, c, out=c_t)  # c_t = f_t c_{t-1} + ...
             c_t.addcmul_(i, g)  # ... + i_t g_t
-            torch.tanh(c_t, out=tanh_c)
-            torch.mul(o, tanh_c, out=h_t)  # h_t = o_t tanh(c_t)
+            torch.tanh(c_t, out=tanh_c)  # h_t = o_t tanh(c_t) ...
+            torch.mul(o, tanh_c, out=h_t)  # ... (tanh(c_t) kept for the backward)
             if mask is not None:
                 torch.mul(h_t, mask, out=h_in_t)  # recurrent dropout: h_t ⊙ mask enters the next step
             h_in, c = h_in_t, c_t
