@@ -108,7 +108,7 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     every step is one multiply (its gradients two) on a layer's input as it is, and the hidden states
     returned are a (B, T, H) view of an (H, T, B) tensor, which the next layer reads without a copy.
     Measured per training step (benchmarks/recurrent.py, 1 thread, batch 32, H=6, 1000 steps): the
-    autograd loop 12-16x torch's fused LSTM (oneDNN on CPU), `LSTMSteps` 3.5-4.5x; what remains is the
+    autograd loop 12-15x torch's fused LSTM (oneDNN on CPU), `LSTMSteps` 3.8-4.4x; what remains is the
     cost of calling some twelve operations and twenty views a step from Python (about 5 and 2 us each)."""
     if ln is not None or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return lstm_layer_autograd(x, state, w_ih, w_hh, b_ih, b_hh, ln, h_mask)
