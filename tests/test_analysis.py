@@ -162,6 +162,9 @@ def test_flops_of_a_linear_model_and_of_a_recurrent_one():
     # per step: input (1 -> 3*4) and recurrent (4 -> 3*4) multiplies; then the head (4 -> 2)
     assert flops_per_example(gru, torch.randn(2, 10, 1)) == 10 * 2 * (1 * 12 + 4 * 12) + 2 * 4 * 2
     assert gru.recurrent.impl == "fused"  # switched back
+    # the LSTM counted on its equation-written path (LSTMSteps): input (1 -> 4*4) and recurrent (4 -> 4*4) multiplies per step
+    lstm = create_model("lstm", meta, hidden_size=4, num_layers=2)
+    assert flops_per_example(lstm, torch.randn(2, 10, 1)) == 10 * 2 * (1 * 16 + 4 * 16) + 10 * 2 * (4 * 16 + 4 * 16) + 2 * 4 * 2
 
 
 def test_flops_of_a_training_step():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nncompare.models import create_model
+from nncompare.models import rnn
 from nncompare.models.rnn import RecurrentLayers
 
 from conftest import image_meta, series_meta
@@ -82,3 +83,82 @@ def test_rnn_matches_plain_numpy_forward_pass():
         last = model(xt).numpy()  # the classifier reads y_T
     np.testing.assert_allclose(per_step, ys, atol=1e-10)
     np.testing.assert_allclose(last, ys[:, -1], atol=1e-10)
+
+
+# -- the LSTM's hand-written backward through time (LSTMSteps) -------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "recurrent-dropout-mask"])
+def test_lstm_steps_backward_passes_gradcheck(masked, steps):
+    """The hand-derived backward of LSTMSteps against finite differences, in float64, for every input:
+    the input projection, W_hh and an initial state (h_0, c_0) that itself requires grad (truncated BPTT)."""
+    gen = torch.Generator().manual_seed(0)
+    b, h = 2, 3
+    args = [torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_() for shape in ((4 * h, steps, b), (4 * h, h), (b, h), (b, h))]
+    mask = torch.bernoulli(torch.full((b, h), 0.5, dtype=torch.float64), generator=gen) / 0.5 if masked else None
+    assert torch.autograd.gradcheck(lambda *a: rnn.LSTMSteps.apply(*a, mask), args)
+
+
+def _lstm_pair(input_size, num_layers, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    fused = RecurrentLayers("lstm", input_size, hidden_size=5, num_layers=num_layers, **kwargs).train()
+    equations = RecurrentLayers("lstm", input_size, hidden_size=5, num_layers=num_layers, impl="equations", **kwargs).train()
+    equations.load_state_dict(fused.state_dict())
+    return fused, equations
+
+
+def _outputs_and_gradients(layers, x, state, seed=1):
+    """Top-layer outputs, final state, and the gradients of every parameter and of the initial state,
+    for a loss that reads every output and the final (h, c)."""
+    layers.zero_grad()
+    state = tuple(s.detach().clone().requires_grad_() for s in state)
+    torch.manual_seed(seed)  # the same recurrent-dropout masks on every path
+    out, (h, c) = layers.run(x, state)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
+    ((out * weights).sum() + (h * c).sum()).backward()
+    grads = {name: p.grad.clone() for name, p in layers.named_parameters()}
+    return out, h, c, grads, state[0].grad, state[1].grad
+
+
+@pytest.mark.parametrize("input_size", [1, 3])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_lstm_steps_match_the_fused_lstm_and_the_autograd_loop_in_training(monkeypatch, num_layers, input_size):
+    """impl="equations" (LSTMSteps) computes torch's fused LSTM and the autograd loop it replaced: outputs,
+    final state, every parameter's gradient and the initial state's, in float32, in training mode."""
+    fused, equations = _lstm_pair(input_size, num_layers)
+    x = torch.randn(4, 9, input_size)
+    state = (torch.randn(num_layers, 4, 5), torch.randn(num_layers, 4, 5))
+    reference = _outputs_and_gradients(fused, x, state)
+    ours = _outputs_and_gradients(equations, x, state)
+    with torch.no_grad():  # nothing to differentiate: the forward alone (no Function), the same numbers
+        assert torch.equal(equations.run(x, state)[0], ours[0])
+    monkeypatch.setattr(rnn, "lstm_layer_equations", rnn.lstm_layer_autograd)
+    loop = _outputs_and_gradients(equations, x, state)
+    for other in (reference, loop):
+        for a, b in zip(ours[:3] + ours[4:], other[:3] + other[4:]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        for name in ours[3]:
+            torch.testing.assert_close(ours[3][name], other[3][name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_lstm_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_exactly(monkeypatch, num_layers):
+    """With a recurrent-dropout mask on h_{t-1} (no fused counterpart): LSTMSteps against the autograd
+    loop with the same masks; and the same seed gives the same numbers, bit for bit."""
+    _, equations = _lstm_pair(3, num_layers, recurrent_dropout=0.4)
+    x = torch.randn(3, 7, 3)
+    state = (torch.randn(num_layers, 3, 5), torch.randn(num_layers, 3, 5))
+    ours = _outputs_and_gradients(equations, x, state)
+    again = _outputs_and_gradients(equations, x, state)
+    other_masks = _outputs_and_gradients(equations, x, state, seed=5)
+    assert not torch.allclose(ours[0], other_masks[0])  # the mask is in use
+    for a, b in zip(ours[:3] + ours[4:], again[:3] + again[4:]):
+        assert torch.equal(a, b)
+    assert all(torch.equal(ours[3][name], again[3][name]) for name in ours[3])
+    monkeypatch.setattr(rnn, "lstm_layer_equations", rnn.lstm_layer_autograd)
+    loop = _outputs_and_gradients(equations, x, state)
+    for a, b in zip(ours[:3] + ours[4:], loop[:3] + loop[4:]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for name in ours[3]:
+        torch.testing.assert_close(ours[3][name], loop[3][name], atol=1e-5, rtol=1e-5, msg=name)
