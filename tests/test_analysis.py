@@ -183,6 +183,11 @@ def test_flops_of_a_training_step():
     # the head's weights and input 2 x 32
     assert training_step_flops(gru, torch.randn(2, 10, 1), torch.tensor([0, 1])) == 2432 + 480 + 10 * 192 + 9 * 192 + 64
     assert gru.recurrent.impl == "fused" and not gru.training
+    # the LSTM's hand-written backward (LSTMSteps) is counted too: forward 640 + 10 x 256 + 32; backward:
+    # the input multiply's weights 640, W_h^T da_{t+1} at every step 10 x 256 (the last with zeros),
+    # dW_h over all steps 10 x 256, dh_0 256, the head 64
+    lstm = create_model("lstm", meta, hidden_size=4)
+    assert training_step_flops(lstm, torch.randn(2, 10, 1), torch.tensor([0, 1])) == (640 + 2560 + 32) + (640 + 2560 + 2560 + 256 + 64)
 
 
 def test_permutation_of_positions_is_fixed_and_the_same_in_every_channel():

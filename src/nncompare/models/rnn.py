@@ -208,7 +208,7 @@ class LSTMSteps(torch.autograd.Function):
             dc_next, da_next = d_c_last.T, da.new_zeros(4 * hidden, batch)  # after the last step: ∂L/∂c_T of the final state, no a_{T+1}
             for dh_t, dc_t, da_t, da_o, da_ifg, dh_dc_t, f_next, da_o_dh, da_ifg_dc in zip(*(reversed(v) for v in views)):  # from the last step back
                 if mask is None:
-                    dh_t.addmm_(w_hh_t, da_next)  # dh_t = ∂L/∂h_t + W_h^T da_{t+1}
+                    torch.addmm(dh_t, w_hh_t, da_next, out=dh_t)  # dh_t = ∂L/∂h_t + W_h^T da_{t+1}   (out=: the FLOP counter counts it)
                 else:
                     dh_t.addcmul_(w_hh_t @ da_next, mask)  # dh_t = ∂L/∂h_t + (W_h^T da_{t+1}) ⊙ mask
                 torch.mul(dh_t, dh_dc_t, out=dc_t)  # dc_t = dh_t o_t (1 - tanh²(c_t)) + ...
