@@ -74,6 +74,21 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(case, tm
         assert result.metrics["stop_reason"] == "early_stopping" and result.metrics["epochs"] < config.max_epochs
 
 
+def test_a_run_without_validation_resumes_with_its_plateau_counters(tmp_path):
+    # a rate so high that the CNN's training loss stalls at once: epochs 3 and 4 are no better than epoch 2
+    # (patience 1: halved after epoch 4); resumed after epoch 3, the run must know that epoch 3 was counted
+    ds = load_dataset("digits")
+    config = TrainConfig(lr=0.3, max_epochs=6, patience=1, validation="none")
+    uninterrupted = _train(ds, "cnn", config)[:2]
+    with pytest.raises(Stop):
+        _train(ds, "cnn", config, tmp_path, stop_at=4)
+    torch.manual_seed(12345)
+    net, result, checkpoint = _train(ds, "cnn", config, tmp_path, model_seed=99)
+    assert checkpoint.resumed_at == 3
+    _same(uninterrupted, (net, result))
+    assert [row["lr"] for row in result.history] == [0.3] * 4 + [0.15] * 2
+
+
 def test_a_run_stopped_after_its_last_epoch_goes_straight_to_the_test(tmp_path):
     ds = load_dataset("digits")
     config = TrainConfig(lr=3e-3, max_epochs=2, refit=True)

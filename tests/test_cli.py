@@ -105,6 +105,8 @@ def test_models_and_datasets_listings(capsys):
         (["compare", "digits", "--params", "lots"], "argument --params: 'lots' is not a parameter count; write it as 5000, 5k or 1.5M"),
         (["compare", "digits", "--params", "0.5"], "must be a positive whole number of parameters"),
         (["compare", "digits", "--models", "mlp", "--params", "100"], "model 'mlp' cannot be sized to 100 parameters"),
+        (["compare", "digits", "--no-validation", "--refit"], "--no-validation and --refit cannot be combined"),
+        (["compare", "digits", "--no-validation", "--tune", "2"], "--tune scores its trials on the validation split; it cannot be combined with --no-validation"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["runs", "no-such-comparison"], "no comparison 'no-such-comparison'"),
     ],
@@ -184,6 +186,19 @@ def test_compare_refit_records_the_retrained_runs(tmp_path, capsys):
     with open(run / "history.csv") as f:
         phases = [r["phase"] for r in csv.DictReader(f)]
     assert phases == [""] * 3 + ["refit"] * metrics["refit_epochs"]
+
+
+def test_compare_without_validation_records_the_protocol(tmp_path, capsys):
+    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "2", "--no-validation", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report"])
+    assert code == 0
+    (run,) = tmp_path.glob("*/mlp-seed0")
+    config = json.loads((run / "config.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert config["train"]["validation"] == "none" and metrics["val_loss"] is None and metrics["epochs"] == 2
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["epoch", "train_loss", "train_acc", "lr"]  # no validation columns
+    assert metrics["best_epoch"] == 1 + min(range(2), key=lambda i: float(rows[i]["train_loss"]))
 
 
 def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, capsys):

@@ -64,3 +64,13 @@ def test_two_processes_with_torchrun_match_one_process(series_csv, tmp_path):
     assert two.metrics["test_loss"] == pytest.approx(one.metrics["test_loss"], rel=TOLERANCE)
     # and the first epoch really trained: the weights moved from their shared start
     assert one.history[-1]["train_loss"] < one.history[0]["train_loss"]
+
+
+@pytest.mark.parametrize("fields, option", [(dict(refit=True), "--refit"), (dict(augment=True), "--augment"), (dict(validation="none"), "--no-validation")])
+def test_one_run_refuses_the_options_of_compare_alone(fields, option, tmp_path):
+    import nncompare
+    from nncompare.distributed import train_run
+    from nncompare.train import TrainConfig
+
+    with pytest.raises(nncompare.UserError, match=f"'nncompare train' does not take {option}; use 'nncompare compare --models mlp {option}'"):
+        train_run("digits", "mlp", config=TrainConfig(**fields), store=tmp_path)

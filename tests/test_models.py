@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import nncompare
+from nncompare.data import DatasetMeta
 from nncompare.models import count_parameters, create_model, list_models, model_names
 
 from conftest import image_meta, series_meta
@@ -216,6 +217,38 @@ def test_cnn_batch_norm_sits_between_convolution_and_activation():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in create_model("cnn", image_meta(), norm="batch").modules())
     with pytest.raises(nncompare.UserError, match="norm must be one of none, batch"):
         create_model("cnn", series_meta(), norm="group")
+
+
+def test_cnn_takes_a_width_and_kernel_per_layer_as_fcn_has():
+    from nncompare.analysis import theoretical_receptive_field
+
+    meta = DatasetMeta(name="arrowhead-like", kind="series", task="classify", input_shape=(251, 1), n_classes=3)
+    fcn = create_model("cnn", meta, channels=[128, 256, 128], kernel_size=[8, 5, 3], norm="batch")
+    convs = [m for m in fcn.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [(1, 128, 8), (128, 256, 5), (256, 128, 3)]
+    # FCN's count (Wang et al. 2017): convolutions 1,152 + 164,096 + 98,432, batch norm 2 x (128 + 256 + 128), softmax layer 387
+    assert count_parameters(fcn) == 265_091
+    assert fcn.receptive_field() == theoretical_receptive_field(fcn) == 1 + 7 + 4 + 2
+
+    def output_shapes(net, x):
+        shapes = []
+        hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[2:]))) for m in net.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+        out = net(x)
+        for h in hooks:
+            h.remove()
+        return out.shape, shapes
+
+    # every layer keeps the length, an even kernel (padded one more step after than before) too
+    assert output_shapes(fcn, torch.randn(2, 251, 1)) == ((2, 3), [(251,)] * 3)
+    image = create_model("cnn", image_meta(), channels=[4, 4], kernel_size=[2, 3])
+    assert output_shapes(image, torch.randn(2, 1, 6, 5)) == ((2, 4), [(6, 5)] * 2)
+    assert count_parameters(create_model("cnn", meta, channels=[16, 16], kernel_size=3)) == count_parameters(create_model("cnn", meta, channels=16, depth=2, kernel_size=3))
+    with pytest.raises(nncompare.UserError, match="channels and kernel_size give 2 and 3 layers"):
+        create_model("cnn", meta, channels=[8, 8], kernel_size=[3, 3, 3])
+    with pytest.raises(nncompare.UserError, match="every layer needs the same channels"):
+        create_model("cnn", meta, channels=[8, 16], residual=True)
+    with pytest.raises(nncompare.UserError, match="channels must be a positive whole number"):
+        create_model("cnn", meta, channels=[8, 0])
 
 
 @pytest.mark.parametrize("name", model_names())

@@ -128,3 +128,11 @@ def test_a_comparison_with_order_runs_passes_the_store_check(digits_report, caps
     assert main(["runs", "--check", "--store", str(store)]) == 0, capsys.readouterr().out
     listed = sorted(p.name for p in digits_report.folder.iterdir() if p.is_dir())
     assert listed == sorted(f"{m}{v}-seed{s}" for m in ("mlp", "cnn", "gru") for v in ("", "-permuted") for s in (0, 1))
+
+
+def test_the_configuration_table_says_whether_a_validation_split_was_used():
+    from nncompare.report.html import _config
+
+    spec = {"dataset": "ucr:ArrowHead", "models": ["cnn"], "seeds": [0], "train": {"max_epochs": 1000, "validation": "none", "refit": False}}
+    table = _config(spec, {})
+    assert "<tr><td>validation</td><td>none</td>" in table and "<tr><td>refit</td><td>off</td>" in table

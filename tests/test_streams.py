@@ -140,6 +140,12 @@ def test_each_family_reports_its_context(text_data):
         assert result.metrics["context"] == expected[m]
 
 
+def test_no_validation_is_refused_for_text_read_as_streams(text_data):
+    name, _ = text_data
+    with pytest.raises(nncompare.UserError, match="--no-validation is not available for next-character text"):
+        nncompare.train(name, "rnn", config=TrainConfig(max_epochs=1, validation="none"))
+
+
 def test_refit_on_text_trains_again_on_train_and_validation(text_data):
     name, _ = text_data
     _, result = nncompare.train(name, "rnn", config=TrainConfig(max_epochs=2, patience=5, refit=True))

@@ -251,3 +251,88 @@ def test_a_schedule_changes_training_and_is_recorded():
     assert cosine.history[-1]["train_loss"] != constant.history[-1]["train_loss"]
     with pytest.raises(nncompare.UserError, match="schedule must be one of constant, cosine, onecycle"):
         TrainConfig(schedule="linear").validate()
+
+
+# -- validation="none" (--no-validation): the FCN / dl-4-tsc protocol for small data sets ----------------
+def test_without_validation_every_labelled_example_is_trained_on_and_none_is_validated():
+    data = toy_dataset()
+    set_seed(0)
+    model = create_model("mlp", data.meta, dropout=0.0, width=32)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(max_epochs=8, lr=1e-3, patience=100, batch_size=1000, clip=0.0, validation="none")
+    result = fit(model, data, cfg)
+    assert all("val_loss" not in r and "val_acc" not in r for r in result.history)
+    assert result.metrics["val_loss"] is None and result.metrics["epochs"] == 8 and result.metrics["stop_reason"] == "max_epochs"
+    assert [r["lr"] for r in result.history] == [1e-3] * 8  # no plateau within patience 100
+    # the weights of full-batch Adam on train+val (the toy loss falls every epoch: the last epoch is the kept one)
+    assert result.metrics["best_epoch"] == 8
+    bare = create_model("mlp", data.meta, dropout=0.0, width=32)
+    bare.load_state_dict(initial)
+    opt = torch.optim.Adam(bare.parameters(), lr=1e-3)
+    x, y = torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y])
+    bare.train()
+    for _ in range(8):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(bare(x), y).backward()
+        opt.step()
+    for (name, a), b in zip(model.state_dict().items(), bare.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def _noisy_run(patience=2, epochs=30):
+    """A run whose training loss goes up and down (a rate far too high), with every epoch's weights."""
+    data = toy_dataset(n=64)
+    set_seed(0)
+    model = create_model("mlp", data.meta, dropout=0.0, width=32)
+    snapshots = []
+    cfg = TrainConfig(max_epochs=epochs, lr=0.3, patience=patience, batch_size=16, clip=0.0, validation="none")
+    result = fit(model, data, cfg, on_epoch=lambda row: snapshots.append({k: v.clone() for k, v in model.state_dict().items()}))
+    return model, data, result, snapshots
+
+
+def test_without_validation_the_rate_halves_after_patience_epochs_without_a_lower_training_loss():
+    from nncompare.train.loop import MIN_LR_FRACTION
+
+    _, _, result, _ = _noisy_run(patience=2)
+    lrs, losses = [r["lr"] for r in result.history], [r["train_loss"] for r in result.history]
+    # the rule, written out: after each epoch, a loss below best * (1 - 1e-4) resets the count of bad
+    # epochs; when that count exceeds the patience the rate is halved (not below 1/10 of the start)
+    lr, best, bad, expected = 0.3, math.inf, 0, []
+    for loss in losses:
+        expected.append(lr)
+        if loss < best * (1 - 1e-4):
+            best, bad = loss, 0
+        else:
+            bad += 1
+        if bad > 2:
+            lr, bad = max(lr * 0.5, 0.3 * MIN_LR_FRACTION), 0
+    assert lrs == pytest.approx(expected, rel=1e-12)
+    assert lrs[-1] < 0.3 and 0.15 in lrs  # it did halve, at least once
+    assert min(lrs) >= 0.3 * MIN_LR_FRACTION - 1e-12
+
+
+def test_without_validation_the_weights_kept_are_those_of_the_lowest_training_loss():
+    model, data, result, snapshots = _noisy_run(patience=2)
+    losses = [r["train_loss"] for r in result.history]
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    assert lowest != len(losses) - 1  # the last epoch is not the best one: the test can tell them apart
+    assert result.metrics["best_epoch"] == lowest + 1 and result.metrics["best_train_loss"] == losses[lowest]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[lowest][name]), name
+    test_loss, _ = evaluate(model, data.test.x, data.test.y)
+    assert math.isclose(result.metrics["test_loss"], test_loss, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(refit=True), "--no-validation and --refit cannot be combined"),
+        (dict(labels=20), "--no-validation and --labels cannot be combined"),
+        (dict(schedule="cosine"), "cannot be combined with --schedule cosine"),
+        (dict(validation="holdout"), "validation must be one of split, none, got 'holdout'"),
+    ],
+)
+def test_without_validation_settings_that_make_no_sense_are_refused(fields, message):
+    cfg = TrainConfig(lr=1e-2, **{"validation": "none", **fields})
+    with pytest.raises(nncompare.UserError, match=message):
+        cfg.validate()

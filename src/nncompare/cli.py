@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", type=_positive_int, default=None, metavar="N", help="keep N labelled training examples (stratified, the same for every run) and treat the rest as unlabelled")
     c.add_argument("--semi", choices=["none", "pseudo", "meanteacher"], default="none", help="with --labels: use the unlabelled examples by pseudo-labelling or a mean teacher; the table then also shows supervised-only (default: none)")
     c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
+    c.add_argument("--no-validation", action="store_true", help="for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss")
     c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
     c.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
@@ -664,7 +665,7 @@ def train_config_from(args, **extra):
 def cmd_compare(args) -> int:
     from .compare import compare, parse_models, separation_line
 
-    config = train_config_from(args, refit=args.refit, augment=args.augment, labels=args.labels, semi=args.semi)
+    config = train_config_from(args, refit=args.refit, augment=args.augment, labels=args.labels, semi=args.semi, validation="none" if args.no_validation else "split")
     if args.resume is not None and args.semi != "none":
         raise UserError("--resume cannot be combined with --semi, which runs two comparisons; resume each with its own command: the semi-supervised one, then --semi none")
     console = _console()

@@ -379,6 +379,8 @@ def compare(
             raise UserError(f"tune must be a positive whole number of trials, got {tune!r}")
         if config.lr is not None:
             raise UserError("--tune chooses each model's learning rate; leave out --lr (or leave out --tune)")
+        if config.validation == "none":
+            raise UserError("--tune scores its trials on the validation split; it cannot be combined with --no-validation")
         if stored is not None:
             tuning = resuming.stored_tuning(folder, stored, tune)  # tuned when it started: not again
         else:

@@ -59,6 +59,8 @@ def train_run(data: str, model: str, seed: int = 0, config=None, model_args: dic
             raise UserError(f"'nncompare train' does not take --{option}; use 'nncompare compare --models {model} --{option}'")
     if config.labels is not None:
         raise UserError("'nncompare train' has no semi-supervised mode; use 'nncompare compare --labels N'")
+    if config.validation != "split":
+        raise UserError(f"'nncompare train' does not take --no-validation; use 'nncompare compare --models {model} --no-validation'")
     get_model_info(model)  # an unknown name fails before anything starts
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed must be a whole number >= 0, got {seed!r}")

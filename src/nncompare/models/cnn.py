@@ -18,10 +18,25 @@ from .layers import check_positive_int, make_activation, sequence_shape, sequenc
 NORMS = ("none", "batch")
 
 
+def per_layer(name: str, value, depth: int) -> list[int]:
+    """`value` as one positive whole number per layer: a number repeated `depth` times, or a list as given."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * depth
+    if not values:
+        raise UserError(f"model 'cnn': {name} must be a positive whole number or a list of them, got {value!r}")
+    for v in values:
+        check_positive_int(name, v, "cnn")
+    return values
+
+
 class CNN(nn.Module):
     """`depth` x [Conv (same padding), batch norm if `norm="batch"`, activation] (with `residual`, blocks 2.. add
     their input) -> global average
     over positions -> Linear.
+
+    `channels` and `kernel_size` are one number for every layer or a list with one per layer (then
+    `depth` is the list's length): FCN (Wang et al. 2017) is channels=[128, 256, 128],
+    kernel_size=[8, 5, 3], norm="batch". Padding keeps the length ("same"; an even kernel pads one
+    more step on the right, as Keras, in which FCN was written, does).
 
     Series (B, L, C) are transposed to (B, C, L) for Conv1d; images (B, C, H, W) go to Conv2d as they are.
     For padded series (`lengths`), padding is masked after every layer and left out of the average.
@@ -30,7 +45,7 @@ class CNN(nn.Module):
     output still depends on no later input and no padding.
     """
 
-    def __init__(self, meta, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none", residual: bool = False):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str = "none", residual: bool = False):
         super().__init__()
         if not isinstance(residual, bool):
             raise UserError(f"model 'cnn': residual must be true or false, got {residual!r}")
@@ -38,27 +53,37 @@ class CNN(nn.Module):
             raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
         if kernel_size is None:  # 5 steps along a series; 3x3 on images, the usual choice for small images
             kernel_size = 3 if meta.kind == "image" else 5
-        for name, v in (("channels", channels), ("depth", depth), ("kernel_size", kernel_size)):
-            check_positive_int(name, v, "cnn")
+        check_positive_int("depth", depth, "cnn")
+        lists = [len(v) for v in (channels, kernel_size) if isinstance(v, (list, tuple))]
+        n_layers = lists[0] if lists else depth  # a list gives the number of layers
+        widths, kernels = per_layer("channels", channels, n_layers), per_layer("kernel_size", kernel_size, n_layers)
+        if len(widths) != len(kernels):
+            raise UserError(f"model 'cnn': channels and kernel_size give {len(widths)} and {len(kernels)} layers; give lists of the same length (or one number)")
+        if residual and len(set(widths)) > 1:
+            raise UserError(f"model 'cnn': residual blocks add their input to their output, so every layer needs the same channels, got {widths}")
+        depth = len(widths)
         self.is_image = meta.kind == "image"
         self.per_step = meta.task == "per_step"
-        # one label per position must not see later positions: pad on the left only (causal)
-        self.left_padding = kernel_size - 1 if self.per_step else 0
-        padding = 0 if self.per_step else kernel_size // 2
         conv = nn.Conv2d if self.is_image else nn.Conv1d
         self.kind, self.n_symbols = meta.kind, symbols(meta)
         in_channels = meta.input_shape[0] if self.is_image else sequence_shape(meta)[1]
         layers: list[nn.Module] = []
         batch_norm = nn.BatchNorm2d if self.is_image else nn.BatchNorm1d
-        for _ in range(depth):
-            block = [conv(in_channels, channels, kernel_size, padding=padding)]
+        # zeros each layer pads its input with, (before, after) along every axis, so the output keeps the
+        # input's length: one label per position must not see later positions, so (k - 1, 0) (causal);
+        # otherwise the convolution pads k // 2 on both sides itself for an odd k, and an even k is padded
+        # ((k - 1) // 2, k // 2) here (as Keras's "same")
+        self.paddings = [(k - 1, 0) if self.per_step else (0, 0) if k % 2 else ((k - 1) // 2, k // 2) for k in kernels]
+        for width, k in zip(widths, kernels):
+            inside = k // 2 if not self.per_step and k % 2 else 0
+            block = [conv(in_channels, width, k, padding=inside)]
             if norm == "batch":  # conv -> batch norm -> activation, as in FCN (Wang et al. 2017)
-                block.append(batch_norm(channels))
+                block.append(batch_norm(width))
             layers.append(nn.Sequential(*block, make_activation(activation)))
-            in_channels = channels
+            in_channels = width
         self.features = nn.ModuleList(layers)
-        self.head = nn.Linear(channels, meta.output_size)
-        self.kernel_size, self.depth = kernel_size, depth
+        self.head = nn.Linear(in_channels, meta.output_size)
+        self.kernel_sizes, self.depth = kernels, depth
         # residual: every block after the first (equal widths in and out) adds its input to its output,
         # h <- h + block(h), as in ResNet (He et al. 2016); the first block changes the width
         self.residual = residual
@@ -67,12 +92,13 @@ class CNN(nn.Module):
         if self.is_image:
             h = x  # (B, C, H, W)
             for k, layer in enumerate(self.features):
-                h = layer(h) + h if self.residual and k > 0 else layer(h)  # (B, channels, H, W)
+                out = layer(F.pad(h, self.paddings[k] * 2) if any(self.paddings[k]) else h)  # (B, channels, H, W)
+                h = out + h if self.residual and k > 0 else out
             return self.head(h.flatten(2).mean(-1))  # global average over positions -> (B, n_classes)
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, L, C) -> (B, C, L)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
         for k, layer in enumerate(self.features):
-            out = layer(F.pad(h, (self.left_padding, 0)) if self.left_padding else h)  # (B, channels, L)
+            out = layer(F.pad(h, self.paddings[k]) if any(self.paddings[k]) else h)  # (B, channels, L)
             h = out + h if self.residual and k > 0 else out
             if mask is not None:
                 # zero the padded steps after every layer, so each layer sees zeros beyond the real end,
@@ -85,8 +111,8 @@ class CNN(nn.Module):
         return self.head(h.sum(-1) / mask.sum(-1).clamp(min=1))  # average over real steps only
 
     def receptive_field(self) -> int:
-        """Theoretical receptive field (positions per axis) of one output position: 1 + depth * (k - 1)."""
-        return 1 + self.depth * (self.kernel_size - 1)
+        """Theoretical receptive field (positions per axis) of one output position: 1 + sum over layers of (k - 1)."""
+        return 1 + sum(k - 1 for k in self.kernel_sizes)
 
     def context_length(self) -> int:
         """Positions an output at position t depends on (one label per position, causal): t-R+1 .. t, R the receptive field."""
@@ -94,5 +120,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int = 32, depth: int = 3, kernel_size: int | None = None, activation: str = "relu", norm: str = "none", residual: bool = False) -> nn.Module:
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str = "none", residual: bool = False) -> nn.Module:
     return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual)

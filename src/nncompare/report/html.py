@@ -121,7 +121,10 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
 
     # learning curves
     histories = {m: [r["history"] for r in comparison["runs"].get(m, [])] for m in models}
-    curves = _img(plots.learning_curves(histories, "val_loss", "validation loss"), "validation loss per epoch")
+    if any("val_loss" in row for hs in histories.values() for h in hs for row in h):
+        curves = _img(plots.learning_curves(histories, "val_loss", "validation loss"), "validation loss per epoch")
+    else:  # --no-validation: the training loss is what chose the kept weights
+        curves = _img(plots.learning_curves(histories, "train_loss", "training loss"), "training loss per epoch")
     if any("val_acc" in row for hs in histories.values() for h in hs for row in h):
         curves += _img(plots.learning_curves(histories, "val_acc", "validation accuracy"), "validation accuracy per epoch")
     parts["curves"] = '<p class="note">Mean over seeds as a line, the range of the seeds as a band.</p>' + curves
@@ -195,7 +198,7 @@ def _setting(key: str, value) -> str:
 def _config(spec: dict, versions: dict) -> str:
     """The settings that decide the numbers as a table; the whole comparison.json folded below it."""
     train = spec.get("train", {})
-    keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "max_seconds", "device"]
+    keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "validation", "max_seconds", "device"]
     rows = [["data set", spec["dataset"] + (f" {json.dumps(spec['data_options'])}" if spec.get("data_options") else "")], ["models", ", ".join(spec["models"])], ["seeds", ", ".join(map(str, spec["seeds"]))]]
     rows += [["learning rates", ", ".join(f"{m} {lr:g}" for m, lr in spec.get("learning_rates", {}).items())]]
     rows += [[k.replace("_", " "), _setting(k, train[k])] for k in keys if k in train]

@@ -19,6 +19,13 @@ from .checkpoint import Checkpointer, LoopState, raise_if_stopped
 
 
 SCHEDULES = ("constant", "cosine", "onecycle")
+VALIDATION = ("split", "none")
+# validation="none", the protocol of Wang et al. 2017 (FCN) and Fawaz et al. 2019 (dl-4-tsc): the learning
+# rate is halved after PLATEAU_PATIENCE epochs without a lower training loss, down to MIN_LR_FRACTION of
+# the set rate (dl-4-tsc: factor 0.5, patience 50, from 1e-3 down to 1e-4)
+PLATEAU_FACTOR = 0.5
+PLATEAU_PATIENCE = 50
+MIN_LR_FRACTION = 0.1
 
 
 @dataclass
@@ -35,6 +42,8 @@ class TrainConfig:
     labels: int | None = None  # keep this many labelled training examples, the rest unlabelled (train/semi.py)
     semi: str = "none"  # with labels: none (supervised only), pseudo (pseudo-labelling) or meanteacher
     refit: bool = False  # after early stopping, retrain from the same start on train+val for the best epoch count
+    validation: str = "split"  # split: early stopping on the validation split; none: train on train+val for max_epochs,
+    # halve the rate when the training loss plateaus (patience: PLATEAU_PATIENCE unless set), keep the lowest-training-loss weights
     seed: int = 0  # initial weights and the shuffling order
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
 
@@ -62,6 +71,17 @@ class TrainConfig:
 
         if self.semi not in SEMI_METHODS:
             bad("semi", "one of " + ", ".join(SEMI_METHODS))
+        if self.validation not in VALIDATION:
+            bad("validation", "one of " + ", ".join(VALIDATION))
+        if self.validation == "none":
+            # without a validation split there is no epoch count to refit for, no labelled subset is
+            # scored against held-out data, and the rate already follows the training loss
+            if self.refit:
+                raise UserError("--no-validation and --refit cannot be combined: --no-validation already trains on train+val; use one of the two")
+            if self.labels is not None:
+                raise UserError("--no-validation and --labels cannot be combined: semi-supervised training stops early on the validation split")
+            if self.schedule != "constant":
+                raise UserError(f"--no-validation halves the learning rate when the training loss plateaus; it cannot be combined with --schedule {self.schedule}")
         if self.semi != "none" and self.labels is None:
             raise UserError(f"--semi {self.semi} needs --labels N: how many training examples keep their labels")
         if self.labels is not None and (isinstance(self.labels, bool) or not isinstance(self.labels, int) or self.labels < 1):
@@ -304,7 +324,7 @@ def final_metrics(model, dataset, objective: Objective, history: list[dict], bes
         "score": score,
         "score_name": score_name,
         "higher_is_better": higher_is_better,
-        "val_loss": best["val_loss"],
+        "val_loss": best.get("val_loss"),  # None without a validation split (validation="none")
         "val_acc": best.get("val_acc"),
         "best_epoch": best_epoch,
         "epochs": len(history),
@@ -357,7 +377,8 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     With `config.refit`, the model is then trained again from those initial weights on train+val for
     the best epoch count, and that model is tested; with `config.labels`, training is semi-supervised
     (`train/semi.py`); next-character text is read as streams, recurrent state carried across chunks
-    (`train/streams.py`).
+    (`train/streams.py`); with `config.validation == "none"` there is no validation split
+    (`fit_without_validation`).
 
     With `checkpoint`, the loop's whole state is saved at every epoch end and a run that finds a
     checkpoint goes on from it, giving the numbers an uninterrupted run gives (train/checkpoint.py).
@@ -375,7 +396,11 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     from .streams import fit_streams, streams_apply
 
     if streams_apply(dataset.meta, model):  # next-character text: read as streams (truncated BPTT)
+        if config.validation == "none":
+            raise UserError("--no-validation is not available for next-character text, which is read as streams; leave it out")
         return fit_streams(model, dataset, config, on_epoch)
+    if config.validation == "none":
+        return fit_without_validation(model, dataset, config, on_epoch, checkpoint)
     device = resolve_device(config.device)
     model.to(device)
     train, val = dataset.train, dataset.val
@@ -463,4 +488,77 @@ def fit(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback 
     metrics["refit_epochs"] = refit_epochs  # 0: no refit (the best-validation weights were tested)
     if stop_reason == "diverged":
         metrics["diverged"] = why_diverged or divergence(history[-1]["train_loss"], history[-1].get("val_loss", 0.0), trivial, len(history))
+    return RunResult(history=history, metrics=metrics, config=config)
+
+
+def all_labelled(dataset, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(x, y, lengths) of the training and validation splits together, on `device`."""
+    train, val = dataset.train, dataset.val
+    x = torch.cat([train.x, val.x]).to(device)
+    y = torch.cat([train.y, val.y]).to(device)
+    lengths = None if train.lengths is None else torch.cat([train.lengths, val.lengths]).to(device)
+    return x, y, lengths
+
+
+def fit_without_validation(model: nn.Module, dataset, config: TrainConfig, on_epoch: EpochCallback | None = None, checkpoint: Checkpointer | None = None) -> RunResult:
+    """`fit` with `config.validation == "none"`: the protocol of FCN (Wang et al. 2017) and dl-4-tsc
+    (Fawaz et al. 2019) for small data sets, where a validation split would take a large share of
+    the few labelled examples and its early stopping is noise.
+
+    Trains on train+val together for max_epochs; after `patience` epochs (PLATEAU_PATIENCE unless
+    set) without a lower training loss the learning rate is multiplied by PLATEAU_FACTOR, down to
+    MIN_LR_FRACTION of the set rate (torch's ReduceLROnPlateau on the epoch's mean training loss);
+    the weights of the epoch with the lowest training loss are kept and tested. Only --max-seconds
+    ends a run early. History rows carry the epoch's learning rate and no validation columns.
+    Checkpointed like `fit`: a resumed run gives the numbers of an uninterrupted one.
+    """
+    device = resolve_device(config.device)
+    model.to(device)
+    x, y, lengths = all_labelled(dataset, device)
+    n = len(y)
+    if n == 0:
+        raise UserError("the training split is empty; the data set needs at least one training example")
+    batch_size = min(config.batch_size, n)
+    objective = Objective(dataset.meta.task, dataset.meta.kind)
+    per_example = objective.predictions_per_example(y)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    augmenter = _augmenter(dataset.meta, config)
+    max_epochs, _ = epoch_budget(config, steps_per_epoch=math.ceil(n / batch_size))
+    plateau_patience = config.patience if config.patience is not None else PLATEAU_PATIENCE
+    optimizer, _ = make_optimizer(model, config, 1)  # schedule is "constant" (validate): no per-step schedule
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR, patience=plateau_patience, min_lr=config.lr * MIN_LR_FRACTION)
+    stopper = Stopper(model, patience=max_epochs + 1, max_seconds=config.max_seconds)  # keeps the lowest training loss; never stops early
+    loop = LoopState(model, optimizer, plateau, stopper, loop_generators(shuffle, augmenter), {})
+    trivial = trivial_loss(objective, dataset.meta.n_classes, y)
+    resumed = checkpoint.resume(loop) if checkpoint is not None else None
+    history: list[dict] = resumed.history if resumed else []
+    first_epoch = max_epochs + 1 if resumed and resumed.stop_reason else (resumed.first_epoch if resumed else 1)
+    stop_reason = (resumed.stop_reason if resumed else None) or "max_epochs"
+    why_diverged = None
+    for epoch in range(first_epoch, max_epochs + 1):
+        epoch_start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
+        train_loss, correct = _train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, None, augmenter)
+        plateau.step(train_loss)
+        row = {"epoch": epoch, "train_loss": train_loss}
+        if objective.has_accuracy:
+            row["train_acc"] = correct / (n * per_example)
+        row["lr"] = lr
+        row["seconds"] = time.perf_counter() - epoch_start
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        why_diverged = divergence(train_loss, 0.0, trivial, epoch)
+        reason = "diverged" if why_diverged else stopper.after_epoch(epoch, train_loss, model)
+        if checkpoint is not None:
+            checkpoint.save_epoch(loop, epoch, history, reason)
+        if reason:
+            stop_reason = reason
+            break
+    train_seconds = time.perf_counter() - stopper.start
+    model.load_state_dict(stopper.best_state)
+    metrics = final_metrics(model, dataset, objective, history, stopper.best_epoch, max_epochs, stop_reason, train_seconds)
+    metrics.update(refit_epochs=0, validation="none", best_train_loss=stopper.best_loss)
+    if stop_reason == "diverged":
+        metrics["diverged"] = why_diverged or divergence(history[-1]["train_loss"], 0.0, trivial, len(history))
     return RunResult(history=history, metrics=metrics, config=config)
