@@ -22,7 +22,7 @@ import torch
 
 from nncompare.analysis import training_step_flops
 from nncompare.data import load_dataset
-from nncompare.errors import run_main
+from nncompare.errors import UserError, run_main
 from nncompare.models import count_parameters, create_model, model_names
 from nncompare.scaling import _repeat, time_model
 from nncompare.utils import available_cores, set_seed
@@ -44,7 +44,7 @@ def main() -> int:
     args = p.parse_args()
     data = load_dataset(args.data)
     if data.meta.task != "classify":
-        raise SystemExit("benchmarks/flops.py times classification steps; pick a classification data set")
+        raise UserError(f"benchmarks/flops.py times classification steps, and {args.data} is a {data.meta.task} task; pick a classification data set such as mnist1d")
     x, y = data.train.x[: args.batch], data.train.y[: args.batch]
     thread_counts = sorted({1, available_cores()})
 
