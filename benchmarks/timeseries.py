@@ -21,10 +21,11 @@ nncompare holds 20% of it out, which on these sets of 24-270 training series is 
 `--dl4tsc` trains under dl-4-tsc's protocol instead, the one FCN was published with (Wang et al.,
 "Time series classification from scratch with deep neural networks: a strong baseline", IJCNN 2017;
 Fawaz et al. 2019, github.com/hfawaz/dl-4-tsc): no validation split, the whole published TRAIN split
-trained on for 2000 epochs (`--epochs`), Adam at 1e-3, batches of 16, no gradient clipping, the rate
-halved after 50 epochs without a lower training loss (down to 1e-4), and the weights of the epoch
-with the lowest training loss tested. In nncompare that is `compare --no-validation --lr 1e-3
---batch-size 16 --epochs 2000 --clip 0`. 2000 epochs of every model is slow on 2 cores (the
+trained on for 2000 epochs (`--epochs`), Adam at 1e-3, batches of min(TRAIN size / 10, 16) as FCN's
+code sets them (`int(min(x_train.shape[0] / 10, 16))`: 3 on ArrowHead, 5 on GunPoint, 6 on
+ItalyPowerDemand, 16 on JapaneseVowels), no gradient clipping, the rate halved after 50 epochs without
+a lower training loss (down to 1e-4), and the weights of the epoch with the lowest training loss
+tested. In nncompare that is `compare --no-validation --lr 1e-3 --batch-size B --epochs 2000 --clip 0`. 2000 epochs of every model is slow on 2 cores (the
 recurrent models most of all), so `--models` picks the default models that run beside the extra rows.
 """
 
@@ -36,6 +37,7 @@ import tempfile
 import time
 
 import nncompare
+from nncompare.data import load_dataset
 from nncompare.errors import run_main
 from nncompare.train import TrainConfig
 
@@ -61,7 +63,7 @@ def main() -> int:
     p.add_argument("--sets", default=",".join(DL4TSC))
     p.add_argument("--extra", default=",".join(EXTRA), help="extra CNN rows at FCN's size, comma-separated, '' for none: cnn-128bn (128 channels, batch norm), cnn-fcn (FCN's 128-256-128 channels, kernels 8-5-3, batch norm)")
     p.add_argument("--refit", action="store_true", help="retrain each run on train+val for the epoch count validation chose")
-    p.add_argument("--dl4tsc", action="store_true", help="dl-4-tsc's protocol: no validation split, --epochs on all of TRAIN, Adam 1e-3, batch 16, no clipping, rate halved on training-loss plateaus, lowest-training-loss weights")
+    p.add_argument("--dl4tsc", action="store_true", help="dl-4-tsc's protocol: no validation split, --epochs on all of TRAIN, Adam 1e-3, batch min(TRAIN/10, 16), no clipping, rate halved on training-loss plateaus, lowest-training-loss weights")
     p.add_argument("--epochs", type=int, default=2000, help="with --dl4tsc: epochs per run (default: 2000, as FCN)")
     p.add_argument("--models", default=",".join(MODELS), help="default models to run beside the extra rows, '' for none (default: all five)")
     p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
@@ -78,11 +80,13 @@ def main() -> int:
         p.error("nothing to run: give --models or --extra")
     all_met = True
     for name in args.sets.split(","):
-        start = time.perf_counter()
         if args.dl4tsc:
-            config = TrainConfig(validation="none", lr=1e-3, batch_size=16, max_epochs=args.epochs, clip=0.0)
+            sizes = load_dataset(f"ucr:{name}")
+            batch = max(1, int(min((len(sizes.train.y) + len(sizes.val.y)) / 10, 16)))  # FCN's mini_batch_size
+            config = TrainConfig(validation="none", lr=1e-3, batch_size=batch, max_epochs=args.epochs, clip=0.0)
         else:
             config = TrainConfig(refit=args.refit)
+        start = time.perf_counter()
         rows = []
         if models:
             result = nncompare.compare(f"ucr:{name}", models=models, seeds=args.seeds, config=config, store=store)
@@ -95,7 +99,7 @@ def main() -> int:
             rows.append({**wide.rows[0], "model": e})
             extra_walls.append(f", {time.perf_counter() - start:.1f} s for {e}")
         mlp, fcn, resnet = DL4TSC[name]
-        protocol = f" (dl-4-tsc protocol, {args.epochs} epochs)" if args.dl4tsc else " (refit on train+val)" if args.refit else ""
+        protocol = f" (dl-4-tsc protocol, {args.epochs} epochs, batch {config.batch_size})" if args.dl4tsc else " (refit on train+val)" if args.refit else ""
         walls = f"wall {wall:.1f} s for {', '.join(models) or 'no default model'}" + "".join(extra_walls)
         print(f"\nucr:{name}{protocol}: {args.seeds} seeds, {walls}   dl-4-tsc: MLP {mlp}, FCN {fcn}, ResNet {resnet}")
         print(f"  {'model':9} {'params':>8} {'test acc % (mean ± std)':>24} {'epochs':>7} {'train s':>8}")
