@@ -161,7 +161,7 @@ def test_flops_of_a_linear_model_and_of_a_recurrent_one():
     gru = create_model("gru", meta, hidden_size=4)
     # per step: input (1 -> 3*4) and recurrent (4 -> 3*4) multiplies; then the head (4 -> 2)
     assert flops_per_example(gru, torch.randn(2, 10, 1)) == 10 * 2 * (1 * 12 + 4 * 12) + 2 * 4 * 2
-    assert gru.recurrent.impl == "fused"  # switched back
+    assert gru.recurrent.impl == "auto"  # switched back
     # the LSTM counted on its equation-written path (LSTMSteps): input (1 -> 4*4) and recurrent (4 -> 4*4) multiplies per step
     lstm = create_model("lstm", meta, hidden_size=4, num_layers=2)
     assert flops_per_example(lstm, torch.randn(2, 10, 1)) == 10 * 2 * (1 * 16 + 4 * 16) + 10 * 2 * (4 * 16 + 4 * 16) + 2 * 4 * 2
@@ -178,11 +178,13 @@ def test_flops_of_a_training_step():
     assert all(p.grad is None for p in two.parameters()) and two.training
     meta = series_meta(length=10, channels=1, n_classes=2)
     gru = create_model("gru", meta, hidden_size=4).eval()
-    # forward: 2 x (10 steps x (1 -> 12 and 4 -> 12) + the head 4 -> 2) = 2432; backward: the input
-    # multiply's weights 480, each step's weights 192 and (but the first, from a zero state) its h 192,
-    # the head's weights and input 2 x 32
+    # GRUSteps (impl="auto" on a CPU): forward 2 x (10 steps x (1 -> 12 and 4 -> 12) + the head 4 -> 2) = 2432;
+    # backward: the input multiply's weights 480, W_h's gradient over all steps 10 x 192, W_h^T dg_{t+1}
+    # at every step but the last 9 x 192 (none into the zero initial state), the head's weights and input 2 x 32
     assert training_step_flops(gru, torch.randn(2, 10, 1), torch.tensor([0, 1])) == 2432 + 480 + 10 * 192 + 9 * 192 + 64
-    assert gru.recurrent.impl == "fused" and not gru.training
+    assert gru.recurrent.impl == "auto" and not gru.training
+    fused = create_model("gru", meta, hidden_size=4, impl="fused").eval()  # the autograd loop: the same count
+    assert training_step_flops(fused, torch.randn(2, 10, 1), torch.tensor([0, 1])) == 2432 + 480 + 10 * 192 + 9 * 192 + 64
     # the LSTM's hand-written backward (LSTMSteps) is counted too: forward 640 + 10 x 256 + 32; backward:
     # the input multiply's weights 640, W_h^T da_{t+1} at every step 10 x 256 (the last with zeros),
     # dW_h over all steps 10 x 256, dh_0 256, the head 64

@@ -77,7 +77,7 @@ def test_unknown_hyperparameter_lists_valid_ones():
         ("tcn", {"kernel_size": 1}, "kernel_size must be at least 2"),
         ("gru", {"hidden_size": -4}, "hidden_size must be a positive whole number"),
         ("gru", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
-        ("lstm", {"impl": "cuda"}, "valid choices: fused, equations"),
+        ("lstm", {"impl": "cuda"}, "valid choices: auto, fused, equations"),
     ],
 )
 def test_bad_hyperparameters_are_user_errors(name, kwargs, message):

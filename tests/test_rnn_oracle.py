@@ -162,3 +162,93 @@ def test_lstm_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_ex
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     for name in ours[3]:
         torch.testing.assert_close(ours[3][name], loop[3][name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+# -- the GRU's hand-written backward through time (GRUSteps) and impl="auto" -------------------------------
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "recurrent-dropout-mask"])
+def test_gru_steps_backward_passes_gradcheck(masked, steps):
+    """The hand-derived backward of GRUSteps against finite differences, in float64, for every input:
+    the input projection, W_hh, b_hn and an initial state that itself requires grad."""
+    gen = torch.Generator().manual_seed(0)
+    b, h = 2, 3
+    args = [torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_() for shape in ((steps, 3 * h, b), (3 * h, h), (h,), (b, h))]
+    mask = torch.bernoulli(torch.full((b, h), 0.5, dtype=torch.float64), generator=gen) / 0.5 if masked else None
+    assert torch.autograd.gradcheck(lambda *a: rnn.GRUSteps.apply(*a, mask), args)
+
+
+def _gru_outputs_and_gradients(layers, x, h0, seed=1):
+    """Top-layer outputs, final state, every parameter's gradient and the initial state's, for a loss
+    that reads every output and the final state."""
+    layers.zero_grad()
+    h0 = h0.detach().clone().requires_grad_()
+    torch.manual_seed(seed)  # the same recurrent-dropout masks on every path
+    out, h = layers.run(x, h0)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
+    ((out * weights).sum() + h.square().sum()).backward()
+    return out, h, h0.grad, {name: p.grad.clone() for name, p in layers.named_parameters()}
+
+
+def _assert_same(ours, other, exact=False):
+    for a, b in zip(ours[:3], other[:3]):
+        assert torch.equal(a, b) if exact else torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+    for name in ours[3]:
+        if exact:
+            assert torch.equal(ours[3][name], other[3][name]), name
+        else:
+            torch.testing.assert_close(ours[3][name], other[3][name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("input_size", [1, 3])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_gru_steps_match_the_fused_gru_and_the_autograd_loop_in_training(monkeypatch, num_layers, input_size):
+    """impl="equations" (GRUSteps) computes torch's nn.GRU and the autograd loop: outputs, final state,
+    every parameter's gradient (b_hn inside r_t's product included) and the initial state's, in float32."""
+    torch.manual_seed(0)
+    fused = RecurrentLayers("gru", input_size, hidden_size=5, num_layers=num_layers, impl="fused").train()
+    equations = RecurrentLayers("gru", input_size, hidden_size=5, num_layers=num_layers, impl="equations").train()
+    equations.load_state_dict(fused.state_dict())
+    x, h0 = torch.randn(4, 9, input_size), torch.randn(num_layers, 4, 5)
+    ours = _gru_outputs_and_gradients(equations, x, h0)
+    with torch.no_grad():  # nothing to differentiate: the forward alone (no Function), the same numbers
+        assert torch.equal(equations.run(x, h0)[0], ours[0])
+    _assert_same(ours, _gru_outputs_and_gradients(fused, x, h0))
+    monkeypatch.setattr(rnn, "gru_layer_equations", rnn.gru_layer_autograd)
+    _assert_same(ours, _gru_outputs_and_gradients(equations, x, h0))
+
+
+def test_gru_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_exactly(monkeypatch):
+    """With a recurrent-dropout mask on h_{t-1}: GRUSteps against the autograd loop with the same masks,
+    and the same seed gives the same numbers bit for bit."""
+    torch.manual_seed(0)
+    equations = RecurrentLayers("gru", 3, hidden_size=5, num_layers=2, recurrent_dropout=0.4).train()
+    assert equations.impl == "equations"
+    x, h0 = torch.randn(3, 7, 3), torch.randn(2, 3, 5)
+    ours = _gru_outputs_and_gradients(equations, x, h0)
+    _assert_same(ours, _gru_outputs_and_gradients(equations, x, h0), exact=True)
+    assert not torch.allclose(ours[0], _gru_outputs_and_gradients(equations, x, h0, seed=5)[0])  # the mask is in use
+    monkeypatch.setattr(rnn, "gru_layer_equations", rnn.gru_layer_autograd)
+    _assert_same(ours, _gru_outputs_and_gradients(equations, x, h0))
+
+
+def test_auto_runs_a_narrow_gru_on_the_cpu_through_gru_steps_and_everything_else_fused(monkeypatch):
+    meta = series_meta(length=6, channels=2)
+    x = torch.randn(3, 6, 2)
+    calls = []
+    monkeypatch.setattr(rnn.GRUSteps, "apply", lambda *a: calls.append("steps") or rnn._gru_steps_forward(*a)[0])
+    narrow, wide = create_model("gru", meta, hidden_size=rnn.GRU_STEPS_MAX_HIDDEN), create_model("gru", meta, hidden_size=rnn.GRU_STEPS_MAX_HIDDEN + 1)
+    assert narrow.recurrent.impl == "auto" and narrow.recurrent.uses_fused(x) is False
+    assert wide.recurrent.uses_fused(x) is True
+    assert create_model("lstm", meta).recurrent.uses_fused(x) and create_model("rnn", meta).recurrent.uses_fused(x)
+    narrow(x).sum().backward()
+    assert calls == ["steps"]
+    wide(x).sum().backward()
+    assert calls == ["steps"]  # nn.GRU, not GRUSteps
+    fused = create_model("gru", meta, hidden_size=rnn.GRU_STEPS_MAX_HIDDEN, impl="fused")
+    fused.load_state_dict(narrow.state_dict())
+    torch.testing.assert_close(narrow(x), fused(x), atol=1e-5, rtol=0)
+    traced = torch.jit.trace(narrow.eval(), x)  # tracing (as an export) records torch's fused GRU
+    assert "aten::gru" in str(traced.inlined_graph)
+    torch.testing.assert_close(traced(x), fused.eval()(x), atol=1e-5, rtol=0)

@@ -12,14 +12,14 @@ import torch.nn as nn
 def _equations_path(model: nn.Module):
     """Torch's flop counter counts matrix multiplies and convolutions but not the fused RNN kernels, so
     recurrent layers are counted on their equation-written path (the same multiplies, step by step)."""
-    switched = [m for m in model.modules() if getattr(m, "impl", None) == "fused"]
-    for m in switched:
+    switched = [(m, m.impl) for m in model.modules() if getattr(m, "impl", None) in ("fused", "auto")]
+    for m, _ in switched:
         m.impl = "equations"
     try:
         yield
     finally:
-        for m in switched:
-            m.impl = "fused"
+        for m, impl in switched:
+            m.impl = impl
 
 
 @torch.no_grad()

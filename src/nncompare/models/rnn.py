@@ -4,6 +4,8 @@ Each cell is written twice: from its equations (below, one line per equation, th
 and as torch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, the fast path. Both read the *same* parameters
 (torch's layout: `weight_ih_l{k}` stacks the input weights of every gate, `weight_hh_l{k}` the recurrent
 ones), so `impl="equations"` and `impl="fused"` compute the same function; tests hold them to 1e-5.
+The default, `impl="auto"`, takes the fused module but for a GRU on a CPU, where the equation-written
+`GRUSteps` is the faster (GRU_STEPS_MAX_HIDDEN).
 
 Series are read step by step (B, L, C); images row by row (B, H, C*W). The classifier reads the last
 hidden state (of the last real step, for padded series): everything the model knows about the
@@ -21,7 +23,11 @@ from .layers import check_positive_int, last_step, sequence_shape, sequence_view
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-IMPLS = ("fused", "equations")
+IMPLS = ("auto", "fused", "equations")
+# impl="auto" runs a GRU up to this width on a CPU through `GRUSteps`, wider ones through torch's nn.GRU:
+# per training step (benchmarks/recurrent.py, 1 thread, batch 128) GRUSteps took 0.3-0.7x nn.GRU's time
+# with 6 and 64 units, about the same with 256 units over 40 steps and 1.2x over 200
+GRU_STEPS_MAX_HIDDEN = 128
 NORMS = ("none", "layer")
 
 
@@ -248,7 +254,129 @@ def lstm_layer_autograd(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None 
 
 
 def gru_layer_equations(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None, h_mask=None):
-    """GRU (Cho et al. 2014) over (B, T, I); gates in torch's order r, z, n.
+    """GRU (Cho et al. 2014, in torch's variant: r_t gates W_hn h_{t-1} + b_hn) over (B, T, I) from h_0 (B, H);
+    returns all hidden states (B, T, H) and h_T. Without a layer norm the steps run in `GRUSteps`, a
+    hand-written forward and backward through time (as the LSTM's `LSTMSteps`); with one (or under
+    tracing) in the autograd loop `gru_layer_autograd`. Both compute the same function.
+
+    On a CPU `GRUSteps` is faster than torch's own `nn.GRU`, which (unlike its LSTM) has no oneDNN
+    kernel there and runs a generic loop; the default `impl="auto"` therefore takes this path for the
+    GRU on a CPU (benchmarks/recurrent.py has the figures)."""
+    if ln is not None or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return gru_layer_autograd(x, h, w_ih, w_hh, b_ih, b_hh, ln, h_mask)
+    steps, hidden = x.shape[1], w_hh.shape[1]
+    # gate rows from torch's order r, z, n to z, r, n: z and r (the sigmoid gates) one block, and so are
+    # the r and n rows the backward computes from one factor; outside the Function, so autograd
+    # reorders the gradients back
+    order = torch.cat([torch.arange(hidden, 2 * hidden), torch.arange(hidden), torch.arange(2 * hidden, 3 * hidden)])
+    w_ih, w_hh = w_ih[order], w_hh[order]
+    # b_hr and b_hz fold into the input projection; b_hn stays inside r_t (W_hn h_{t-1} + b_hn)
+    bias = b_ih[order] + torch.cat([b_hh[hidden : 2 * hidden], b_hh[:hidden], b_hh.new_zeros(hidden)])
+    # W_x* x_t + b, three gates, every t, time-major: (T, 3H, B), T multiplies in one call; x.permute is
+    # (T, I, B), contiguous when x is a previous layer's output
+    x_proj = torch.baddbmm(bias[None, :, None], w_ih.expand(steps, -1, -1), x.permute(1, 2, 0))
+    b_hn = b_hh[2 * hidden :]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x_proj, w_hh, b_hn, h)):
+        hs = GRUSteps.apply(x_proj, w_hh, b_hn, h, h_mask)
+    else:  # nothing to differentiate: the forward alone
+        hs = _gru_steps_forward(x_proj, w_hh, b_hn, h, h_mask)[0]
+    hs = hs.permute(2, 0, 1)  # (T, H, B) -> (B, T, H), a view
+    return hs, hs[:, -1]
+
+
+def _gru_steps_forward(x_proj, w_hh, b_hn, h0, h_mask):
+    """The GRU recurrence without autograd: x_proj (T, 3H, B) and w_hh (3H, H) in gate order z, r, n;
+    b_hn (H,); h0, h_mask (B, H).
+
+    Returns (hidden states (T, H, B), the forward's buffers). Laid out as `_lstm_steps_forward`: the
+    state transposed (one column per sequence), buffers time-major, six in-place operations a step
+    (seven with a mask) on inference tensors."""
+    steps, hidden, batch = x_proj.shape[0], x_proj.shape[1] // 3, x_proj.shape[2]
+    with torch.inference_mode():
+        acts = x_proj.clone(memory_format=torch.contiguous_format)  # (T, 3H, B): W_x x_t + b, overwritten with z_t, r_t, n_t
+        hns = acts.new_empty(steps, hidden, batch)  # W_hn h_{t-1} + b_hn, kept for the backward
+        hs = acts.new_empty(steps + 1, hidden, batch)  # h_0, h_1, ..., h_T
+        hs[0] = h0.T
+        mask = None if h_mask is None else h_mask.T  # (H, B)
+        h_ins = hs if mask is None else torch.empty_like(hs)  # what W_h multiplies: h_{t-1}, or h_{t-1} ⊙ mask
+        if mask is not None:
+            torch.mul(hs[0], mask, out=h_ins[0])
+        w_zr, w_n, b_n = w_hh[: 2 * hidden], w_hh[2 * hidden :], b_hn[:, None]
+        gate = acts.view(steps, 3, hidden, batch)
+        per_step = zip(acts[:, : 2 * hidden].unbind(0), *(gate[:, k].unbind(0) for k in range(3)), hns.unbind(0), hs[:-1].unbind(0), hs[1:].unbind(0), h_ins[:-1].unbind(0), h_ins[1:].unbind(0))
+        for zr, z, r, n, hn, h_prev, h_t, h_in, h_in_next in per_step:
+            torch.addmm(zr, w_zr, h_in, out=zr)  # W_xz x_t + W_hz h_{t-1} + b_z, and the same for r   (out=: counted by the FLOP counter)
+            zr.sigmoid_()  # z_t = σ(...), r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r): rows z, r in one call
+            torch.addmm(b_n, w_n, h_in, out=hn)  # W_hn h_{t-1} + b_hn
+            n.addcmul_(r, hn).tanh_()  # n_t = tanh(W_xn x_t + b_in + r_t (W_hn h_{t-1} + b_hn))
+            torch.lerp(n, h_prev, z, out=h_t)  # h_t = (1 - z_t) n_t + z_t h_{t-1} = n_t + z_t (h_{t-1} - n_t)
+            if mask is not None:
+                torch.mul(h_t, mask, out=h_in_next)  # recurrent dropout: h_t ⊙ mask enters the next step
+    return hs[1:].clone(), (acts, hns, hs, h_ins)  # a clone: a normal tensor
+
+
+class GRUSteps(torch.autograd.Function):
+    """The GRU recurrence with its backward through time written out (the forward: `_gru_steps_forward`).
+
+    forward(x_proj (T, 3H, B), w_hh (3H, H), b_hn (H,), h_0 (B, H), h_mask (B, H) or None), gate rows in the
+    order z, r, n -> h_1..h_T (T, H, B). Once differentiable.
+
+    The backward runs dh_t -> (da_z, da_r, da_n, d(W_hn h + b_hn)) from the last step back, five
+    operations a step; the gates' derivative factors are computed for all T at once."""
+
+    @staticmethod
+    def forward(ctx, x_proj, w_hh, b_hn, h0, h_mask):
+        hs_out, (acts, hns, hs, h_ins) = _gru_steps_forward(x_proj, w_hh, b_hn, h0, h_mask)
+        hidden = w_hh.shape[1]
+        z, r, n = acts.view(acts.shape[0], 3, hidden, -1).unbind(1)  # (T, H, B) each
+        one = acts.new_ones(())
+        # normal tensors, computed from the inference tensors of the forward
+        dn = torch.addcmul(one, n, n, value=-1).mul_(1 - z)  # ∂a_n per unit of dh_t: (1 - z_t)(1 - n_t²), a_n the tanh's argument
+        dz = (hs[:-1] - n).mul_(z).mul_(1 - z)  # ∂a_z per unit of dh_t: (h_{t-1} - n_t) σ'(a_z)
+        r_hn = torch.stack([hns * r * (1 - r), r.clone()], 1)  # per unit of da_n: ∂a_r = (W_hn h + b_hn) σ'(a_r), ∂(W_hn h + b_hn) = r_t; (T, 2, H, B)
+        h_in = h_ins[:-1].clone() if h_mask is not None else hs[:-1].clone()  # what W_h multiplied at every step
+        ctx.save_for_backward(w_hh, h_mask, dn, dz, r_hn, z.clone(), h_in)
+        return hs_out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_hs):
+        w_hh, h_mask, dn, dz, r_hn, z, h_in = ctx.saved_tensors
+        steps, hidden, batch = dn.shape
+        mask = None if h_mask is None else h_mask.T  # (H, B)
+        with torch.inference_mode():
+            dh = d_hs.clone(memory_format=torch.contiguous_format)  # (T, H, B): ∂L/∂h_t from above; the recurrence's part is added below
+            dg = dh.new_empty(steps, 3 * hidden, batch)  # rows da_z, da_r, d(W_hn h_{t-1} + b_hn): what W_h's rows z, r, n receive
+            da_n = torch.empty_like(dh)  # ∂L/∂a_n, what W_xn x_t + b_in receives
+            w_hh_t = w_hh.T.contiguous()
+            views = (dh.unbind(0), dg.unbind(0), dg[:, :hidden].unbind(0), dg[:, hidden:].view(steps, 2, hidden, batch).unbind(0), da_n.unbind(0), dn.unbind(0), dz.unbind(0), r_hn.unbind(0), [*z.unbind(0)[1:], None])
+            dh_next, dg_next = None, None
+            for dh_t, dg_t, da_z, da_rn, da_n_t, dn_t, dz_t, r_hn_t, z_next in zip(*(reversed(v) for v in views)):  # from the last step back
+                if dg_next is not None:  # h_t enters step t+1 through W_h and through z_{t+1} h_t
+                    if mask is None:
+                        torch.addmm(dh_t, w_hh_t, dg_next, out=dh_t)  # dh_t += W_h^T dg_{t+1}
+                    else:
+                        dh_t.addcmul_(w_hh_t @ dg_next, mask)  # dh_t += (W_h^T dg_{t+1}) ⊙ mask
+                    dh_t.addcmul_(dh_next, z_next)  # dh_t += z_{t+1} dh_{t+1}
+                torch.mul(dh_t, dn_t, out=da_n_t)  # da_n = dh_t (1 - z_t)(1 - n_t²)
+                torch.mul(dh_t, dz_t, out=da_z)  # da_z = dh_t (h_{t-1} - n_t) σ'(a_z)
+                torch.mul(da_n_t, r_hn_t, out=da_rn)  # da_r = da_n (W_hn h + b_hn) σ'(a_r);  d(W_hn h + b_hn) = da_n r_t
+                dh_next, dg_next = dh_t, dg_t
+            d_h0 = None
+            if ctx.needs_input_grad[3]:  # a given initial state that requires grad (truncated BPTT)
+                d_h0 = (w_hh_t @ dg[0]) if mask is None else (w_hh_t @ dg[0]) * mask  # h_0 enters step 1 through W_h ...
+                d_h0.addcmul_(dh[0], z[0])  # ... and through z_1 h_0
+        d_x_proj = torch.cat([dg[:, : 2 * hidden], da_n], 1)  # (T, 3H, B): rows z, r take da_z, da_r; rows n da_n
+        # dW_h = Σ_t dg_t h_in_{t-1}^T, one multiply over all steps; d b_hn = Σ d(W_hn h + b_hn)
+        dg_fm = dg.transpose(0, 1).reshape(3 * hidden, steps * batch)
+        d_w_hh = dg_fm @ h_in.transpose(0, 1).reshape(hidden, steps * batch).T
+        d_b_hn = dg_fm[2 * hidden :].sum(1)
+        return d_x_proj, d_w_hh, d_b_hn, None if d_h0 is None else d_h0.T.clone(), None
+
+
+def gru_layer_autograd(x, h, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None = None, h_mask=None):
+    """The GRU step by step under autograd, gates in torch's order r, z, n: the path of layer-normalised
+    cells, and the reference `GRUSteps` is tested against.
     With `ln`, both projections are layer-normalised per gate before their biases."""
     x_r, x_z, x_n = _project(x, w_ih, b_ih, ln and ln.x).chunk(3, dim=2)  # input parts of all gates, every t: 3 x (B, T, H)
     w_hh_t = w_hh.T
@@ -272,7 +400,7 @@ class RecurrentLayers(nn.Module):
     forward(x (B, T, I)) -> hidden states of the top layer (B, T, H).
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
         super().__init__()
         if cell not in CELLS:
             raise UserError(f"unknown recurrent cell '{cell}'; valid choices: {', '.join(CELLS)}")
@@ -296,9 +424,20 @@ class RecurrentLayers(nn.Module):
 
         A state is torch's: h (num_layers, B, H), or for the LSTM the pair (h, c) of that shape, so
         either path can continue what the other began (truncated BPTT, sampling one step at a time)."""
-        if self.impl == "fused":
+        if self.uses_fused(x):
             return self.fused(x, state)
         return self.forward_equations(x, state)
+
+    def uses_fused(self, x: torch.Tensor) -> bool:
+        """Whether `x` runs through torch's fused module: with impl="fused", and with "auto" (the default)
+        except for a GRU of at most GRU_STEPS_MAX_HIDDEN units on a CPU, whose equation-written path
+        (`GRUSteps`) is the faster there; a traced or compiled model (ONNX export) always gets the fused
+        module."""
+        if self.impl != "auto":
+            return self.impl == "fused"
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return True
+        return not (self.cell == "gru" and x.device.type == "cpu" and self.hidden_size <= GRU_STEPS_MAX_HIDDEN)
 
     def forward_equations(self, x: torch.Tensor, state=None):
         b = x.shape[0]
@@ -342,7 +481,7 @@ class RecurrentNet(nn.Module):
     memory itself is not disturbed from step to step. `recurrent_dropout` does drop h_{t-1} where it
     enters W_hh, with one mask per sequence (the same units dropped at every step; Gal & Ghahramani 2016)."""
 
-    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
         super().__init__()
         check_positive_int("hidden_size", hidden_size, cell)
         check_positive_int("num_layers", num_layers, cell)
@@ -379,15 +518,15 @@ class RecurrentNet(nn.Module):
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
-def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
     return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
     return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
-def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "fused", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
     return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
