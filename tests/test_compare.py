@@ -96,6 +96,25 @@ def test_parallel_workers_give_the_same_numbers_as_one_after_another(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (8,)
 
 
+def test_a_pool_starts_the_longest_runs_first_and_the_numbers_do_not_change(tmp_path, monkeypatch):
+    """Workers take recurrent runs first, then convolutional, then feed-forward (larger models first
+    within a family, seeds in order); the order of the models given and the stored results are kept."""
+    real_round, handed = compare_module._pool_round, []
+
+    def spy(specs, *args):
+        handed.extend((sp.model, sp.seed) for sp in specs)
+        return real_round(specs, *args)
+
+    monkeypatch.setattr(compare_module, "_pool_round", spy)
+    kw = dict(models=["mlp", "cnn", "rnn", "gru"], seeds=2, config=TrainConfig(max_epochs=1), store=tmp_path, model_args={"rnn": {"hidden_size": 4}})
+    pool = nncompare.compare("digits", workers=2, **kw)
+    assert handed == [("gru", 0), ("gru", 1), ("rnn", 0), ("rnn", 1), ("cnn", 0), ("cnn", 1), ("mlp", 0), ("mlp", 1)]
+    assert [r["model"] for r in pool.rows] == ["mlp", "cnn", "rnn", "gru"]
+    one = nncompare.compare("digits", workers=1, **kw)
+    key = lambda c: {(r["model"], r["seed"]): (r["test_acc"], r["test_loss"]) for r in c.runs}
+    assert key(pool) == key(one) and len(key(one)) == 8
+
+
 def test_a_crashing_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
     real_execute = compare_module.execute
 

@@ -493,7 +493,7 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
             elif n_workers == 1:
                 _run_here(to_run, emit, record, stop)
             else:
-                _run_pool(to_run, n_workers, emit, record, stop)
+                _run_pool(longest_first(to_run, param_counts), n_workers, emit, record, stop)
         if not stop.is_set():
             status = "done"
     except KeyboardInterrupt:  # the second Ctrl-C: the workers were ended at once
@@ -644,6 +644,20 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
         raise
     pool.shutdown()
     return {m: tuning[m] for m in models}
+
+
+# the order workers take runs in: a recurrent model's sequential loop makes its runs the longest,
+# a feed-forward model's the shortest (MNIST-1D, 1 thread: GRU 41 s, CNN 18 s, MLP 17 s a run)
+FAMILY_COST_RANK = {"recurrent": 0, "convolutional": 1, "feed-forward": 2}
+
+
+def longest_first(specs: list[RunSpec], param_counts: dict) -> list[RunSpec]:
+    """`specs` in the order a pool should start them: the runs expected to take longest first (recurrent,
+    then convolutional, then feed-forward; the larger model first within a family), so that the runs
+    left when the first workers fall idle are short ones. In the listed order (models as given, GRU
+    last), the default MNIST-1D comparison ended with one GRU run alone on one of two workers. The sort
+    is stable (seeds stay in order) and changes only the order, never a run's numbers."""
+    return sorted(specs, key=lambda sp: (FAMILY_COST_RANK.get(get_model_info(sp.model).family, 1), -param_counts.get(sp.model, 0)))
 
 
 def _run_here(specs: list[RunSpec], emit, record, stop) -> None:
