@@ -1,5 +1,6 @@
 """Recurrent speed: time per training step of torch's fused RNN/LSTM/GRU and of nncompare's
-equation-written cells (the path layer norm and recurrent dropout run on, and on a CPU the default GRU), same weights, same batch.
+equation-written cells (the path layer norm and recurrent dropout run on, and on a CPU the default
+GRU's), same weights, same batch.
 
     python benchmarks/recurrent.py [--hidden 6,64,256] [--lengths 40,200,1000] [--batch 32] [--threads 1]
 

@@ -25,8 +25,9 @@ trained on for 2000 epochs (`--epochs`), Adam at 1e-3, batches of min(TRAIN size
 code sets them (`int(min(x_train.shape[0] / 10, 16))`: 3 on ArrowHead, 5 on GunPoint, 6 on
 ItalyPowerDemand, 16 on JapaneseVowels), no gradient clipping, the rate halved after 50 epochs without
 a lower training loss (down to 1e-4), and the weights of the epoch with the lowest training loss
-tested. In nncompare that is `compare --no-validation --lr 1e-3 --batch-size B --epochs 2000 --clip 0`. 2000 epochs of every model is slow on 2 cores (the
-recurrent models most of all), so `--models` picks the default models that run beside the extra rows.
+tested. In nncompare that is `compare --no-validation --lr 1e-3 --batch-size B --epochs 2000 --clip 0`.
+2000 epochs of every model is slow on 2 cores (the recurrent models most of all), so `--models` picks
+the default models that run beside the extra rows.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def main() -> int:
     all_met = True
     for name in args.sets.split(","):
         if args.dl4tsc:
-            sizes = load_dataset(f"ucr:{name}")
-            batch = max(1, int(min((len(sizes.train.y) + len(sizes.val.y)) / 10, 16)))  # FCN's mini_batch_size
+            data = load_dataset(f"ucr:{name}")
+            batch = max(1, int(min((len(data.train.y) + len(data.val.y)) / 10, 16)))  # FCN's mini_batch_size
             config = TrainConfig(validation="none", lr=1e-3, batch_size=batch, max_epochs=args.epochs, clip=0.0)
         else:
             config = TrainConfig(refit=args.refit)

@@ -25,8 +25,8 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 IMPLS = ("auto", "fused", "equations")
 # impl="auto" runs a GRU up to this width on a CPU through `GRUSteps`, wider ones through torch's nn.GRU:
-# per training step (benchmarks/recurrent.py, 1 thread, batch 128) GRUSteps took 0.3-0.7x nn.GRU's time
-# with 6 and 64 units, about the same with 256 units over 40 steps and 1.2x over 200
+# per training step on 1 thread GRUSteps took 0.24-0.76x nn.GRU's time with 6 and 64 units and 0.81-1.04x
+# with 256 (benchmarks/recurrent.py, batch 32); at batch 128, 1.19x with 256 units over 200 steps
 GRU_STEPS_MAX_HIDDEN = 128
 NORMS = ("none", "layer")
 
