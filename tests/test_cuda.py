@@ -13,7 +13,7 @@ import nncompare
 from nncompare.cli import main
 from nncompare.data import load_dataset
 from nncompare.models import create_model, model_names
-from nncompare.train import TrainConfig, fit
+from nncompare.train import TrainConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
