@@ -134,6 +134,23 @@ def test_a_crashing_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
     assert "simulated crash" in next(r["error"] for r in result.runs if r["status"] == "failed")
 
 
+def test_a_script_without_the_main_guard_is_told_the_fix_in_one_line(tmp_path):
+    """Worker processes import the main script again; a top-level compare() call there must not start
+    comparisons inside the workers, nor leave the user with multiprocessing's tracebacks."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"import nncompare\nfrom nncompare.train import TrainConfig\nnncompare.compare('digits', models=['mlp'], seeds=2, workers=2, config=TrainConfig(max_epochs=1), store={str(tmp_path / 'store')!r})\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines and all('under `if __name__ == "__main__":`' in line for line in lines), done.stderr[-2000:]
+    (failure,) = {json.loads(p.read_text())["error"] for p in (tmp_path / "store").glob("*/mlp-seed*/failure.json")}
+    assert "worker processes die before they start a run" in failure and "__main__" in failure
+
+
 def test_model_overrides_are_used_and_recorded(tmp_path):
     result = nncompare.compare(
         "digits", models=["gru"], seeds=1, config=TINY, store=tmp_path, model_args={"gru": {"hidden_size": 5}}, workers=1

@@ -226,6 +226,22 @@ def _main_is_importable() -> bool:
     return main_file is None or os.path.exists(main_file)
 
 
+GUARD_HINT = 'a script that calls nncompare.compare must call it under `if __name__ == "__main__":` (worker processes import the script again)'
+
+
+def _refuse_while_a_worker_starts() -> None:
+    """A spawned worker process imports the caller's main script again before it takes any work; a
+    script that calls compare at its top level, outside `if __name__ == "__main__":`, would then start
+    a comparison inside every worker. Say so there, in one line, and end that process (exit code 2)
+    instead of multiprocessing's traceback; the parent then records its runs as failed, naming the same
+    fix (`_inheriting` is the flag multiprocessing itself checks for this, set while a child starts)."""
+    if getattr(mp.current_process(), "_inheriting", False):
+        import sys
+
+        print(f"nncompare: compare() was called while a worker process was starting: {GUARD_HINT}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
 def plan_workers(n_runs: int, workers: int | None) -> tuple[int, int]:
     """(worker processes, torch threads per run).
 
@@ -334,6 +350,7 @@ def compare(
     `backend="ray"` runs each (model, seed) as a Ray task on the cluster at `address` (backends/ray.py);
     `mlflow`, a tracking URI, also logs every run's parameters, metrics and files there (tracking.py).
     """
+    _refuse_while_a_worker_starts()
     config = (config or TrainConfig()).validate()
     run_elsewhere = _check_backend(backend, address)  # before anything is stored
     start_tracking = _tracker_factory(mlflow)
@@ -699,7 +716,8 @@ def _run_pool(specs: list[RunSpec], n_workers: int, emit, record, stop) -> None:
             idle_breaks += 1  # workers that die before starting any run would otherwise be restarted forever
             if idle_breaks >= 2:
                 for sp in remaining:
-                    record(sp, {"model": sp.model, "seed": sp.seed, "status": "failed", "error": "worker processes die before they start a run; check that nncompare imports in a fresh Python"})
+                    record(sp, {"model": sp.model, "seed": sp.seed, "status": "failed", "error": f"worker processes die before they start a run: {GUARD_HINT}; and nncompare must import in a fresh Python"})
+                emit({"event": "note", "text": f"every run failed: worker processes die before they start one; {GUARD_HINT}"})
                 return
 
 
