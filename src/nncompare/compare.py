@@ -716,8 +716,8 @@ def _run_pool(specs: list[RunSpec], n_workers: int, emit, record, stop) -> None:
             idle_breaks += 1  # workers that die before starting any run would otherwise be restarted forever
             if idle_breaks >= 2:
                 for sp in remaining:
-                    record(sp, {"model": sp.model, "seed": sp.seed, "status": "failed", "error": f"worker processes die before they start a run: {GUARD_HINT}; and nncompare must import in a fresh Python"})
-                emit({"event": "note", "text": f"every run failed: worker processes die before they start one; {GUARD_HINT}"})
+                    record(sp, {"model": sp.model, "seed": sp.seed, "status": "failed", "error": f"worker processes die before they start a run ({GUARD_HINT}, and nncompare must import in a fresh Python)"})
+                emit({"event": "note", "text": f"{len(remaining)} run(s) failed: worker processes die before they start one; {GUARD_HINT}"})
                 return
 
 
