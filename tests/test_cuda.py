@@ -47,7 +47,7 @@ def test_equations_and_fused_paths_agree_on_the_gpu(cell, extra):
 
 
 def test_a_gpu_run_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(tmp_path):
-    from tests.test_checkpoint import Stop, _same, _train
+    from test_checkpoint import Stop, _same, _train  # tests/ is on sys.path under pytest's default import mode
 
     ds = load_dataset("digits")
     config = TrainConfig(lr=3e-3, max_epochs=4, device="cuda")  # the MLP's dropout draws from the CUDA generator
