@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nncompare.models import create_model
-from nncompare.models import rnn
+from nncompare.models import native, rnn
 from nncompare.models.rnn import RecurrentLayers
 
 from conftest import image_meta, series_meta
@@ -100,6 +100,16 @@ def test_lstm_steps_backward_passes_gradcheck(masked, steps):
     assert torch.autograd.gradcheck(lambda *a: rnn.LSTMSteps.apply(*a, mask), args)
 
 
+@pytest.fixture(params=["compiled", "python"])
+def lstm_loops(request, monkeypatch):
+    """LSTMSteps' loops compiled (models/native.py, where this machine has a C compiler) and in Python."""
+    if request.param == "python":
+        monkeypatch.setattr(native, "_state", {"lib": None, "why": "off in this test", "path": None})
+    elif native.lstm_library() is None:
+        pytest.skip(native.native_status())
+    return request.param
+
+
 def _lstm_pair(input_size, num_layers, seed=0, **kwargs):
     torch.manual_seed(seed)
     fused = RecurrentLayers("lstm", input_size, hidden_size=5, num_layers=num_layers, **kwargs).train()
@@ -123,7 +133,7 @@ def _outputs_and_gradients(layers, x, state, seed=1):
 
 @pytest.mark.parametrize("input_size", [1, 3])
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_lstm_steps_match_the_fused_lstm_and_the_autograd_loop_in_training(monkeypatch, num_layers, input_size):
+def test_lstm_steps_match_the_fused_lstm_and_the_autograd_loop_in_training(monkeypatch, lstm_loops, num_layers, input_size):
     """impl="equations" (LSTMSteps) computes torch's fused LSTM and the autograd loop it replaced: outputs,
     final state, every parameter's gradient and the initial state's, in float32, in training mode."""
     fused, equations = _lstm_pair(input_size, num_layers)
@@ -143,7 +153,7 @@ def test_lstm_steps_match_the_fused_lstm_and_the_autograd_loop_in_training(monke
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_lstm_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_exactly(monkeypatch, num_layers):
+def test_lstm_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_exactly(monkeypatch, lstm_loops, num_layers):
     """With a recurrent-dropout mask on h_{t-1} (no fused counterpart): LSTMSteps against the autograd
     loop with the same masks; and the same seed gives the same numbers, bit for bit."""
     _, equations = _lstm_pair(3, num_layers, recurrent_dropout=0.4)

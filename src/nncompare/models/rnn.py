@@ -5,7 +5,8 @@ and as torch's fused `nn.RNN` / `nn.LSTM` / `nn.GRU`, the fast path. Both read t
 (torch's layout: `weight_ih_l{k}` stacks the input weights of every gate, `weight_hh_l{k}` the recurrent
 ones), so `impl="equations"` and `impl="fused"` compute the same function; tests hold them to 1e-5.
 The default, `impl="auto"`, takes the fused module but for a GRU on a CPU, where the equation-written
-`GRUSteps` is the faster (GRU_STEPS_MAX_HIDDEN).
+`GRUSteps` is the faster (GRU_STEPS_MAX_HIDDEN). The LSTM's equations run in `LSTMSteps`, whose loops
+through time are compiled from C on first use where the machine has a compiler (native.py, lstm_loop.c).
 
 Series are read step by step (B, L, C); images row by row (B, H, C*W). The classifier reads the last
 hidden state (of the last real step, for padded series): everything the model knows about the
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from ..errors import UserError
-from . import register_model
+from . import native, register_model
 from .layers import check_positive_int, last_step, sequence_shape, sequence_view, symbols
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -113,9 +115,11 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     `LSTMSteps` takes and returns the sequence feature-major, (features, T, B): the input projection of
     every step is one multiply (its gradients two) on a layer's input as it is, and the hidden states
     returned are a (B, T, H) view of an (H, T, B) tensor, which the next layer reads without a copy.
-    Measured per training step (benchmarks/recurrent.py, 1 thread, batch 32, H=6, 1000 steps): the
-    autograd loop 12-15x torch's fused LSTM (oneDNN on CPU), `LSTMSteps` 3.8-4.4x; what remains is the
-    cost of calling some twelve operations and twenty views a step from Python (about 5 and 2 us each)."""
+    Its loops run compiled from C where the machine has a compiler (native.py), else in Python. Measured
+    per training step against torch's fused LSTM (oneDNN on CPU; benchmarks/recurrent.py, 1 thread, batch
+    32, denormals flushed on both paths): the autograd loop 12-15x at 6 units and 1000 steps; `LSTMSteps`
+    in Python 1.3-4.8x over 6, 64 and 256 units and 40, 200 and 1000 steps (a small layer's time is the
+    cost of calling some twelve operations a step from Python, about 5 us each); compiled, 0.5-1.3x."""
     if ln is not None or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return lstm_layer_autograd(x, state, w_ih, w_hh, b_ih, b_hh, ln, h_mask)
     h0, c0 = state
@@ -129,21 +133,32 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x_proj, w_hh, h0, c0)):
         hs, c = LSTMSteps.apply(x_proj, w_hh, h0, c0, h_mask)
     else:  # nothing to differentiate: the forward alone
-        hs, c = _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask)[:2]
+        hs, c = _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask, _native_lstm(x_proj, w_hh))[:2]
     hs = hs.permute(2, 1, 0)  # (H, T, B) -> (B, T, H), a view
     return hs, (hs[:, -1], c)
 
 
-def _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask):
+def _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask, lib=None):
     """The LSTM recurrence without autograd: x_proj (4H, T, B) and w_hh (4H, H) in gate order o, i, f, g;
-    h0, c0, h_mask (B, H).
+    h0, c0, h_mask (B, H). With `lib` (`_native_lstm`) the loop runs compiled (lstm_loop.c), else in Python.
 
-    Returns (hidden states (H, T, B), c_T (B, H), the forward's buffers). The state is kept transposed, one
-    column per sequence, and the buffers time-major, so a_t = W_h h_{t-1} + W_x x_t + b is a contiguous
-    (4H, B) block with each gate H contiguous rows (tanh is several times slower on strided blocks), and
-    every step is seven in-place operations (eight with a mask) on inference tensors (no version counters
-    or view records: half the cost of a step on a small layer)."""
+    Returns (hidden states (H, T, B), c_T (B, H), the forward's buffers: the gates' values (T, 4H, B),
+    c_0..c_T (T+1, H, B), tanh(c_t) (T, H, B)). The state is kept transposed, one column per sequence, and
+    the buffers time-major, so a_t = W_h h_{t-1} + W_x x_t + b is a contiguous (4H, B) block with each gate
+    H contiguous rows (tanh is several times slower on strided blocks). In Python every step is seven
+    in-place operations (eight with a mask) on inference tensors (no version counters or view records:
+    half the cost of a step on a small layer)."""
     hidden, steps, batch = x_proj.shape[0] // 4, x_proj.shape[1], x_proj.shape[2]
+    if lib is not None:  # normal tensors (the backward keeps them), written by the compiled loop
+        acts = x_proj.detach().transpose(0, 1).contiguous()  # (T, 4H, B): W_x x_t + b, overwritten with the gates' values
+        cs = acts.new_empty(steps + 1, hidden, batch)  # c_0, c_1, ..., c_T
+        cs[0] = c0.T
+        tanh_cs, hs = acts.new_empty(steps, hidden, batch), acts.new_empty(steps, hidden, batch)  # tanh(c_t), h_t
+        mask = None if h_mask is None else h_mask.T.contiguous()  # (H, B)
+        h_in = (h0.T if mask is None else h0.T * mask).contiguous()  # what W_h multiplies at step 1
+        h_ins = None if mask is None else torch.empty_like(hs)  # h_t ⊙ mask, what the next step's W_h multiplies
+        lib.lstm_forward(steps, hidden, batch, *map(_ptr, (w_hh.detach(), acts, cs, tanh_cs, hs, h_in, mask, h_ins)))
+        return hs.transpose(0, 1).contiguous(), cs[-1].T.clone(), (acts, cs, tanh_cs)
     with torch.inference_mode():
         acts = x_proj.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (T, 4H, B): W_x x_t + b, overwritten step by step with the gates' values
         cs = acts.new_empty(steps + 1, hidden, batch)  # c_0, c_1, ..., c_T
@@ -152,8 +167,7 @@ def _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask):
         mask = None if h_mask is None else h_mask.T  # (H, B)
         h_ins = hs if mask is None else torch.empty_like(hs)  # what the next step's W_h multiplies: h_t, or h_t ⊙ mask
         h_in, c = (h0.T, cs[0]) if mask is None else (h0.T * mask, cs[0])  # (H, B)
-        gate = acts.view(steps, 4, hidden, batch)
-        h_list = hs.unbind(0)
+        gate, h_list = acts.view(steps, 4, hidden, batch), hs.unbind(0)
         per_step = zip(acts.unbind(0), acts[:, : 3 * hidden].unbind(0), *(gate[:, k].unbind(0) for k in range(4)), cs[1:].unbind(0), tanh_cs.unbind(0), h_list, h_list if mask is None else h_ins.unbind(0))
         for a, sig, o, i, f, g, c_t, tanh_c, h_t, h_in_t in per_step:
             torch.addmm(a, w_hh, h_in, out=a)  # a_t = W_x x_t + W_h h_{t-1} + b   (out=, not addmm_: the FLOP counter counts this one)
@@ -166,7 +180,49 @@ def _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask):
             if mask is not None:
                 torch.mul(h_t, mask, out=h_in_t)  # recurrent dropout: h_t ⊙ mask enters the next step
             h_in, c = h_in_t, c_t
-    return hs.transpose(0, 1).clone(memory_format=torch.contiguous_format), c.T.clone(), (acts, cs, tanh_cs)  # clones (always copies, even of one step): normal tensors
+    return hs.transpose(0, 1).clone(memory_format=torch.contiguous_format), cs[-1].T.clone(), (acts, cs, tanh_cs)  # clones (always copies, even of one step): normal tensors
+
+
+def _lstm_steps_backward(w_hh, dh, dc, da, dh_dc, da_dh_dc, f, dc_last, mask):
+    """LSTMSteps' loop back through time in Python, on inference tensors: dh (T, H, B) holds ∂L/∂h_t from
+    above and gets W_h^T da_{t+1} added; dc (T, H, B) and da (T, 4H, B) are written (see LSTMSteps.backward)."""
+    steps, hidden, batch = dh_dc.shape
+    da_gate, w_hh_t = da.view(steps, 4, hidden, batch), w_hh.T.contiguous()
+    views = (  # per step: dh_t, dc_t, da_t, its rows da_o and da_{i,f,g}, ∂h_t/∂c_t, f_{t+1} (none after T), the gates' factors
+        dh.unbind(0), dc.unbind(0), da.unbind(0), da_gate[:, 0].unbind(0), da_gate[:, 1:].unbind(0), dh_dc.unbind(0), [*f.unbind(0)[1:], torch.ones_like(f[0])],
+        da_dh_dc[:, :hidden].unbind(0), da_dh_dc[:, hidden:].view(steps, 3, hidden, batch).unbind(0),
+    )
+    dc_next, da_next = dc_last, da.new_zeros(4 * hidden, batch)  # after the last step: ∂L/∂c_T of the final state, no a_{T+1}
+    for dh_t, dc_t, da_t, da_o, da_ifg, dh_dc_t, f_next, da_o_dh, da_ifg_dc in zip(*(reversed(v) for v in views)):  # from the last step back
+        if mask is None:
+            torch.addmm(dh_t, w_hh_t, da_next, out=dh_t)  # dh_t = ∂L/∂h_t + W_h^T da_{t+1}   (out=: the FLOP counter counts it)
+        else:
+            dh_t.addcmul_(w_hh_t @ da_next, mask)  # dh_t = ∂L/∂h_t + (W_h^T da_{t+1}) ⊙ mask
+        torch.mul(dh_t, dh_dc_t, out=dc_t)  # dc_t = dh_t o_t (1 - tanh²(c_t)) + ...
+        dc_t.addcmul_(dc_next, f_next)  # ... + dc_{t+1} f_{t+1}
+        torch.mul(dh_t, da_o_dh, out=da_o)  # da_o = dh_t tanh(c_t) σ'(a_o)
+        torch.mul(dc_t, da_ifg_dc, out=da_ifg)  # (da_i, da_f, da_g) = dc_t (g_t σ'(a_i), c_{t-1} σ'(a_f), i_t tanh'(a_g))
+        dc_next, da_next = dc_t, da_t
+
+
+def _native_lstm(like: torch.Tensor, w_hh: torch.Tensor):
+    """The compiled LSTM loops (native.py) for tensors like `like`, or None: for float32 on a CPU, and no
+    dispatch mode watching the operations (torch's FLOP counter counts the Python loops' multiplies; it
+    cannot see into the compiled ones)."""
+    if like.dtype != torch.float32 or w_hh.dtype != torch.float32 or like.device.type != "cpu" or not w_hh.is_contiguous():
+        return None
+    if _get_current_dispatch_mode() is not None:
+        return None
+    return native.lstm_library()
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    """The address of a contiguous tensor's first element, for ctypes (None stays None: a NULL pointer)."""
+    if t is None:
+        return None
+    if not t.is_contiguous():
+        raise ValueError("the compiled LSTM loops take contiguous tensors only")
+    return t.data_ptr()
 
 
 class LSTMSteps(torch.autograd.Function):
@@ -175,12 +231,19 @@ class LSTMSteps(torch.autograd.Function):
     forward(x_proj (4H, T, B), w_hh (4H, H), h_0 (B, H), c_0 (B, H), h_mask (B, H) or None), gate rows in
     the order o, i, f, g -> (h_1..h_T (H, T, B), c_T (B, H)). Once differentiable.
 
-    The backward loop runs dh_t -> dc_t -> da_t from the last step back, five operations a step; what
-    does not depend on the recurrence (the gates' derivatives) is computed for all T at once."""
+    Both loops run compiled where `_native_lstm` allows (lstm_loop.c: the backward computes each step's
+    gate derivatives from the forward's buffers as it goes), else in Python: there the backward loop runs
+    dh_t -> dc_t -> da_t from the last step back, five operations a step, and what does not depend on the
+    recurrence (the gates' derivatives) is computed for all T at once, vectorised, in the forward."""
 
     @staticmethod
     def forward(ctx, x_proj, w_hh, h0, c0, h_mask):
-        hs, c_last, (acts, cs, tanh_cs) = _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask)
+        lib = _native_lstm(x_proj, w_hh)
+        hs, c_last, (acts, cs, tanh_cs) = _lstm_steps_forward(x_proj, w_hh, h0, c0, h_mask, lib)
+        ctx.lib = lib
+        if lib is not None:
+            ctx.save_for_backward(w_hh, h0, h_mask, hs, acts, cs, tanh_cs)
+            return hs, c_last
         hidden = w_hh.shape[1]
         o, i, f, g = acts.view(acts.shape[0], 4, hidden, -1).unbind(1)  # (T, H, B) each: the gates' values
         sig, one = acts[:, : 3 * hidden], acts.new_ones(())
@@ -199,37 +262,31 @@ class LSTMSteps(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_hs, d_c_last):
-        w_hh, h0, h_mask, hs, dh_dc, da_dh_dc, f = ctx.saved_tensors
-        steps, hidden, batch = dh_dc.shape
-        mask = None if h_mask is None else h_mask.T  # (H, B)
-        with torch.inference_mode():
-            dh = d_hs.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (T, H, B): ∂L/∂h_t from above; W_h^T da_{t+1} is added below
-            dc = torch.empty_like(dh)  # ∂L/∂c_t
-            da = dh.new_empty(steps, 4 * hidden, batch)  # ∂L/∂a_t, gate rows o, i, f, g
-            da_gate, w_hh_t = da.view(steps, 4, hidden, batch), w_hh.T.contiguous()
-            views = (  # per step: dh_t, dc_t, da_t, its rows da_o and da_{i,f,g}, ∂h_t/∂c_t, f_{t+1} (none after T), the gates' factors
-                dh.unbind(0), dc.unbind(0), da.unbind(0), da_gate[:, 0].unbind(0), da_gate[:, 1:].unbind(0), dh_dc.unbind(0), [*f.unbind(0)[1:], torch.ones_like(f[0])],
-                da_dh_dc[:, :hidden].unbind(0), da_dh_dc[:, hidden:].view(steps, 3, hidden, batch).unbind(0),
-            )
-            dc_next, da_next = d_c_last.T, da.new_zeros(4 * hidden, batch)  # after the last step: ∂L/∂c_T of the final state, no a_{T+1}
-            for dh_t, dc_t, da_t, da_o, da_ifg, dh_dc_t, f_next, da_o_dh, da_ifg_dc in zip(*(reversed(v) for v in views)):  # from the last step back
-                if mask is None:
-                    torch.addmm(dh_t, w_hh_t, da_next, out=dh_t)  # dh_t = ∂L/∂h_t + W_h^T da_{t+1}   (out=: the FLOP counter counts it)
-                else:
-                    dh_t.addcmul_(w_hh_t @ da_next, mask)  # dh_t = ∂L/∂h_t + (W_h^T da_{t+1}) ⊙ mask
-                torch.mul(dh_t, dh_dc_t, out=dc_t)  # dc_t = dh_t o_t (1 - tanh²(c_t)) + ...
-                dc_t.addcmul_(dc_next, f_next)  # ... + dc_{t+1} f_{t+1}
-                torch.mul(dh_t, da_o_dh, out=da_o)  # da_o = dh_t tanh(c_t) σ'(a_o)
-                torch.mul(dc_t, da_ifg_dc, out=da_ifg)  # (da_i, da_f, da_g) = dc_t (g_t σ'(a_i), c_{t-1} σ'(a_f), i_t tanh'(a_g))
-                dc_next, da_next = dc_t, da_t
-        d_x_proj = da.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (4H, T, B), a normal tensor: a_t = x_proj_t + ..., so ∂L/∂x_proj_t = da_t
+        hidden, mask = ctx.saved_tensors[0].shape[1], None if ctx.saved_tensors[2] is None else ctx.saved_tensors[2].T  # (H, B)
+        steps, batch = d_hs.shape[1], d_hs.shape[2]
+        if ctx.lib is not None:  # the compiled loop writes ∂L/∂a_t straight in the layout of x_proj: (4H, T, B)
+            w_hh, h0, h_mask, hs, acts, cs, tanh_cs = ctx.saved_tensors
+            dh = d_hs.transpose(0, 1).contiguous()  # (T, H, B): ∂L/∂h_t from above; W_h^T da_{t+1} is added in the loop
+            dc, d_x_proj = torch.empty_like(dh), dh.new_empty(4 * hidden, steps, batch)
+            tensors = (w_hh.detach(), acts, cs, tanh_cs, dh, dc, d_x_proj, d_c_last.T.contiguous(), None if mask is None else mask.contiguous(), torch.empty_like(dc[0]))
+            ctx.lib.lstm_backward(steps, hidden, batch, *map(_ptr, tensors))
+            f0 = acts[0, 2 * hidden : 3 * hidden]  # f_1
+        else:
+            w_hh, h0, h_mask, hs, dh_dc, da_dh_dc, f = ctx.saved_tensors
+            with torch.inference_mode():
+                dh = d_hs.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (T, H, B): ∂L/∂h_t from above; W_h^T da_{t+1} is added in the loop
+                dc = torch.empty_like(dh)  # ∂L/∂c_t
+                da = dh.new_empty(steps, 4 * hidden, batch)  # ∂L/∂a_t, gate rows o, i, f, g
+                _lstm_steps_backward(w_hh, dh, dc, da, dh_dc, da_dh_dc, f, d_c_last.T, mask)
+            d_x_proj = da.transpose(0, 1).clone(memory_format=torch.contiguous_format)  # (4H, T, B), a normal tensor: a_t = x_proj_t + ..., so ∂L/∂x_proj_t = da_t
+            f0 = f[0]
         h_in0, h_ins = (h0, hs) if mask is None else (h0 * h_mask, hs * mask[:, None])  # what W_h multiplied: h_0, then h_1, ... (H, T, B)
         # dW_h = Σ_t da_t h_{t-1}^T: step 1 (h_0) and steps 2..T, two multiplies
         d_w_hh = torch.addmm(d_x_proj[:, 0] @ h_in0, d_x_proj[:, 1:].reshape(4 * hidden, -1), h_ins[:, :-1].reshape(hidden, -1).T)
         d_h0 = (w_hh.T @ d_x_proj[:, 0]).T  # (B, H): h_0 enters a_1 through W_h
         if h_mask is not None:
             d_h0 = d_h0 * h_mask
-        d_c0 = (dc[0] * f[0]).T  # c_1 = f_1 c_0 + ...
+        d_c0 = (dc[0] * f0).T  # c_1 = f_1 c_0 + ...
         return d_x_proj, d_w_hh, d_h0, d_c0, None
 
 
