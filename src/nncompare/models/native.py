@@ -2,9 +2,10 @@
 
 A small recurrent layer's step on a CPU costs what calling its dozen tensor operations from Python
 costs; the same loops in C take a few microseconds a step. The source ships with the package and is
-built with the machine's C compiler ($CC, else cc, gcc or clang) into
-`~/.cache/nncompare/native/` ($NNCOMPARE_CACHE), once per source, compiler and platform; the library is
-loaded through ctypes. Where there is no compiler, the build fails, or `NNCOMPARE_NATIVE=0` is set,
+built with the machine's C compiler ($CC, else cc, gcc or clang), for this CPU where the compiler takes
+`-march=native`, into `~/.cache/nncompare/native/` ($NNCOMPARE_CACHE), once per source, compiler and
+CPU (about a second); the library is loaded through ctypes, and its products W_h h go to the sgemm in
+torch's own library where it exports one. Where there is no compiler, the build fails, or `NNCOMPARE_NATIVE=0` is set,
 `lstm_library()` returns None and `LSTMSteps` runs the same loops in Python: same equations, results
 equal to float32 rounding (tests/test_native.py), only slower. `native_status()` says which, and why.
 """
