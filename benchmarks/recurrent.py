@@ -11,10 +11,10 @@ Each point is the fastest of repeated steps over at least --seconds (after a war
 
 The LSTM's equations run their loops compiled from C where this machine has a compiler
 (models/native.py); its rows also time the same loops in Python ("no compiler"), what a machine
-without one runs. Denormal numbers are flushed to zero by default, on both paths: the compiled loops
-always flush them, and torch's fused LSTM is slowed by them on long sequences (at 64 units and 200
-steps 156.7 ms a step with them, 20.5 ms flushed, measured), so comparing it unflushed would flatter
-the compiled loops. `--denormals keep` times torch's default instead.
+without one runs. Denormal numbers are flushed to zero by default, on both paths, as nncompare's
+trainer does on a CPU: the compiled loops always flush them, and torch's fused LSTM is slowed by them
+on long sequences (at 64 units and 200 steps 156.7 ms a step with them, 20.5 ms flushed, measured), so
+comparing it unflushed would flatter the compiled loops. `--denormals keep` times torch's default.
 """
 
 from __future__ import annotations

@@ -336,3 +336,39 @@ def test_without_validation_settings_that_make_no_sense_are_refused(fields, mess
     cfg = TrainConfig(lr=1e-2, **{"validation": "none", **fields})
     with pytest.raises(nncompare.UserError, match=message):
         cfg.validate()
+
+
+def test_denormals_are_flushed_while_a_run_trains_on_the_cpu_and_the_setting_restored_after():
+    """Gradients fading back through a long sequence reach denormal numbers, which x86 handles about a
+    hundred times slower; the trainer flushes them to zero for the run, then puts the caller's setting back."""
+    from nncompare.train.loop import denormals_flushed
+
+    seen = []
+    data = toy_dataset()
+    for caller_flushes in (False, True):
+        torch.set_flush_denormal(caller_flushes)
+        try:
+            set_seed(0)
+            fit(create_model("gru", data.meta, hidden_size=4), data, TrainConfig(lr=3e-3, max_epochs=2), on_epoch=lambda *a, **k: seen.append(denormals_flushed()))
+            assert denormals_flushed() is caller_flushes
+        finally:
+            torch.set_flush_denormal(False)
+    assert seen == [True] * 4
+    assert torch.tensor([1e-39]).item() != 0.0  # denormals back on for the rest of the tests
+
+
+def test_flushing_denormals_makes_numpy_warn_of_nothing(tmp_path):
+    """numpy measures its float limits on first use and warns ("the smallest subnormal is zero") when that
+    happens with denormals flushed; the trainer has it measure them before. A fresh process, warnings as errors."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, numpy as np\n"
+        "from nncompare.train.loop import flush_denormals\n"
+        "with flush_denormals('cpu'):\n"
+        "    print(np.finfo(np.float32).smallest_subnormal, np.finfo(np.float64).tiny)\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "subnormal" not in done.stderr
