@@ -117,9 +117,10 @@ def lstm_layer_equations(x, state, w_ih, w_hh, b_ih, b_hh, ln: LayerNorms | None
     returned are a (B, T, H) view of an (H, T, B) tensor, which the next layer reads without a copy.
     Its loops run compiled from C where the machine has a compiler (native.py), else in Python. Measured
     per training step against torch's fused LSTM (oneDNN on CPU; benchmarks/recurrent.py, 1 thread, batch
-    32, denormals flushed on both paths): the autograd loop 12-15x at 6 units and 1000 steps; `LSTMSteps`
-    in Python 1.3-4.8x over 6, 64 and 256 units and 40, 200 and 1000 steps (a small layer's time is the
-    cost of calling some twelve operations a step from Python, about 5 us each); compiled, 0.5-1.3x."""
+    32): the autograd loop 12-15x at 6 units and 1000 steps (an earlier session); with denormals flushed on
+    both paths, `LSTMSteps` in Python 1.0-5.0x over 6, 64 and 256 units and 40, 200 and 1000 steps (a small
+    layer's time is the cost of calling some twelve operations a step from Python, 3-5 us each), compiled
+    0.5-1.3x."""
     if ln is not None or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return lstm_layer_autograd(x, state, w_ih, w_hh, b_ih, b_hh, ln, h_mask)
     h0, c0 = state
