@@ -3,6 +3,8 @@ Python loops, the activations to about an ulp, and every way of not having them 
 one, turned off) falls back to the Python loops with the reason on record and nothing half-written."""
 
 import os
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -161,7 +163,7 @@ def test_a_failing_compiler_leaves_no_half_written_library(monkeypatch, fresh_na
 @needs_compiler
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell script as the compiler")
 def test_a_compiler_without_march_native_builds_the_portable_library(monkeypatch, fresh_native, tmp_path):
-    real = native._compiler()
+    real = shlex.join(native._compiler())
     cc = _fake_compiler(tmp_path, f"""
         case "$*" in *-march=native*) echo "fake-cc: unknown option -march=native" >&2; exit 1;; esac
         exec {real} "$@"
@@ -185,3 +187,12 @@ def test_processes_building_at_once_all_get_a_whole_library(fresh_native):
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env) for _ in range(3)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
     assert len(list(fresh_native.glob("lstm_loop-*.so"))) == 1 and not list(fresh_native.glob(".lstm_loop-*"))
+
+
+@needs_compiler
+@pytest.mark.skipif(shutil.which("env") is None, reason="no env command")
+def test_a_compiler_command_of_several_words_is_run_as_given(monkeypatch, fresh_native):
+    """CC="ccache gcc" and the like: the first word is the program, the rest its arguments."""
+    monkeypatch.setenv("CC", f"env {native._compiler()[0]}")
+    assert native.lstm_library() is not None
+    assert native.native_status().startswith(f"compiled LSTM loops: in use (compiled with {shutil.which('env')} ")

@@ -17,6 +17,7 @@ import hashlib
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,11 +37,13 @@ SGEMM_MIN_WORK = 0
 _state: dict = {}  # "lib": the loaded library or None, "why": the reason for None, "path": its file
 
 
-def _compiler() -> str | None:
-    cc = os.environ.get("CC")
-    if cc:
-        return shutil.which(cc)
-    return next((path for name in ("cc", "gcc", "clang") if (path := shutil.which(name))), None)
+def _compiler() -> list[str] | None:
+    """The compiler's command: $CC (which may carry words of its own, "ccache gcc"), else cc, gcc or clang."""
+    words = shlex.split(os.environ.get("CC", ""))
+    if words:
+        path = shutil.which(words[0])
+        return None if path is None else [path, *words[1:]]
+    return next(([path] for name in ("cc", "gcc", "clang") if (path := shutil.which(name))), None)
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -59,12 +62,12 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-def _native_arch(cc: str) -> str | None:
+def _native_arch(cc: list[str]) -> str | None:
     """What `-march=native` means to `cc` on this machine (the CPU and features it resolves to), or None
     where the compiler does not take it. Part of the library's cache key, so a cache folder shared by
     machines with different CPUs never hands one a library built for the other."""
     try:
-        done = subprocess.run([cc, "-march=native", "-###", "-x", "c", "-c", os.devnull, "-o", os.devnull], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([*cc, "-march=native", "-###", "-x", "c", "-c", os.devnull, "-o", os.devnull], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
@@ -72,7 +75,7 @@ def _native_arch(cc: str) -> str | None:
     return " ".join(sorted(set(re.findall(r'-march=\S+|-mtune=\S+|-m[a-z0-9.-]+|"-target-(?:cpu|feature)" "[^"]+"', done.stderr))))
 
 
-def _compile(cc: str, flags: tuple[str, ...], target: Path) -> str | None:
+def _compile(cc: list[str], flags: tuple[str, ...], target: Path) -> str | None:
     """Build the library into `target` (written whole or not at all); None, or why it failed."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,13 +84,13 @@ def _compile(cc: str, flags: tuple[str, ...], target: Path) -> str | None:
     except OSError as e:
         return f"cannot write the compiled loops under {target.parent}: {e}"
     try:
-        done = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        done = subprocess.run([*cc, *flags, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
         if done.returncode != 0:
-            return f"{cc} failed to build {SOURCE.name}: " + (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+            return f"{shlex.join(cc)} failed to build {SOURCE.name}: " + (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         os.replace(tmp, target)  # parallel workers may build at once; each replaces the file whole
         return None
     except (OSError, subprocess.SubprocessError) as e:
-        return f"building {SOURCE.name} with {cc} failed: {e}"
+        return f"building {SOURCE.name} with {shlex.join(cc)} failed: {e}"
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -103,16 +106,16 @@ def _build() -> tuple[ctypes.CDLL | None, str, Path | None]:
         return None, "no C compiler found (set CC, or install cc, gcc or clang)", None
     source = SOURCE.read_bytes()
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, timeout=30).stdout
+        version = subprocess.run([*cc, "--version"], capture_output=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        return None, f"the C compiler {cc} did not run: {e}", None
+        return None, f"the C compiler {shlex.join(cc)} did not run: {e}", None
     arch = _native_arch(cc)
     # for this CPU where the compiler can (1.25x rather than 1.59x torch's fused LSTM's time per training
     # step at 64 units and 200 steps, measured), else for any CPU of this architecture
     attempts = ([(FLAGS + ("-march=native",), arch)] if arch is not None else []) + [(FLAGS, "")]
     why = ""
     for flags, resolved in attempts:
-        key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), resolved.encode(), cc.encode(), version, platform.machine().encode(), sys.platform.encode()])).hexdigest()[:16]
+        key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), resolved.encode(), shlex.join(cc).encode(), version, platform.machine().encode(), sys.platform.encode()])).hexdigest()[:16]
         target = cache_dir() / "native" / f"lstm_loop-{key}.so"
         why = None if target.exists() else _compile(cc, flags, target)
         if why is None:
@@ -123,7 +126,7 @@ def _build() -> tuple[ctypes.CDLL | None, str, Path | None]:
         lib = _declare(ctypes.CDLL(str(target)))
     except (OSError, AttributeError) as e:
         return None, f"cannot load {target}: {e}", None
-    built = f"compiled with {cc}" + (" -march=native" if "-march=native" in flags else "")
+    built = f"compiled with {shlex.join(cc)}" + (" -march=native" if "-march=native" in flags else "")
     return lib, f"{built}; {_connect_sgemm(lib)}", target
 
 
