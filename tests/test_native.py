@@ -68,7 +68,7 @@ def test_the_step_product_with_and_without_torchs_sgemm(sgemm):
         out = a.clone()
         try:
             if not sgemm:
-                lib.use_sgemm(None, 0)
+                lib.use_sgemm(None)
             lib.product(rows, inner, cols, w.data_ptr(), x.data_ptr(), out.data_ptr())
         finally:
             native._connect_sgemm(lib)

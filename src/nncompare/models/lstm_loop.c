@@ -68,21 +68,20 @@ static inline float tanh_f(float x) {
 }
 
 /* The two products of a step go to BLAS's sgemm where the caller gave one (use_sgemm: the one in torch's
-   own library, MKL on x86) and the product is large enough to pay for the call; else to the loops below.
+   own library, MKL on x86), even the smallest (6 units: 16.0 against the loops' own 18.6 us a training
+   step, measured); else to the loops below.
    Sizes are passed as 64-bit integers, which a BLAS with 32-bit ones reads correctly too (their low half
    comes first in little-endian memory, the only order this is used in). */
 typedef void (*sgemm_fn)(const char *, const char *, const long long *, const long long *, const long long *, const float *,
                          const float *, const long long *, const float *, const long long *, const float *, float *,
                          const long long *, size_t, size_t);
 static sgemm_fn sgemm = NULL;
-static size_t sgemm_min_work = 0; /* multiply-adds of one product; set by use_sgemm */
 
-void use_sgemm(void *f, long long min_work) {
+void use_sgemm(void *f) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     sgemm = (sgemm_fn)f;
-    sgemm_min_work = (size_t)min_work;
 #else
-    (void)f; (void)min_work;
+    (void)f;
 #endif
 }
 
@@ -92,7 +91,7 @@ void use_sgemm(void *f, long long min_work) {
 
 /* a (R x B) += W (R x K) @ x (K x B) */
 static void mul_add(float *restrict a, const float *restrict w, const float *restrict x, int R, int K, int B) {
-    if (sgemm && (size_t)R * K * B >= sgemm_min_work) { /* column-major: a^T (B x R) += x^T (B x K) w^T (K x R) */
+    if (sgemm) { /* column-major: a^T (B x R) += x^T (B x K) w^T (K x R) */
         const long long m = B, n = R, k = K;
         const float one = 1.0f;
         sgemm("N", "N", &m, &n, &k, &one, x, &m, w, &k, &one, a, &m, 1, 1);
@@ -121,7 +120,7 @@ static void mul_add(float *restrict a, const float *restrict w, const float *res
 
 /* a (K x B) += W^T @ d, with W (R x K) and d (R x B) whose rows lie ldd floats apart */
 static void mul_t_add(float *restrict a, const float *restrict w, const float *restrict d, size_t ldd, int R, int K, int B) {
-    if (sgemm && (size_t)R * K * B >= sgemm_min_work) { /* column-major: a^T (B x K) += d^T (B x R) w (R x K) */
+    if (sgemm) { /* column-major: a^T (B x K) += d^T (B x R) w (R x K) */
         const long long m = B, n = K, k = R, ld = (long long)ldd;
         const float one = 1.0f;
         sgemm("N", "T", &m, &n, &k, &one, d, &ld, w, &n, &one, a, &m, 1, 1);

@@ -29,10 +29,6 @@ from ..utils import cache_dir
 SOURCE = Path(__file__).with_name("lstm_loop.c")
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-trapping-math", "-shared", "-fPIC")
 BUILD_TIMEOUT_S = 120
-# a step's product W_h h (4H x H by H x B) goes to torch's sgemm from this many multiply-adds: every
-# product, as measured per training step (200 steps, batch 32, 1 thread, the library built for the CPU):
-# sgemm 16.0 against the C loops' own product's 18.6 us a step at 6 units, 34.7 against 74.5 at 16
-SGEMM_MIN_WORK = 0
 
 _state: dict = {}  # "lib": the loaded library or None, "why": the reason for None, "path": its file
 
@@ -52,7 +48,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.lstm_forward.restype = None
     lib.lstm_backward.argtypes = [i, i, i] + [p] * 10  # w, acts, cs, tanh_cs, dh, dc, da, dc_last, mask, tmp
     lib.lstm_backward.restype = None
-    lib.use_sgemm.argtypes = [p, ctypes.c_longlong]
+    lib.use_sgemm.argtypes = [p]
     lib.use_sgemm.restype = None
     lib.product.argtypes = [i, i, i, p, p, p]
     lib.product.restype = None
@@ -143,7 +139,7 @@ def _torch_sgemm() -> int | None:
 
 
 def _connect_sgemm(lib: ctypes.CDLL) -> str:
-    """Give the loops torch's sgemm for their larger products, once it has multiplied a test product right."""
+    """Give the loops torch's sgemm for their products, once it has multiplied a test product right."""
     import torch
 
     address = _torch_sgemm()
@@ -152,13 +148,12 @@ def _connect_sgemm(lib: ctypes.CDLL) -> str:
     gen = torch.Generator().manual_seed(0)
     w, x, a = (torch.randn(shape, generator=gen) for shape in ((40, 10), (10, 33), (40, 33)))
     out = a.clone()
-    lib.use_sgemm(address, 0)
+    lib.use_sgemm(address)
     lib.product(40, 10, 33, w.data_ptr(), x.data_ptr(), out.data_ptr())
     if not torch.allclose(out, torch.addmm(a, w, x), atol=1e-4, rtol=1e-4):
-        lib.use_sgemm(None, 0)
+        lib.use_sgemm(None)
         return "products in C (torch's sgemm failed a test product)"
-    lib.use_sgemm(address, SGEMM_MIN_WORK)
-    return "products by torch's sgemm" if SGEMM_MIN_WORK == 0 else f"products of {SGEMM_MIN_WORK} multiply-adds and more by torch's sgemm"
+    return "products by torch's sgemm"
 
 
 def lstm_library() -> ctypes.CDLL | None:

@@ -380,8 +380,8 @@ def flush_denormals(device: str):
     """Denormal numbers flushed to zero while a run trains on a CPU; the caller's setting restored after.
 
     Gradients fading back through a long sequence reach them, and on x86 each operation on one takes about
-    a hundred times as long: measured, torch's fused LSTM trained 5.0x faster on adding:200 with them
-    flushed (3 epochs, 78.2 s against 15.6 s) and its training step at 64 units over 200 steps 7.6x
+    a hundred times as long: measured, torch's fused LSTM trained 5.1x faster on adding:200 with them
+    flushed (3 epochs, 78.2 s against 15.2 s) and its training step at 64 units over 200 steps 7.6x
     (benchmarks/recurrent.py), while on MNIST-1D all six models' weights came out bit for bit the same.
     The compiled LSTM loops (models/lstm_loop.c) flush them anyway. The setting is the calling thread's:
     runs in a comparison train on one thread each."""
