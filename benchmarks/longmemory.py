@@ -1,6 +1,7 @@
 """Long memory: the adding problem and copy memory, recurrent and convolutional models at one size.
 
     python benchmarks/longmemory.py [--params 10000] [--seeds 1] [--adding 200] [--copy 100] [--epochs 50] [--patience N]
+    python benchmarks/longmemory.py --smoke   # seconds: adding T=20, copy T=10, 5000 parameters, 1 epoch
 
 Tasks as defined in Bai, Kolter & Koltun, "An Empirical Evaluation of Generic Convolutional and
 Recurrent Networks for Sequence Modeling" (2018), at lengths that train on 2 cores (the paper used
@@ -30,6 +31,7 @@ from nncompare.models import get_model_info
 from nncompare.train import TrainConfig
 
 MODELS = ["tcn", "cnn", "gru", "lstm", "rnn"]
+HEADER = f"{'model':6} {'size':>16} {'params':>7}"  # then the task's score, the verdict, the paper's
 PAPER = {  # the paper's outcome per task (Bai et al. 2018, Table 1 and Section 4.2), as the issue states it
     "adding": {"tcn": "solved", "gru": "solved", "lstm": "baseline", "rnn": "baseline", "cnn": "-"},
     "copy": {"tcn": "solved", "gru": "not solved", "lstm": "not solved", "rnn": "not solved", "cnn": "-"},
@@ -51,12 +53,12 @@ def run_task(data: str, family: str, args, store: str) -> None:
     # before it falls, and a patience of 10 epochs would end a run inside that plateau
     config = TrainConfig(max_epochs=args.epochs, patience=args.patience or args.epochs, max_seconds=args.max_seconds)
     start = time.perf_counter()
-    result = nncompare.compare(data, models=MODELS, seeds=args.seeds, config=config, params=args.params, store=store)
+    result = nncompare.compare(data, models=MODELS, seeds=args.seeds, config=config, params=args.params, store=store, workers=1 if args.smoke else None)
     wall = time.perf_counter() - start
     base = meta.baseline
     print(f"\n{data}: {meta.description}")
     print(f"  {args.seeds} seed(s), parameter budget {args.params:,}; wall {wall:.0f} s; trivial baseline ({base['name']}): {base['score_name']} {base['expected']:.4g}")
-    print(f"  {'model':6} {'size':>16} {'params':>7} {base['score_name'] + ' (mean ± std)':>28} {'/ baseline':>10} {'epochs':>7} {'train s':>8} {'here':>9} {'paper':>10}")
+    print(f"  {HEADER} {base['score_name'] + ' (mean ± std)':>28} {'/ baseline':>10} {'epochs':>7} {'train s':>8} {'here':>9} {'paper':>10}")
     for r in result.rows:
         width_name = get_model_info(r["model"]).width
         size = f"{width_name}={result.config['model_args'][r['model']][width_name]}"  # as solved for the budget
@@ -78,7 +80,10 @@ def main() -> int:
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: the whole run)")
     p.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget per run")
     p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
+    p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: adding T=20 and copy T=10, every model at 5000 parameters, 1 seed of 1 epoch, in this process")
     args = p.parse_args()
+    if args.smoke:
+        args.params, args.seeds, args.adding, args.copy, args.epochs, args.patience = 5000, 1, 20, 10, 1, None
     store = args.store or tempfile.mkdtemp(prefix="nncompare-bench-")
     run_task(f"adding:{args.adding}", "adding", args, store)
     run_task(f"copy:{args.copy}", "copy", args, store)

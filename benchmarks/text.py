@@ -3,6 +3,7 @@ bigram baselines of the training block.
 
     python benchmarks/text.py [--seconds 60] [--data text|text:FILE|FILE.txt] [--models mlp,cnn,...]
     python benchmarks/text.py --lstm-5min            # char-rnn's 2-layer LSTM of 128 units, 5 minutes
+    python benchmarks/text.py --smoke                # seconds: the MLP and the GRU, 1 s each
 
 The built-in corpus (`text`) is the Python standard library's own source, read in a fixed order, so
 the figures repeat on any machine with the same Python version. Each model learns to predict the next
@@ -39,6 +40,7 @@ MODELS = ["mlp", "cnn", "tcn", "rnn", "lstm", "gru"]
 UNLIMITED = 1_000_000  # epochs and patience: the time budget is the only thing that ends a run
 # for orientation only (another corpus): nanoGPT's README, shakespeare_char on a laptop CPU
 ORIENTATION = "nanoGPT's small char model: 1.88 nats = 2.71 bits/char (val, tiny-shakespeare) after ~3 min on a laptop CPU"
+HEADER = f"{'model':6} {'params':>9} {'context':>22} {'test bits/char':>15} {'vs bigram':>10} {'epochs':>7} {'train s':>8}"
 
 
 def baselines(dataset) -> dict:
@@ -69,7 +71,7 @@ def run_one_by_one(data: str, models: list[str], config: TrainConfig, model_args
     rows shaped as compare's. (compare gives a lone run every core: on a loaded machine the threads of
     one small recurrent step then wait on each other, see README.)"""
     from nncompare.models import get_model_info
-    from nncompare.runner import RunSpec, execute
+    from nncompare.runs.runner import RunSpec, execute
 
     folder = Path(store) / time.strftime("%Y%m%d-%H%M%S-bench")
     rows = []
@@ -95,7 +97,11 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None, help="run the models one after another in this process, each with this many torch threads (default: compare's plan, see README)")
     p.add_argument("--prompt", default="", help="prompt of the sample written by the best model")
     p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
+    p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: the MLP and the GRU, 1 s each, one after another in this process, 60-character samples")
     args = p.parse_args()
+    sample_chars = 300
+    if args.smoke:
+        args.models, args.seconds, args.lstm_5min, args.workers, sample_chars = "mlp,gru", 1.0, False, 1, 60
     if args.lstm_5min:
         args.models, args.seconds = "lstm", 300.0
         args.width, args.layers = args.width or 128, args.layers or 2
@@ -120,7 +126,7 @@ def main() -> int:
 
     print(f"{meta.name}: {meta.description}")
     print(f"budget {args.seconds:g} s per model, seed 0, {plan}; wall {wall:.0f} s")
-    print(f"{'model':6} {'params':>9} {'context':>22} {'test bits/char':>15} {'vs bigram':>10} {'epochs':>7} {'train s':>8}")
+    print(HEADER)
     scores = {}
     for r in rows:
         if r["n_done"] == 0:
@@ -140,7 +146,7 @@ def main() -> int:
         best = min(scores, key=scores.get)
         run = nncompare.load_run(folder / f"{best}-seed0")
         for temperature in (0.5, 1.0):
-            sample = nncompare.generate(run, prompt=args.prompt, chars=300, temperature=temperature, seed=0)
+            sample = nncompare.generate(run, prompt=args.prompt, chars=sample_chars, temperature=temperature, seed=0)
             print(f"--- sample from {best}, temperature {temperature:g}, seed 0, prompt {args.prompt!r} ---")
             print(args.prompt + sample)
     print(f"--- stored in {folder}")

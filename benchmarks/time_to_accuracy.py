@@ -4,6 +4,7 @@ With its defaults (early stopping, 3 seeds, parallel workers, the report written
 command does), measured in the same run as the recipe.
 
     python benchmarks/time_to_accuracy.py [--models mlp,cnn,gru] [--steps 6000] [--seeds 3,1]
+    python benchmarks/time_to_accuracy.py --smoke   # seconds: 20 recipe steps, 1 seed of 1 epoch, no report
 
 The recipe (Greydanus 2020, github.com/greydanus/mnist1d: 6000 Adam steps, learning rate 1e-2, batch
 100, no early stopping, the test accuracy after the last step) is written out here as a plain loop,
@@ -37,9 +38,11 @@ import nncompare
 from nncompare.data import load_dataset
 from nncompare.errors import run_main
 from nncompare.models import create_model
+from nncompare.train import TrainConfig
 from nncompare.utils import available_cores, set_seed
 
 ISSUE_ANCHORS = {"mlp": (4.4, 66.3), "cnn": (11.0, 93.3), "gru": (81.5, 91.2)}  # seconds, test accuracy %
+HEADER = f"{'model':6} {'reference recipe':>17} {'recipe, own model':>18} {'issue anchor':>14} {'nncompare acc % (mean ± std)':>29} {'run s (mean)':>13} {'epochs':>7}"
 
 
 class RefMLP(nn.Module):
@@ -123,7 +126,12 @@ def main() -> int:
     p.add_argument("--models", default="mlp,cnn,gru")
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--seeds", default="3,1", help="seeds per model of each nncompare comparison timed (its default is 3; 1 matches the recipe's one run per model)")
+    p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: 20 recipe steps with 1 torch thread, one comparison of 1 seed of 1 epoch in this process, no report; nothing judged")
     args = p.parse_args()
+    config, workers = None, None  # the command's defaults: its rules, a worker per core
+    if args.smoke:
+        args.steps, args.seeds, config, workers = 20, "1", TrainConfig(max_epochs=1), 1
+        torch.set_num_threads(1)  # a few steps on a shared machine: every core's threads would mostly wait on each other
     models = args.models.split(",")
     data = load_dataset("mnist1d")  # generated and cached before either side is timed
 
@@ -145,10 +153,10 @@ def main() -> int:
     ok = True
     for seeds in map(int, args.seeds.split(",")):
         start = time.perf_counter()
-        result = nncompare.compare("mnist1d", models=models, seeds=seeds, store=tempfile.mkdtemp(prefix="nncompare-tta-"), report=True)
+        result = nncompare.compare("mnist1d", models=models, seeds=seeds, config=config, workers=workers, store=tempfile.mkdtemp(prefix="nncompare-tta-"), report=not args.smoke)
         wall = time.perf_counter() - start
-        print(f"\n`nncompare compare mnist1d --models {args.models} --seeds {seeds}` (early stopping, {result.config['workers']} worker(s), every run stored, the report written): {wall:.1f} s")
-        print(f"{'model':6} {'reference recipe':>17} {'recipe, own model':>18} {'issue anchor':>14} {'nncompare acc % (mean ± std)':>29} {'run s (mean)':>13} {'epochs':>7}")
+        print(f"\n`nncompare compare mnist1d --models {args.models} --seeds {seeds}` (early stopping, {result.config['workers']} worker(s), every run stored, {'no report' if args.smoke else 'the report written'}): {wall:.1f} s")
+        print(HEADER)
         all_met = True
         for r in result.rows:
             m = r["model"]
@@ -168,6 +176,9 @@ def main() -> int:
             line += f", {anchor_total / wall:.2f}x against the issue's figures ({anchor_total:.1f} s, another day)"
         print(line + f"; accuracy at least the reference recipe's for {'every model' if all_met else 'NOT every model'}")
         ok &= all_met and (ref_total if ref else recipe_total) > wall
+    if args.smoke:
+        print("smoke run (20 steps, 1 epoch): nothing above is judged")
+        return 0
     return 0 if ok else 1
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/timeseries.py [--seeds 3] [--sets GunPoint,ItalyPowerDemand,ArrowHead,JapaneseVowels] [--refit]
                                     [--dl4tsc [--epochs 2000]] [--models mlp,cnn,tcn,lstm,gru] [--extra cnn-128bn,cnn-fcn]
+    python benchmarks/timeseries.py --smoke   # seconds: ItalyPowerDemand, every model and cnn-fcn, 1 seed of 1 epoch
 
 Anchors: Fawaz et al., "Deep learning for time series classification: a review" (2019), mean test
 accuracy of 10 runs for their MLP, FCN and ResNet (dl-4-tsc has no recurrent models). Target for
@@ -56,6 +57,7 @@ EXTRA = {
     "cnn-128bn": {"channels": 128, "norm": "batch"},
     "cnn-fcn": {"channels": [128, 256, 128], "kernel_size": [8, 5, 3], "norm": "batch"},
 }
+HEADER = f"{'model':9} {'params':>8} {'test acc % (mean ± std)':>24} {'epochs':>7} {'train s':>8}"
 
 
 def main() -> int:
@@ -68,8 +70,13 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=2000, help="with --dl4tsc: epochs per run (default: 2000, as FCN)")
     p.add_argument("--models", default=",".join(MODELS), help="default models to run beside the extra rows, '' for none (default: all five)")
     p.add_argument("--store", default=None, help="store folder (default: a temporary one)")
+    p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: ItalyPowerDemand only, the five models and cnn-fcn, 1 seed of 1 epoch, in this process; the target is not judged")
     args = p.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="nncompare-bench-")
+    rules, workers = {}, None  # nncompare's rules, a worker per core
+    if args.smoke:
+        args.sets, args.seeds, args.extra, args.epochs = "ItalyPowerDemand", 1, "cnn-fcn", 1
+        rules, workers = {"max_epochs": 1}, 1
     if args.dl4tsc and args.refit:
         p.error("--dl4tsc trains on the whole TRAIN split already; leave out --refit")
     models = [m for m in args.models.split(",") if m]
@@ -86,24 +93,24 @@ def main() -> int:
             batch = max(1, int(min((len(data.train.y) + len(data.val.y)) / 10, 16)))  # FCN's mini_batch_size
             config = TrainConfig(validation="none", lr=1e-3, batch_size=batch, max_epochs=args.epochs, clip=0.0)
         else:
-            config = TrainConfig(refit=args.refit)
+            config = TrainConfig(refit=args.refit, **rules)
         start = time.perf_counter()
         rows = []
         if models:
-            result = nncompare.compare(f"ucr:{name}", models=models, seeds=args.seeds, config=config, store=store)
+            result = nncompare.compare(f"ucr:{name}", models=models, seeds=args.seeds, config=config, store=store, workers=workers)
             rows = list(result.rows)
         wall = time.perf_counter() - start
         extra_walls = []
         for e in extra:
             start = time.perf_counter()
-            wide = nncompare.compare(f"ucr:{name}", models=["cnn"], seeds=args.seeds, model_args={"cnn": EXTRA[e]}, config=config, store=store)
+            wide = nncompare.compare(f"ucr:{name}", models=["cnn"], seeds=args.seeds, model_args={"cnn": EXTRA[e]}, config=config, store=store, workers=workers)
             rows.append({**wide.rows[0], "model": e})
             extra_walls.append(f", {time.perf_counter() - start:.1f} s for {e}")
         mlp, fcn, resnet = DL4TSC[name]
         protocol = f" (dl-4-tsc protocol, {args.epochs} epochs, batch {config.batch_size})" if args.dl4tsc else " (refit on train+val)" if args.refit else ""
         walls = f"wall {wall:.1f} s for {', '.join(models) or 'no default model'}" + "".join(extra_walls)
         print(f"\nucr:{name}{protocol}: {args.seeds} seeds, {walls}   dl-4-tsc: MLP {mlp}, FCN {fcn}, ResNet {resnet}")
-        print(f"  {'model':9} {'params':>8} {'test acc % (mean ± std)':>24} {'epochs':>7} {'train s':>8}")
+        print(f"  {HEADER}")
         for r in rows:
             print(f"  {r['model']:9} {r['params']:>8,} {100 * r['score_mean']:>17.1f} ± {100 * r['score_std']:<4.1f} {r['epochs']:>7.0f} {r['train_seconds']:>8.1f}")
         best = max(rows, key=lambda r: r["score_mean"])
@@ -111,6 +118,9 @@ def main() -> int:
         met = gap >= -1.0
         all_met &= met
         print(f"  best nncompare: {best['model']} {100 * best['score_mean']:.1f}; best dl-4-tsc {max(mlp, fcn, resnet)}; gap {gap:+.1f} points ({'met' if met else 'MISSED'}: target within 1 point)")
+    if args.smoke:
+        print("smoke run (1 seed, 1 epoch): the target is not judged")
+        return 0
     return 0 if all_met else 1
 
 

@@ -5,11 +5,12 @@ import json
 import pytest
 
 from nncompare import UserError
-from nncompare.ablate import ablate, parse_bells
-from nncompare.cli import main
+from nncompare.runs.ablate import ablate, parse_bells
+from nncompare.cli.main import main
 from nncompare.train import TrainConfig
 
 
+@pytest.mark.slow
 def test_each_bell_alone_and_all_together_with_per_seed_gains(tmp_path):
     result = ablate("digits", "cnn", "norm,residual", seeds=2, config=TrainConfig(max_epochs=2), store=tmp_path, workers=1)
     assert [r["variant"] for r in result.rows] == ["plain", "+norm", "+residual", "+norm +residual"]
@@ -26,6 +27,7 @@ def test_each_bell_alone_and_all_together_with_per_seed_gains(tmp_path):
     assert "+norm +residual" in result.table()
 
 
+@pytest.mark.slow
 def test_training_bells_change_the_config_not_the_model(tmp_path):
     result = ablate("digits", "lstm", ["dropout", "cosine"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, workers=1)
     assert [r["variant"] for r in result.rows] == ["plain", "+dropout", "+cosine", "+dropout +cosine"]
@@ -50,7 +52,7 @@ def test_bad_bells_are_refused(model, bells, message):
 
 
 def test_norm_means_a_layer_normalised_cell_for_recurrent_models():
-    from nncompare.ablate import bell_model_args
+    from nncompare.runs.ablate import bell_model_args
 
     assert bell_model_args("lstm", "norm") == {"norm": "layer"} and bell_model_args("cnn", "norm") == {"norm": "batch"}
 

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from conftest import image_meta, series_meta
 from nncompare import UserError
+from nncompare.data.order import permute_positions
 from nncompare.analysis import (
     calibration,
     confusion,
@@ -20,7 +21,6 @@ from nncompare.analysis import (
     least_confident,
     mc_dropout_proba,
     per_input_unit_max,
-    permute_positions,
     predict_proba,
     predictive_entropy,
     span_of,
@@ -178,18 +178,17 @@ def test_flops_of_a_training_step():
     assert all(p.grad is None for p in two.parameters()) and two.training
     meta = series_meta(length=10, channels=1, n_classes=2)
     gru = create_model("gru", meta, hidden_size=4).eval()
-    # GRUSteps (impl="auto" on a CPU): forward 2 x (10 steps x (1 -> 12 and 4 -> 12) + the head 4 -> 2) = 2432;
+    # torch's fused GRU (the default): forward 2 x (10 steps x (1 -> 12 and 4 -> 12) + the head 4 -> 2) = 2432;
     # backward: the input multiply's weights 480, W_h's gradient over all steps 10 x 192, W_h^T dg_{t+1}
     # at every step but the last 9 x 192 (none into the zero initial state), the head's weights and input 2 x 32
     assert training_step_flops(gru, torch.randn(2, 10, 1), torch.tensor([0, 1])) == 2432 + 480 + 10 * 192 + 9 * 192 + 64
     assert gru.recurrent.impl == "auto" and not gru.training
-    fused = create_model("gru", meta, hidden_size=4, impl="fused").eval()  # the autograd loop: the same count
+    fused = create_model("gru", meta, hidden_size=4, impl="equations").eval()  # the autograd loop: the same count
     assert training_step_flops(fused, torch.randn(2, 10, 1), torch.tensor([0, 1])) == 2432 + 480 + 10 * 192 + 9 * 192 + 64
-    # the LSTM's hand-written backward (LSTMSteps) is counted too: forward 640 + 10 x 256 + 32; backward:
-    # the input multiply's weights 640, W_h^T da_{t+1} at every step 10 x 256 (the last with zeros),
-    # dW_h over all steps 10 x 256, dh_0 256, the head 64
+    # the LSTM: forward 640 + 10 x 256 + 32; backward: the input multiply's weights 640, W_h^T da_{t+1} at
+    # every step but the last 9 x 256 (none into the zero initial state), dW_h over all steps 10 x 256, the head 64
     lstm = create_model("lstm", meta, hidden_size=4)
-    assert training_step_flops(lstm, torch.randn(2, 10, 1), torch.tensor([0, 1])) == (640 + 2560 + 32) + (640 + 2560 + 2560 + 256 + 64)
+    assert training_step_flops(lstm, torch.randn(2, 10, 1), torch.tensor([0, 1])) == (640 + 2560 + 32) + (640 + 9 * 256 + 2560 + 64)
 
 
 def test_permutation_of_positions_is_fixed_and_the_same_in_every_channel():

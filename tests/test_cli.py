@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.data import load_dataset
 from nncompare.models import create_model
 
@@ -105,7 +105,7 @@ def test_models_and_datasets_listings(capsys):
         (["compare", "digits", "--params", "lots"], "argument --params: 'lots' is not a parameter count; write it as 5000, 5k or 1.5M"),
         (["compare", "digits", "--params", "0.5"], "must be a positive whole number of parameters"),
         (["compare", "digits", "--models", "mlp", "--params", "100"], "model 'mlp' cannot be sized to 100 parameters"),
-        (["compare", "digits", "--no-validation", "--refit"], "--no-validation and --refit cannot be combined"),
+        (["compare", "digits", "--no-validation", "--refit"], "validation='none' and refit=True cannot be combined"),
         (["compare", "digits", "--no-validation", "--tune", "2"], "--tune scores its trials on the validation split; it cannot be combined with --no-validation"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["runs", "no-such-comparison"], "no comparison 'no-such-comparison'"),
@@ -131,6 +131,7 @@ def test_error_from_the_console_script_has_no_traceback(tmp_path):
     assert not (tmp_path / "index.sqlite").exists()  # nothing half-written for a refused command
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_grid_after_a_step_and_says_how_to_resume(tmp_path):
     import signal
     import time
@@ -172,6 +173,7 @@ def test_a_benchmark_script_reports_a_user_error_on_one_line(tmp_path):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_compare_refit_records_the_retrained_runs(tmp_path, capsys):
     code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "3", "--patience", "3", "--refit", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report",
                  "--schedule", "cosine", "--clip", "0", "--weight-decay", "1e-4"])

@@ -9,10 +9,11 @@ import pytest
 import importlib
 
 import nncompare
-from nncompare.compare import aggregate, format_ci, format_score, plan_workers, separation, separation_line
+from nncompare.results import aggregate, format_ci, format_score, separation, separation_line
+from nncompare.runs.workers import plan_workers
 
-# `nncompare.compare` is the function; the module behind it is reached through the import system
-compare_module = importlib.import_module("nncompare.compare")
+# the worker pool (runs/workers.py): where runs are scheduled and executed
+workers_module = importlib.import_module("nncompare.runs.workers")
 from nncompare.train import TrainConfig
 
 TINY = TrainConfig(max_epochs=2)
@@ -72,7 +73,7 @@ def test_the_best_two_are_compared_at_the_95_percent_level():
 
 
 def test_threads_per_run_do_not_depend_on_the_worker_count(monkeypatch):
-    monkeypatch.setattr(compare_module, "available_cores", lambda: 4)
+    monkeypatch.setattr(workers_module, "available_cores", lambda: 4)
     assert plan_workers(12, None) == (4, 1)
     assert plan_workers(12, 1) == (1, 1)
     assert plan_workers(2, None) == (2, 2)
@@ -82,6 +83,7 @@ def test_threads_per_run_do_not_depend_on_the_worker_count(monkeypatch):
         plan_workers(3, 0)
 
 
+@pytest.mark.slow
 def test_parallel_workers_give_the_same_numbers_as_one_after_another(tmp_path):
     kw = dict(models=["mlp", "gru"], seeds=2, config=TINY, store=tmp_path)
     parallel = nncompare.compare("digits", workers=2, **kw)
@@ -96,16 +98,17 @@ def test_parallel_workers_give_the_same_numbers_as_one_after_another(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (8,)
 
 
+@pytest.mark.slow
 def test_a_pool_starts_the_longest_runs_first_and_the_numbers_do_not_change(tmp_path, monkeypatch):
     """Workers take recurrent runs first, then convolutional, then feed-forward (larger models first
     within a family, seeds in order); the order of the models given and the stored results are kept."""
-    real_round, handed = compare_module._pool_round, []
+    real_round, handed = workers_module._pool_round, []
 
     def spy(specs, *args):
         handed.extend((sp.model, sp.seed) for sp in specs)
         return real_round(specs, *args)
 
-    monkeypatch.setattr(compare_module, "_pool_round", spy)
+    monkeypatch.setattr(workers_module, "_pool_round", spy)
     kw = dict(models=["mlp", "cnn", "rnn", "gru"], seeds=2, config=TrainConfig(max_epochs=1), store=tmp_path, model_args={"rnn": {"hidden_size": 4}})
     pool = nncompare.compare("digits", workers=2, **kw)
     assert handed == [("gru", 0), ("gru", 1), ("rnn", 0), ("rnn", 1), ("cnn", 0), ("cnn", 1), ("mlp", 0), ("mlp", 1)]
@@ -116,14 +119,14 @@ def test_a_pool_starts_the_longest_runs_first_and_the_numbers_do_not_change(tmp_
 
 
 def test_a_crashing_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
-    real_execute = compare_module.execute
+    real_execute = workers_module.execute
 
     def flaky(spec, on_epoch=None):
         if spec.model == "gru" and spec.seed == 1:
             raise RuntimeError("simulated crash")
         return real_execute(spec, on_epoch=on_epoch)
 
-    monkeypatch.setattr(compare_module, "execute", flaky)
+    monkeypatch.setattr(workers_module, "execute", flaky)
     result = nncompare.compare("digits", models=["mlp", "gru"], seeds=2, config=TINY, store=tmp_path, workers=1)
     statuses = {(r["model"], r["seed"]): r["status"] for r in result.runs}
     assert statuses == {("mlp", 0): "done", ("mlp", 1): "done", ("gru", 0): "done", ("gru", 1): "failed"}
@@ -134,6 +137,7 @@ def test_a_crashing_run_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
     assert "simulated crash" in next(r["error"] for r in result.runs if r["status"] == "failed")
 
 
+@pytest.mark.slow
 def test_a_script_without_the_main_guard_is_told_the_fix_in_one_line(tmp_path):
     """Worker processes import the main script again; a top-level compare() call there must not start
     comparisons inside the workers, nor leave the user with multiprocessing's tracebacks."""
@@ -193,7 +197,7 @@ def test_bad_grid_arguments_are_refused_before_anything_is_stored(tmp_path):
 
 
 def test_tune_gives_every_model_the_same_trials_and_uses_what_it_chose(tmp_path):
-    from nncompare.tune import LR_RANGE
+    from nncompare.runs.tune import LR_RANGE
 
     result = nncompare.compare("digits", models=["mlp", "gru"], seeds=1, config=TrainConfig(max_epochs=1), tune=3, workers=1, store=tmp_path)
     tuning = result.config["tuning"]
@@ -220,6 +224,7 @@ def test_tune_with_a_parameter_budget_tunes_only_the_learning_rate(tmp_path):
         nncompare.compare("digits", models=["cnn"], tune=0, store=tmp_path)
 
 
+@pytest.mark.slow
 def test_tuning_in_worker_processes_chooses_what_tuning_here_chooses(tmp_path):
     here = nncompare.compare("digits", models=["mlp", "cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, workers=1, store=tmp_path)
     pool = nncompare.compare("digits", models=["mlp", "cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, workers=2, store=tmp_path)

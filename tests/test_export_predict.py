@@ -9,7 +9,7 @@ import torch
 
 import nncompare
 from nncompare import UserError, load_run
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.data import DatasetMeta
 from nncompare.data.files import znormalise
 from nncompare.export import export_model, max_difference

@@ -344,7 +344,7 @@ def test_compare_runs_on_a_csv(csv_path, tmp_path):
 
 
 def test_cli_bad_label_column_is_one_line_and_exit_2(csv_path, tmp_path, capsys):
-    from nncompare.cli import main
+    from nncompare.cli.main import main
 
     assert main(["compare", str(csv_path), "--label-column", "nope", "--store", str(tmp_path / "store")]) == 2
     err = capsys.readouterr().err

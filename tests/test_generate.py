@@ -8,7 +8,7 @@ import torch
 
 import nncompare
 from nncompare import UserError, generate, load_run
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.sampling import choose_next, sample_ids
 from nncompare.train import TrainConfig
 

@@ -73,7 +73,7 @@ def test_trainer_passes_lengths_of_every_split():
             return self.inner(x, lengths)
 
     model = Spy()
-    fit(model, data, TrainConfig(max_epochs=1, lr=1e-2, batch_size=4))
+    fit(model, data, TrainConfig(max_epochs=1, lr=1e-2, batch_size=4, validation="split"))
     assert seen and all(s is not None and sorted(s) == sorted(LENGTHS) for s in seen)
     loss, acc = evaluate(model, x, y, lengths)
     assert 0 <= acc <= 1 and loss > 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import nncompare
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.data import load_dataset
 from nncompare.train import TrainConfig
 
@@ -102,7 +102,7 @@ def test_absurd_comparison_options_are_refused_before_anything_is_stored(tmp_pat
         (["--params", "1000000M"], "would need about"),
         (["--width", "1000000"], "would need about"),
         (["--labels", "0"], "argument --labels: '0' must be at least 1"),
-        (["--labels", "5000"], "--labels 5000 leaves nothing unlabelled"),
+        (["--labels", "5000"], "labels=5000 leaves nothing unlabelled"),
     ],
 )
 def test_absurd_values_on_the_command_line_are_one_line_exit_2_nothing_stored(args, message, tmp_path, capsys):
@@ -114,7 +114,7 @@ def test_absurd_values_on_the_command_line_are_one_line_exit_2_nothing_stored(ar
 
 
 def test_the_default_batch_size_still_fits_a_small_training_split():
-    from nncompare.compare import check_batch_size
+    from nncompare.runs.grid import check_batch_size
 
     small = load_dataset("digits")
     small.train = type(small.train)(small.train.x[:50], small.train.y[:50])

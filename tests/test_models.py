@@ -78,6 +78,8 @@ def test_unknown_hyperparameter_lists_valid_ones():
         ("gru", {"hidden_size": -4}, "hidden_size must be a positive whole number"),
         ("gru", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ("lstm", {"impl": "cuda"}, "valid choices: auto, fused, equations"),
+        ("lstm", {"impl": "fused", "norm": "layer"}, "fused LSTM cannot compute norm='layer'; use impl='auto' or impl='equations'"),
+        ("gru", {"impl": "fused", "recurrent_dropout": 0.2}, "fused GRU cannot compute recurrent_dropout=0.2"),
     ],
 )
 def test_bad_hyperparameters_are_user_errors(name, kwargs, message):
@@ -208,12 +210,15 @@ def test_mlp_on_text_equals_its_first_layer_on_one_hot_windows():
 
 
 def test_cnn_batch_norm_sits_between_convolution_and_activation():
-    plain = create_model("cnn", series_meta(), channels=8)
+    plain = create_model("cnn", series_meta(), channels=8, norm="none")
     normed = create_model("cnn", series_meta(), channels=8, norm="batch")
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
     block = normed.features[0]
-    assert [type(m).__name__ for m in block] == ["Conv1d", "BatchNorm1d", "ReLU"]
+    assert [type(m).__name__ for m in block] == ["Conv1d", "MaskedBatchNorm1d", "ReLU"]
     assert count_parameters(normed) == count_parameters(plain) + 3 * 2 * 8  # scale and shift per channel
+    # the default: batch norm for series (as FCN), none for images
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in create_model("cnn", series_meta(), channels=8).modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in create_model("cnn", image_meta()).modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in create_model("cnn", image_meta(), norm="batch").modules())
     with pytest.raises(nncompare.UserError, match="norm must be one of none, batch"):
         create_model("cnn", series_meta(), norm="group")
@@ -415,3 +420,24 @@ def test_a_layer_normalised_cell_on_one_input_feature_keeps_its_magnitude():
     assert net.recurrent.norms[0].x is None and net.recurrent.norms[1].x is not None  # layer 2 reads 8 features
     x = torch.rand(3, 5, 1) + 0.1
     assert not torch.allclose(net(x), net(2 * x), atol=1e-4)
+
+
+def test_masked_batch_norm_leaves_the_padding_out_of_its_statistics():
+    """A padded batch is normalised as its real steps alone would be, and the running averages too; an
+    unpadded batch gets exactly torch's BatchNorm1d."""
+    from nncompare.models.cnn import MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    bn, reference = MaskedBatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    h = torch.randn(2, 3, 5) * 2 + 1
+    lengths = torch.tensor([5, 2])
+    mask = (torch.arange(5)[None, :] < lengths[:, None]).float()[:, None, :]  # (B, 1, L)
+    padded = h * mask + 100.0 * (1 - mask)  # padding with a value that would wreck the statistics
+    out = bn(padded, mask)
+    real = torch.cat([h[0], h[1, :, :2]], dim=1)[None]  # the 7 real steps as one unpadded series: (1, 3, 7)
+    expected = reference(real)
+    assert torch.allclose(torch.cat([out[0], out[1, :, :2]], dim=1)[None], expected, atol=1e-5)
+    assert torch.allclose(bn.running_mean, reference.running_mean, atol=1e-6) and torch.allclose(bn.running_var, reference.running_var, atol=1e-5)
+    plain, torch_bn = MaskedBatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    assert torch.equal(plain(h), torch_bn(h)) and torch.equal(plain(h, None), torch_bn(h))
+    assert set(plain.state_dict()) == set(torch_bn.state_dict())  # runs stored before load as they were

@@ -8,7 +8,7 @@ import pytest
 
 import nncompare
 from nncompare import UserError
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.store import Store
 from nncompare.train import TrainConfig
 

@@ -4,6 +4,7 @@ worker, a diverging run and a crashing run are isolated; several processes share
 losing a row; `runs --check` finds every kind of damage; the same command twice writes the same
 metrics files; no code path unpickles."""
 
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -19,8 +20,9 @@ from pathlib import Path
 import pytest
 
 import nncompare
-from nncompare.check import check_store
-from nncompare.cli import main
+from nncompare.results import format_score
+from nncompare.store.check import check_store
+from nncompare.cli.main import main
 from nncompare.store import comparison_lock
 from nncompare.train import TrainConfig
 
@@ -28,6 +30,19 @@ MODELS, SEEDS, EPOCHS = ["mlp", "gru"], 2, 6
 CLI = ["compare", "digits", "--models", ",".join(MODELS), "--seeds", str(SEEDS), "--epochs", str(EPOCHS), "--quiet", "--no-report"]
 COMPARED = ("metrics.json", "history.csv", "model.safetensors", "config.json")  # byte for byte
 SRC = Path(nncompare.__file__).parent
+
+
+def _load_killhooks():
+    """tests/hooks/killhooks.py, the kill tests' fault injection, loaded without putting tests/hooks
+    (which holds a sitecustomize.py for the children) on this process's path."""
+    spec = importlib.util.spec_from_file_location("killhooks", Path(__file__).parent / "hooks" / "killhooks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["killhooks"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+killhooks = sys.modules.get("killhooks") or _load_killhooks()
 
 
 def run_files(folder: Path) -> dict:
@@ -56,13 +71,15 @@ class Child:
     """`nncompare ARGS` in a child process forked from this one: torch is already imported, so a child
     starts in milliseconds where a fresh interpreter takes seconds (on two shared cores, most of a
     kill test's time). It leads its own process group, as a terminal's foreground job does, with
-    stdout and stderr in files."""
+    stdout and stderr in files. A fault asked for in `env` (NNCOMPARE_TEST_*, tests/hooks/killhooks.py)
+    is installed in the child, and in the workers it spawns through tests/hooks/sitecustomize.py."""
 
     FORK = mp.get_context("fork")
 
     def __init__(self, args, folder: Path, env=None):
         self.out, self.err = folder / f"out-{time.monotonic_ns()}", folder / f"err-{time.monotonic_ns()}"
-        self.proc = self.FORK.Process(target=self._main, args=(list(args), dict(env or {}), str(self.out), str(self.err)))
+        env = killhooks.environment(env) if env else {}
+        self.proc = self.FORK.Process(target=self._main, args=(list(args), env, str(self.out), str(self.err)))
         self.proc.start()
         self.pid = self.proc.pid
 
@@ -70,6 +87,7 @@ class Child:
     def _main(args, env, out, err):
         os.setsid()
         os.environ.update(env)
+        killhooks.install()  # the fault asked for in env, if any, replaces the product's seams here
         for fd, path in ((1, out), (2, err)):
             os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
         sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
@@ -135,7 +153,7 @@ def _without_workers(args: list[str]) -> list[str]:
     return args[:i] + args[i + 2 :]
 
 
-# how the comparison is stopped, and when: a write paused half-way ("FRAGMENT:N" of testhooks.py); a
+# how the comparison is stopped, and when: a write paused half-way ("FRAGMENT:N" of tests/hooks/killhooks.py); a
 # Ctrl-C (SIGINT), after which the command it prints is the next step's; the main process alone
 # SIGKILLed at a seeded random moment, its workers orphaned; or the whole group at a random moment
 KILL_POINTS = [
@@ -195,6 +213,7 @@ def _stop_and_resume(points, store: Path, tmp_path: Path, rng: random.Random) ->
     return folder, moments
 
 
+@pytest.mark.slow
 def test_a_comparison_killed_at_many_moments_resumes_to_the_same_files(reference, tmp_path, report_line):
     _, expected = reference
     rng = random.Random(8)  # the random moments come from a seeded generator: the test repeats
@@ -222,6 +241,7 @@ def test_a_comparison_killed_at_many_moments_resumes_to_the_same_files(reference
                 f"every resumed result byte-identical to the uninterrupted one, runs --check clean")
 
 
+@pytest.mark.slow
 def test_a_dead_worker_takes_only_its_own_run(reference, tmp_path):
     """gru seed 1 kills its worker at every epoch end from the second: the pool breaks, the run goes on
     alone from its epoch-2 checkpoint, dies again after epoch 3 and is failed; gru seed 0 ends as the
@@ -285,7 +305,7 @@ def test_a_damaged_finished_run_is_trained_again_not_used(reference, tmp_path):
 
 # -- divergence and crashes --------------------------------------------------------------------------
 def test_a_run_forced_to_diverge_is_reported_and_the_others_complete(tmp_path, monkeypatch, capsys):
-    compare_module = sys.modules["nncompare.compare"]
+    compare_module = sys.modules["nncompare.runs.workers"]
     real_execute = compare_module.execute
 
     def one_huge_rate(spec, on_epoch=None):
@@ -302,7 +322,7 @@ def test_a_run_forced_to_diverge_is_reported_and_the_others_complete(tmp_path, m
     assert re.search(r"training loss \S+ in epoch 1 is over 10,000 times that of a trivial predictor", bad["error"])
     mlp = next(r for r in result.rows if r["model"] == "mlp")
     assert mlp["n_done"] == 1 and mlp["n_diverged"] == 1
-    assert compare_module.format_score(mlp).endswith("(1 diverged)")
+    assert format_score(mlp).endswith("(1 diverged)")
     con = sqlite3.connect(tmp_path / "index.sqlite")
     assert con.execute("SELECT status FROM runs WHERE model='mlp' AND seed=1").fetchone() == ("diverged",)
     assert errors_in(tmp_path) == []  # a diverged run is a result, stored and readable
@@ -314,7 +334,7 @@ def test_a_run_forced_to_diverge_is_reported_and_the_others_complete(tmp_path, m
 
 
 def test_a_crashing_run_leaves_its_reason_and_is_tried_again_on_resume(tmp_path, monkeypatch):
-    compare_module = sys.modules["nncompare.compare"]
+    compare_module = sys.modules["nncompare.runs.workers"]
     real_execute = compare_module.execute
 
     def gru_crashes(spec, on_epoch=None):
@@ -446,6 +466,26 @@ def test_the_same_command_twice_writes_byte_identical_metrics(tmp_path):
     assert not set(metrics) & set(timing)
     run = nncompare.load_run(a / "cnn-seed0")  # a reader still sees one dict, timings merged back
     assert run.metrics["train_seconds"] == timing["train_seconds"] and run.history[0]["seconds"] == timing["epoch_seconds"][0]
+
+
+def test_the_product_carries_no_test_hooks():
+    """Fault injection for the kill tests lives in tests/hooks/killhooks.py; the package reads no
+    NNCOMPARE_TEST_* variable and has no testhooks module (as `grep -rn "NNCOMPARE_TEST\\|testhooks" src`)."""
+    offenders = []
+    for path in sorted(p for p in SRC.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        offenders += [f"{path.relative_to(SRC)}:{n}: {line.strip()}" for n, line in enumerate(text.splitlines(), 1) if re.search(r"NNCOMPARE_TEST|testhooks", line)]
+    assert offenders == []
+    assert not (SRC / "testhooks.py").exists()
+    # the seams killhooks.install() replaces are still there, with the arguments it passes
+    import inspect
+
+    from nncompare import utils
+    from nncompare.train.checkpoint import Checkpointer
+
+    assert list(inspect.signature(utils._write_payload).parameters) == ["f", "path", "data"]
+    assert list(inspect.signature(Checkpointer.save).parameters)[:2] == ["self", "epoch"]
+    assert "label" in inspect.signature(Checkpointer).parameters
 
 
 # -- untrusted files -----------------------------------------------------------------------------------

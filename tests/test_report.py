@@ -11,7 +11,7 @@ from PIL import Image
 
 import nncompare
 from nncompare import UserError
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.report import SECTIONS, build_report
 from nncompare.train import TrainConfig
 
@@ -81,6 +81,7 @@ def test_report_of_a_missing_or_unfinished_comparison_is_a_user_error(tmp_path, 
         build_report(tmp_path / "c")
 
 
+@pytest.mark.slow
 def test_text_and_regression_reports(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text('def f(x):\n    return "quoted (text)" + x\n' * 200, encoding="utf-8")

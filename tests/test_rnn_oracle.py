@@ -1,21 +1,23 @@
-"""Oracle tests (micrograd style): the cells written from their equations compute what torch's fused
-modules compute, outputs and gradients, with copied weights; and the RNN matches a plain-NumPy pass."""
+"""Oracle tests (micrograd style): the cells written from their equations (impl="equations", plain
+autograd loops) compute what torch's fused modules compute, outputs and gradients, with copied weights;
+and both compute what a plain NumPy pass of the same equations computes. torch's fused module is the
+default at every size; the equations run where it cannot express the cell (layer norm, recurrent dropout)."""
 
 import numpy as np
 import pytest
 import torch
 
 from nncompare.models import create_model
-from nncompare.models import native, rnn
 from nncompare.models.rnn import RecurrentLayers
 
 from conftest import image_meta, series_meta
 
+CELLS = ["rnn", "lstm", "gru"]
 TORCH_MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_equations_match_torch_fused_outputs_and_gradients(cell, num_layers):
     torch.manual_seed(0)
     dtype = torch.float64  # compare the algebra, not float32 rounding
@@ -39,7 +41,7 @@ def test_equations_match_torch_fused_outputs_and_gradients(cell, num_layers):
         torch.testing.assert_close(getattr(ours.fused, name).grad, p.grad, atol=1e-5, rtol=0, msg=name)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("meta", [series_meta(length=9, channels=2), image_meta(channels=1, height=7, width=4)], ids=["series", "image"])
 def test_model_equation_path_equals_fused_path_in_float32(cell, meta):
     torch.manual_seed(3)
@@ -55,28 +57,92 @@ def test_model_equation_path_equals_fused_path_in_float32(cell, meta):
         torch.testing.assert_close(pe.grad, pf.grad, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_rnn_matches_plain_numpy_forward_pass():
-    """h_t = tanh(W_hh h_{t-1} + W_xh x_t), y_t = W_hy h_t, step by step in NumPy (biases zero)."""
+def _state(cell, num_layers, batch, hidden, gen):
+    """A torch-layout initial state: h (L, B, H), for the LSTM the pair (h, c)."""
+    h = torch.randn(num_layers, batch, hidden, generator=gen)
+    return (h, torch.randn(num_layers, batch, hidden, generator=gen)) if cell == "lstm" else h
+
+
+def _run_from_state(layers, x, state):
+    """Outputs, final state, every parameter's gradient and the initial state's, for a loss that reads
+    every output and the final state."""
+    layers.zero_grad()
+    state = tuple(s.detach().clone().requires_grad_() for s in state) if isinstance(state, tuple) else state.detach().clone().requires_grad_()
+    out, final = layers.run(x, state)
+    finals = final if isinstance(final, tuple) else (final,)
+    gen = torch.Generator().manual_seed(2)
+    loss = (out * torch.randn(out.shape, generator=gen)).sum() + sum((f * torch.randn(f.shape, generator=gen)).sum() for f in finals)
+    loss.backward()
+    starts = state if isinstance(state, tuple) else (state,)
+    return [out, *finals, *(s.grad for s in starts)], {name: p.grad.clone() for name, p in layers.named_parameters()}
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("cell", CELLS)
+def test_equations_continue_a_given_state_as_the_fused_module_does(cell, num_layers):
+    """From an initial state that itself requires grad (truncated BPTT carries one from chunk to chunk):
+    outputs, final state, every parameter's gradient and the initial state's, in float32."""
+    torch.manual_seed(0)
+    fused = RecurrentLayers(cell, 3, hidden_size=5, num_layers=num_layers).train()
+    equations = RecurrentLayers(cell, 3, hidden_size=5, num_layers=num_layers, impl="equations").train()
+    equations.load_state_dict(fused.state_dict())
+    gen = torch.Generator().manual_seed(1)
+    x, state = torch.randn(4, 9, 3, generator=gen), _state(cell, num_layers, 4, 5, gen)
+    (ours, our_grads), (theirs, their_grads) = _run_from_state(equations, x, state), _run_from_state(fused, x, state)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for name in our_grads:
+        torch.testing.assert_close(our_grads[name], their_grads[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+# -- NumPy: the equations once more, with no torch in the arithmetic ------------------------------------
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def numpy_layer(cell, x, W_ih, W_hh, b_ih, b_hh, mask=None):
+    """One recurrent layer over x (B, T, I) from a zero state, gates in torch's order; `mask` (B, H)
+    multiplies h_{t-1} where it enters W_hh (recurrent dropout). Returns h_1..h_T (B, T, H)."""
+    batch, hidden = x.shape[0], W_hh.shape[1]
+    h, c, hs = np.zeros((batch, hidden)), np.zeros((batch, hidden)), []
+    for t in range(x.shape[1]):
+        a_x = x[:, t] @ W_ih.T + b_ih
+        a_h = (h if mask is None else h * mask) @ W_hh.T + b_hh
+        if cell == "rnn":
+            h = np.tanh(a_x + a_h)  # h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)
+        elif cell == "lstm":
+            i, f, g, o = np.split(a_x + a_h, 4, axis=1)
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)  # c_t = f_t c_{t-1} + i_t tanh(W_xc x_t + W_hc h_{t-1} + b_c)
+            h = _sigmoid(o) * np.tanh(c)  # h_t = o_t tanh(c_t)
+        else:
+            (x_r, x_z, x_n), (h_r, h_z, h_n) = np.split(a_x, 3, axis=1), np.split(a_h, 3, axis=1)
+            r, z = _sigmoid(x_r + h_r), _sigmoid(x_z + h_z)
+            n = np.tanh(x_n + r * h_n)  # n_t = tanh(W_xn x_t + b_in + r_t (W_hn h_{t-1} + b_hn))
+            h = (1 - z) * n + z * h  # h_t = (1 - z_t) n_t + z_t h_{t-1}
+        hs.append(h)
+    return np.stack(hs, 1)
+
+
+def numpy_net(model, x, masks=None):
+    """Every layer of `model.recurrent` in NumPy, then y_t = W_hy h_t: (per-step outputs, top hidden states)."""
+    layers = model.recurrent
+    h = x
+    for k in range(layers.num_layers):
+        w = [getattr(layers.fused, f"{name}_l{k}").detach().numpy() for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        h = numpy_layer(layers.cell, h, *w, mask=None if masks is None else masks[k])
+    return h @ model.head.weight.detach().numpy().T + model.head.bias.detach().numpy(), h
+
+
+@pytest.mark.parametrize("impl", ["auto", "equations"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_both_paths_match_a_plain_numpy_pass(cell, impl):
     meta = series_meta(length=10, channels=3, n_classes=4)
     torch.manual_seed(7)
-    model = create_model("rnn", meta, hidden_size=6).double()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "bias" in name:
-                p.zero_()
-    rnn = model.recurrent.fused
-    W_xh = rnn.weight_ih_l0.detach().numpy()
-    W_hh = rnn.weight_hh_l0.detach().numpy()
-    W_hy = model.head.weight.detach().numpy()
-
+    model = create_model(cell, meta, hidden_size=6, num_layers=2, impl=impl).double().eval()
     x = np.random.default_rng(0).normal(size=(2, 10, 3))
-    h = np.zeros((2, 6))
-    ys = []
-    for t in range(10):
-        h = np.tanh(h @ W_hh.T + x[:, t] @ W_xh.T)
-        ys.append(h @ W_hy.T)
-    ys = np.stack(ys, 1)  # (B, T, n_classes)
-
+    ys, _ = numpy_net(model, x)
     xt = torch.from_numpy(x)
     with torch.no_grad():
         per_step = model.head(model.hidden_states(xt)).numpy()  # y_t for every t
@@ -85,180 +151,50 @@ def test_rnn_matches_plain_numpy_forward_pass():
     np.testing.assert_allclose(last, ys[:, -1], atol=1e-10)
 
 
-# -- the LSTM's hand-written backward through time (LSTMSteps) -------------------------------------------
-
-
-@pytest.mark.parametrize("steps", [1, 4])
-@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "recurrent-dropout-mask"])
-def test_lstm_steps_backward_passes_gradcheck(masked, steps):
-    """The hand-derived backward of LSTMSteps against finite differences, in float64, for every input:
-    the input projection, W_hh and an initial state (h_0, c_0) that itself requires grad (truncated BPTT)."""
-    gen = torch.Generator().manual_seed(0)
-    b, h = 2, 3
-    args = [torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_() for shape in ((4 * h, steps, b), (4 * h, h), (b, h), (b, h))]
-    mask = torch.bernoulli(torch.full((b, h), 0.5, dtype=torch.float64), generator=gen) / 0.5 if masked else None
-    assert torch.autograd.gradcheck(lambda *a: rnn.LSTMSteps.apply(*a, mask), args)
-
-
-@pytest.fixture(params=["compiled", "python"])
-def lstm_loops(request, monkeypatch):
-    """LSTMSteps' loops compiled (models/native.py, where this machine has a C compiler) and in Python."""
-    if request.param == "python":
-        monkeypatch.setattr(native, "_state", {"lib": None, "why": "off in this test", "path": None})
-    elif native.lstm_library() is None:
-        pytest.skip(native.native_status())
-    return request.param
-
-
-def _lstm_pair(input_size, num_layers, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    fused = RecurrentLayers("lstm", input_size, hidden_size=5, num_layers=num_layers, **kwargs).train()
-    equations = RecurrentLayers("lstm", input_size, hidden_size=5, num_layers=num_layers, impl="equations", **kwargs).train()
-    equations.load_state_dict(fused.state_dict())
-    return fused, equations
-
-
-def _outputs_and_gradients(layers, x, state, seed=1):
-    """Top-layer outputs, final state, and the gradients of every parameter and of the initial state,
-    for a loss that reads every output and the final (h, c)."""
-    layers.zero_grad()
-    state = tuple(s.detach().clone().requires_grad_() for s in state)
-    torch.manual_seed(seed)  # the same recurrent-dropout masks on every path
-    out, (h, c) = layers.run(x, state)
-    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
-    ((out * weights).sum() + (h * c).sum()).backward()
-    grads = {name: p.grad.clone() for name, p in layers.named_parameters()}
-    return out, h, c, grads, state[0].grad, state[1].grad
-
-
-@pytest.mark.parametrize("input_size", [1, 3])
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_lstm_steps_match_the_fused_lstm_and_the_autograd_loop_in_training(monkeypatch, lstm_loops, num_layers, input_size):
-    """impl="equations" (LSTMSteps) computes torch's fused LSTM and the autograd loop it replaced: outputs,
-    final state, every parameter's gradient and the initial state's, in float32, in training mode."""
-    fused, equations = _lstm_pair(input_size, num_layers)
-    x = torch.randn(4, 9, input_size)
-    state = (torch.randn(num_layers, 4, 5), torch.randn(num_layers, 4, 5))
-    reference = _outputs_and_gradients(fused, x, state)
-    ours = _outputs_and_gradients(equations, x, state)
-    with torch.no_grad():  # nothing to differentiate: the forward alone (no Function), the same numbers
-        assert torch.equal(equations.run(x, state)[0], ours[0])
-    monkeypatch.setattr(rnn, "lstm_layer_equations", rnn.lstm_layer_autograd)
-    loop = _outputs_and_gradients(equations, x, state)
-    for other in (reference, loop):
-        for a, b in zip(ours[:3] + ours[4:], other[:3] + other[4:]):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-        for name in ours[3]:
-            torch.testing.assert_close(ours[3][name], other[3][name], atol=1e-5, rtol=1e-5, msg=name)
-
-
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_lstm_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_exactly(monkeypatch, lstm_loops, num_layers):
-    """With a recurrent-dropout mask on h_{t-1} (no fused counterpart): LSTMSteps against the autograd
-    loop with the same masks; and the same seed gives the same numbers, bit for bit."""
-    _, equations = _lstm_pair(3, num_layers, recurrent_dropout=0.4)
-    x = torch.randn(3, 7, 3)
-    state = (torch.randn(num_layers, 3, 5), torch.randn(num_layers, 3, 5))
-    ours = _outputs_and_gradients(equations, x, state)
-    again = _outputs_and_gradients(equations, x, state)
-    other_masks = _outputs_and_gradients(equations, x, state, seed=5)
-    assert not torch.allclose(ours[0], other_masks[0])  # the mask is in use
-    for a, b in zip(ours[:3] + ours[4:], again[:3] + again[4:]):
-        assert torch.equal(a, b)
-    assert all(torch.equal(ours[3][name], again[3][name]) for name in ours[3])
-    monkeypatch.setattr(rnn, "lstm_layer_equations", rnn.lstm_layer_autograd)
-    loop = _outputs_and_gradients(equations, x, state)
-    for a, b in zip(ours[:3] + ours[4:], loop[:3] + loop[4:]):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-    for name in ours[3]:
-        torch.testing.assert_close(ours[3][name], loop[3][name], atol=1e-5, rtol=1e-5, msg=name)
-
-
-# -- the GRU's hand-written backward through time (GRUSteps) and impl="auto" -------------------------------
-
-
-@pytest.mark.parametrize("steps", [1, 4])
-@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "recurrent-dropout-mask"])
-def test_gru_steps_backward_passes_gradcheck(masked, steps):
-    """The hand-derived backward of GRUSteps against finite differences, in float64, for every input:
-    the input projection, W_hh, b_hn and an initial state that itself requires grad."""
-    gen = torch.Generator().manual_seed(0)
-    b, h = 2, 3
-    args = [torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_() for shape in ((steps, 3 * h, b), (3 * h, h), (h,), (b, h))]
-    mask = torch.bernoulli(torch.full((b, h), 0.5, dtype=torch.float64), generator=gen) / 0.5 if masked else None
-    assert torch.autograd.gradcheck(lambda *a: rnn.GRUSteps.apply(*a, mask), args)
-
-
-def _gru_outputs_and_gradients(layers, x, h0, seed=1):
-    """Top-layer outputs, final state, every parameter's gradient and the initial state's, for a loss
-    that reads every output and the final state."""
-    layers.zero_grad()
-    h0 = h0.detach().clone().requires_grad_()
-    torch.manual_seed(seed)  # the same recurrent-dropout masks on every path
-    out, h = layers.run(x, h0)
-    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
-    ((out * weights).sum() + h.square().sum()).backward()
-    return out, h, h0.grad, {name: p.grad.clone() for name, p in layers.named_parameters()}
-
-
-def _assert_same(ours, other, exact=False):
-    for a, b in zip(ours[:3], other[:3]):
-        assert torch.equal(a, b) if exact else torch.allclose(a, b, atol=1e-5, rtol=1e-5)
-    for name in ours[3]:
-        if exact:
-            assert torch.equal(ours[3][name], other[3][name]), name
-        else:
-            torch.testing.assert_close(ours[3][name], other[3][name], atol=1e-5, rtol=1e-5, msg=name)
-
-
-@pytest.mark.parametrize("input_size", [1, 3])
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_gru_steps_match_the_fused_gru_and_the_autograd_loop_in_training(monkeypatch, num_layers, input_size):
-    """impl="equations" (GRUSteps) computes torch's nn.GRU and the autograd loop: outputs, final state,
-    every parameter's gradient (b_hn inside r_t's product included) and the initial state's, in float32."""
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_dropout_matches_numpy_with_the_same_masks_and_repeats_exactly(cell, monkeypatch):
+    """One mask per sequence and layer on h_{t-1} (no fused counterpart): the masks the model drew, put
+    into the NumPy pass, give its hidden states; the same seed gives the same numbers bit for bit."""
+    meta = series_meta(length=7, channels=3)
     torch.manual_seed(0)
-    fused = RecurrentLayers("gru", input_size, hidden_size=5, num_layers=num_layers, impl="fused").train()
-    equations = RecurrentLayers("gru", input_size, hidden_size=5, num_layers=num_layers, impl="equations").train()
-    equations.load_state_dict(fused.state_dict())
-    x, h0 = torch.randn(4, 9, input_size), torch.randn(num_layers, 4, 5)
-    ours = _gru_outputs_and_gradients(equations, x, h0)
-    with torch.no_grad():  # nothing to differentiate: the forward alone (no Function), the same numbers
-        assert torch.equal(equations.run(x, h0)[0], ours[0])
-    _assert_same(ours, _gru_outputs_and_gradients(fused, x, h0))
-    monkeypatch.setattr(rnn, "gru_layer_equations", rnn.gru_layer_autograd)
-    _assert_same(ours, _gru_outputs_and_gradients(equations, x, h0))
+    model = create_model(cell, meta, hidden_size=5, num_layers=2, recurrent_dropout=0.4).double().train()
+    assert model.recurrent.impl == "equations" and not model.recurrent.uses_fused()
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(3, 7, 3)))
+    masks, bernoulli = [], torch.bernoulli
+    monkeypatch.setattr(torch, "bernoulli", lambda *a, **k: masks.append(bernoulli(*a, **k)) or masks[-1])
+    torch.manual_seed(5)
+    h = model.recurrent(x)
+    assert len(masks) == 2 and 0 < float(masks[0].mean()) < 1  # one mask per layer, some units dropped
+    _, expected = numpy_net(model, x.numpy(), [m.numpy() / 0.6 for m in masks])
+    np.testing.assert_allclose(h.detach().numpy(), expected, atol=1e-10)
+    torch.manual_seed(5)
+    assert torch.equal(model.recurrent(x), h)
+    torch.manual_seed(6)
+    assert not torch.allclose(model.recurrent(x), h)  # another seed, other masks
 
 
-def test_gru_steps_with_recurrent_dropout_match_the_autograd_loop_and_repeat_exactly(monkeypatch):
-    """With a recurrent-dropout mask on h_{t-1}: GRUSteps against the autograd loop with the same masks,
-    and the same seed gives the same numbers bit for bit."""
-    torch.manual_seed(0)
-    equations = RecurrentLayers("gru", 3, hidden_size=5, num_layers=2, recurrent_dropout=0.4).train()
-    assert equations.impl == "equations"
-    x, h0 = torch.randn(3, 7, 3), torch.randn(2, 3, 5)
-    ours = _gru_outputs_and_gradients(equations, x, h0)
-    _assert_same(ours, _gru_outputs_and_gradients(equations, x, h0), exact=True)
-    assert not torch.allclose(ours[0], _gru_outputs_and_gradients(equations, x, h0, seed=5)[0])  # the mask is in use
-    monkeypatch.setattr(rnn, "gru_layer_equations", rnn.gru_layer_autograd)
-    _assert_same(ours, _gru_outputs_and_gradients(equations, x, h0))
+# -- which path runs: the model's hyperparameters decide, never the device or the size --------------------
 
 
-def test_auto_runs_a_narrow_gru_on_the_cpu_through_gru_steps_and_everything_else_fused(monkeypatch):
+def _runs_fused(model, x) -> bool:
+    """Whether a forward pass of `model` on `x` calls torch's fused module (the equations only read its weights)."""
+    calls = []
+    hook = model.recurrent.fused.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        model(x).sum().backward()
+    finally:
+        hook.remove()
+    return bool(calls)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_default_is_torchs_fused_module_at_every_size(cell):
     meta = series_meta(length=6, channels=2)
     x = torch.randn(3, 6, 2)
-    calls = []
-    monkeypatch.setattr(rnn.GRUSteps, "apply", lambda *a: calls.append("steps") or rnn._gru_steps_forward(*a)[0])
-    narrow, wide = create_model("gru", meta, hidden_size=rnn.GRU_STEPS_MAX_HIDDEN), create_model("gru", meta, hidden_size=rnn.GRU_STEPS_MAX_HIDDEN + 1)
-    assert narrow.recurrent.impl == "auto" and narrow.recurrent.uses_fused(x) is False
-    assert wide.recurrent.uses_fused(x) is True
-    assert create_model("lstm", meta).recurrent.uses_fused(x) and create_model("rnn", meta).recurrent.uses_fused(x)
-    narrow(x).sum().backward()
-    assert calls == ["steps"]
-    wide(x).sum().backward()
-    assert calls == ["steps"]  # nn.GRU, not GRUSteps
-    fused = create_model("gru", meta, hidden_size=rnn.GRU_STEPS_MAX_HIDDEN, impl="fused")
-    fused.load_state_dict(narrow.state_dict())
-    torch.testing.assert_close(narrow(x), fused(x), atol=1e-5, rtol=0)
-    traced = torch.jit.trace(narrow.eval(), x)  # tracing (as an export) records torch's fused GRU
-    assert "aten::gru" in str(traced.inlined_graph)
-    torch.testing.assert_close(traced(x), fused.eval()(x), atol=1e-5, rtol=0)
+    for hidden in (4, 128, 300):
+        model = create_model(cell, meta, hidden_size=hidden)
+        assert model.recurrent.impl == "auto" and model.recurrent.uses_fused() and _runs_fused(model, x)
+        assert _runs_fused(create_model(cell, meta, hidden_size=hidden, impl="fused"), x)
+    for variant in ({"norm": "layer"}, {"recurrent_dropout": 0.1}, {"impl": "equations"}):  # the first two: cells the fused module cannot express
+        model = create_model(cell, meta, hidden_size=4, **variant)
+        assert model.recurrent.impl == "equations" and not model.recurrent.uses_fused() and not _runs_fused(model, x)

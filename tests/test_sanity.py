@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nncompare import UserError
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.data.base import Dataset, DatasetMeta, make_split
 from nncompare.models import create_model
 from nncompare.train.sanity import _DeadUnits, attainable_accuracy, check_model, diagnose, sanity

@@ -3,8 +3,8 @@
 import pytest
 from PIL import Image
 
-from nncompare.cli import main
-from nncompare.scaling import growth_exponent, measure_scaling, scaling_table
+from nncompare.cli.main import main
+from nncompare.runs.scaling import growth_exponent, measure_scaling, scaling_table
 
 
 def test_growth_exponent_of_known_power_laws():

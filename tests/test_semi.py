@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import nncompare
-from nncompare.cli import main
+from nncompare.cli.main import main
 from nncompare.train import TrainConfig
 from nncompare.train.semi import _ema, labelled_subset
 
@@ -67,7 +67,7 @@ def test_pseudo_labelling_uses_the_unlabelled_examples():
         ("adding:20", dict(labels=10), "applies to classification"),
         ("digits", dict(labels=100, refit=True), "cannot be combined"),
         ("text", dict(labels=100, semi="meanteacher"), "applies to classification"),
-        ("digits", dict(semi="pseudo"), "needs --labels N"),
+        ("digits", dict(semi="pseudo"), "needs labels=N"),
     ],
 )
 def test_what_cannot_work_is_refused_before_anything_is_stored(tmp_path, data, cfg, message):

@@ -142,7 +142,7 @@ def test_each_family_reports_its_context(text_data):
 
 def test_no_validation_is_refused_for_text_read_as_streams(text_data):
     name, _ = text_data
-    with pytest.raises(nncompare.UserError, match="--no-validation is not available for next-character text"):
+    with pytest.raises(nncompare.UserError, match="validation='none' is not available for next-character text"):
         nncompare.train(name, "rnn", config=TrainConfig(max_epochs=1, validation="none"))
 
 

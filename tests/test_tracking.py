@@ -7,8 +7,8 @@ import pytest
 
 import nncompare
 from nncompare import UserError
-from nncompare.cli import main
-from nncompare.tracking import tracking_uri
+from nncompare.cli.main import main
+from nncompare.runs.tracking import tracking_uri
 from nncompare.train import TrainConfig
 
 

@@ -9,6 +9,7 @@ import torch
 import nncompare
 from nncompare.data.base import Dataset, make_split
 from nncompare.data.base import DatasetMeta
+from nncompare.data import load_dataset
 from nncompare.models import create_model
 from nncompare.train import TrainConfig, evaluate, fit
 from nncompare.utils import set_seed
@@ -31,7 +32,7 @@ def trained(model_name="mlp", **cfg):
     data = toy_dataset()
     set_seed(0)
     model = create_model(model_name, data.meta)
-    result = fit(model, data, TrainConfig(**{"lr": 3e-3, **cfg}))
+    result = fit(model, data, TrainConfig(**{"lr": 3e-3, "validation": "split", **cfg}))  # the toy set is small: "auto" would hold no split out
     return model, data, result
 
 
@@ -49,7 +50,7 @@ def test_early_stopping_restores_best_weights():
     data = toy_dataset()
     set_seed(0)
     model = create_model("mlp", data.meta, dropout=0.0, width=256)
-    result = fit(model, data, TrainConfig(max_epochs=200, lr=1e-2, patience=4))
+    result = fit(model, data, TrainConfig(max_epochs=200, lr=1e-2, patience=4, validation="split"))
     m = result.metrics
     assert m["stop_reason"] == "early_stopping"
     assert m["epochs"] == m["best_epoch"] + 4
@@ -161,7 +162,7 @@ def test_fit_without_a_learning_rate_is_a_programming_error():
 
 
 def test_default_budget_grows_on_small_data_and_explicit_values_are_kept():
-    from nncompare.train.loop import epoch_budget
+    from nncompare.train.steps import epoch_budget
 
     assert epoch_budget(TrainConfig(), steps_per_epoch=29) == (40, 10)  # MNIST-1D: as is
     assert epoch_budget(TrainConfig(), steps_per_epoch=9) == (120, 30)  # digits: at least 1000 steps
@@ -221,7 +222,7 @@ def test_refit_history_is_stored_with_a_phase_column():
 
 
 def test_learning_rate_schedules_follow_their_shape():
-    from nncompare.train.loop import make_optimizer
+    from nncompare.train.steps import make_optimizer
 
     def rates(schedule, steps=100):
         net = torch.nn.Linear(2, 1)
@@ -291,7 +292,7 @@ def _noisy_run(patience=2, epochs=30):
 
 
 def test_without_validation_the_rate_halves_after_patience_epochs_without_a_lower_training_loss():
-    from nncompare.train.loop import MIN_LR_FRACTION
+    from nncompare.train.config import MIN_LR_FRACTION
 
     _, _, result, _ = _noisy_run(patience=2)
     lrs, losses = [r["lr"] for r in result.history], [r["train_loss"] for r in result.history]
@@ -326,10 +327,10 @@ def test_without_validation_the_weights_kept_are_those_of_the_lowest_training_lo
 @pytest.mark.parametrize(
     "fields, message",
     [
-        (dict(refit=True), "--no-validation and --refit cannot be combined"),
-        (dict(labels=20), "--no-validation and --labels cannot be combined"),
-        (dict(schedule="cosine"), "cannot be combined with --schedule cosine"),
-        (dict(validation="holdout"), "validation must be one of split, none, got 'holdout'"),
+        (dict(refit=True), "validation='none' and refit=True cannot be combined"),
+        (dict(labels=20), "validation='none' and labels cannot be combined"),
+        (dict(schedule="cosine"), "cannot be combined with schedule='cosine'"),
+        (dict(validation="holdout"), "validation must be one of auto, split, none, got 'holdout'"),
     ],
 )
 def test_without_validation_settings_that_make_no_sense_are_refused(fields, message):
@@ -341,7 +342,7 @@ def test_without_validation_settings_that_make_no_sense_are_refused(fields, mess
 def test_denormals_are_flushed_while_a_run_trains_on_the_cpu_and_the_setting_restored_after():
     """Gradients fading back through a long sequence reach denormal numbers, which x86 handles about a
     hundred times slower; the trainer flushes them to zero for the run, then puts the caller's setting back."""
-    from nncompare.train.loop import denormals_flushed
+    from nncompare.train.steps import denormals_flushed
 
     seen = []
     data = toy_dataset()
@@ -372,3 +373,22 @@ def test_flushing_denormals_makes_numpy_warn_of_nothing(tmp_path):
     done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "subnormal" not in done.stderr
+
+
+def test_auto_validation_holds_no_split_out_of_a_small_training_set():
+    from dataclasses import replace as _replace
+
+    from nncompare.train.protocol import SMALL_TRAINING_SET, protocol_note, resolve_validation
+
+    small, large = load_dataset("ucr:ItalyPowerDemand"), load_dataset("digits")
+    assert len(small.train) + len(small.val) < SMALL_TRAINING_SET <= len(large.train) + len(large.val)
+    auto = TrainConfig()
+    assert auto.validation == "auto"
+    assert resolve_validation(auto, small).validation == "none" and resolve_validation(auto, large).validation == "split"
+    assert resolve_validation(TrainConfig(validation="split"), small).validation == "split"  # an explicit choice stays
+    assert resolve_validation(TrainConfig(refit=True), small).validation == "split"  # refit needs the split
+    assert "67 labelled training examples" in protocol_note(auto, small) and protocol_note(auto, large) is None
+    # fit applies it: a small set's run trains on train + val and says so in its metrics
+    set_seed(0)
+    result = fit(create_model("mlp", small.meta), small, _replace(auto, max_epochs=2, lr=3e-3))
+    assert result.metrics["validation"] == "none"

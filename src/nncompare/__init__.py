@@ -8,19 +8,21 @@ Python API (the CLI is a thin shell over it):
     df = result.dataframe()                      # the table as a pandas DataFrame
     run = nncompare.load_run(result.folder / "cnn-seed0")
     run.predict(x)                               # class names for new inputs
+    nncompare.label_next(run, "pool/", k=50)     # which unlabelled inputs to label next (active learning)
 
     clf = nncompare.NeuralClassifier("cnn", epochs=20).fit(X, y)   # scikit-learn estimator
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .active import add_labels, label_next
+from .api import train
+from .errors import UserError
+from .results import Comparison
+from .runs.grid import compare
+from .sampling import generate
+from .store import load_run
 
-from .errors import UserError  # noqa: E402
-from .compare import Comparison, compare  # noqa: E402
-from .api import train  # noqa: E402
-from .store import load_run  # noqa: E402
-from .sampling import generate  # noqa: E402
-
-__all__ = ["UserError", "compare", "Comparison", "train", "load_run", "generate", "NeuralClassifier", "NeuralRegressor", "__version__"]
+__all__ = ["UserError", "compare", "Comparison", "train", "load_run", "generate", "label_next", "add_labels", "NeuralClassifier", "NeuralRegressor", "__version__"]
 
 
 def __getattr__(name):

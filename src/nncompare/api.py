@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from .data import load_dataset
 from .models import create_model
-from .runner import config_for_model
+from .runs.runner import config_for_model
 from .train import RunResult, TrainConfig, fit
 from .utils import set_seed
 

@@ -1,6 +1,6 @@
 """scikit-learn estimators around nncompare's models: `NeuralClassifier` and `NeuralRegressor`.
 
-    from nncompare import NeuralClassifier
+    from . import NeuralClassifier
     from sklearn.model_selection import cross_val_score
     scores = cross_val_score(NeuralClassifier("cnn", epochs=20), X, y, cv=5)
 
@@ -141,7 +141,7 @@ class _NeuralEstimator(BaseEstimator):
         return X, y
 
     def _train_config(self):
-        from .runner import config_for_model
+        from .runs.runner import config_for_model
         from .train import TrainConfig
 
         if not (isinstance(self.validation_fraction, (int, float)) and 0 <= self.validation_fraction < 1):
@@ -196,7 +196,7 @@ class _NeuralEstimator(BaseEstimator):
     def _outputs(self, X) -> torch.Tensor:
         from sklearn.utils.validation import check_is_fitted
 
-        from .predict import model_outputs
+        from .models.inference import model_outputs
 
         check_is_fitted(self, "model_")
         X, _ = self._validate(X, reset=False)

@@ -2,7 +2,7 @@
 
 `nncompare export RUN --format onnx|torchscript [--out FILE]` (and `export_run` here) writes one file
 whose input is a batch in the data set's natural layout (series (N, L, C), images (N, C, H, W), text
-(N, T) character ids), any N, and whose output is the model's raw output (class scores before the
+(N, T) character ids, tables (N, F) encoded rows), any N, and whose output is the model's raw output (class scores before the
 softmax, or values for regression). After writing, the file is run once on examples of the run's own
 data and its outputs are compared with the torch model's; the largest absolute difference is
 returned and `nncompare export` prints it (ONNX: with onnxruntime when it is installed).
@@ -11,6 +11,8 @@ ONNX uses torch's TorchScript-based exporter (opset 17), which takes well under 
 models; a model it cannot express (the per-position MLP's `unfold`) goes through the torch.export-based
 exporter instead (needs onnxscript; tens of seconds). Padded series of varying length are exported
 without their lengths: the exported model reads the padding as part of the series.
+A table's model reads encoded rows (standardised numbers, missing indicators, one-hot categories): the
+encoding (data/tables.py) is written beside the file as `<file>.columns.json`, to be applied before it.
 These are files nncompare writes and never reads back: weights stay safetensors in the store.
 """
 
@@ -154,4 +156,13 @@ def export_run(run_dir, fmt: str = "onnx", out=None) -> dict:
     if out.is_dir():
         raise UserError(f"'{out}' is a folder; give --out a file name such as {out / ('model' + SUFFIX[fmt])}")
     atomic_write_bytes(out, data)
-    return {"out": out, "format": fmt, "max_abs_diff": max_difference(run.model, data, fmt, x), "checked_on": f"{len(x)} {'test examples' if dataset is not None else 'random inputs'}"}
+    done = {"out": out, "format": fmt, "max_abs_diff": max_difference(run.model, data, fmt, x), "checked_on": f"{len(x)} {'test examples' if dataset is not None else 'random inputs'}"}
+    if run.meta.kind == "table":  # the exported graph reads encoded rows; the encoding goes beside it as JSON
+        import json
+
+        from .utils import atomic_write_text
+
+        encoding = out.with_name(out.name + ".columns.json")
+        atomic_write_text(encoding, json.dumps(run.meta.columns, indent=1) + "\n")
+        done["encoding"] = encoding
+    return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +35,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     The folder is fsynced too, so the rename itself survives a power cut."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            view = memoryview(data)
-            half = len(view) // 2
-            f.write(view[:half])
-            if "NNCOMPARE_TEST_PAUSE_WRITE" in os.environ:  # the kill tests' hook (testhooks.py)
-                from .testhooks import pause_in_write
-
-                pause_in_write(path, f)  # the kill tests stop a write halfway (testhooks.py)
-            f.write(view[half:])
+            _write_payload(f, path, data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -54,6 +47,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_folder(path.parent)
+
+
+def _write_payload(f, path: Path, data: bytes) -> None:
+    """Write `data`, bound for `path`, into its open temporary file `f`. A function of its own so that
+    the kill tests (tests/hooks/killhooks.py) can stop a process halfway through a write."""
+    f.write(data)
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new `.NAME.<random>.tmp` beside `path`, opened for writing. Created with mode 0666 less the
+    umask, as open() creates files (tempfile.mkstemp's 0600 would keep a team sharing a store, or a
+    web server serving report.html, from reading the runs)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -6,7 +6,6 @@
 from .cost import flops_per_example, training_step_flops
 from .metrics import calibration, confusion, least_confident, most_uncertain
 from .neurons import feature_correlations, first_layer_weights, per_input_unit_max, text_features, top_activating, unit_activations
-from .order import permute_positions, permuted_dataset, position_permutation
 from .predict import has_dropout, mc_dropout_proba, predict_proba, predictive_entropy
 from .span import gradient_profile, span_of, theoretical_receptive_field
 
@@ -23,9 +22,6 @@ __all__ = [
     "mc_dropout_proba",
     "most_uncertain",
     "per_input_unit_max",
-    "permute_positions",
-    "permuted_dataset",
-    "position_permutation",
     "predict_proba",
     "predictive_entropy",
     "span_of",

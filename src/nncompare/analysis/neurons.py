@@ -39,8 +39,8 @@ def unit_activations(model: nn.Module, x: torch.Tensor) -> np.ndarray:
 
 def _first_block(model: nn.Module) -> nn.Module:
     """The first hidden block whose output is the first layer of features (after its activation)."""
-    if hasattr(model, "features") and isinstance(model.features, nn.ModuleList):  # CNN
-        return model.features[0]
+    if hasattr(model, "features") and isinstance(model.features, nn.ModuleList):  # CNN: conv, (norm), activation
+        return model.features[0][-1]  # the activation: its output is the block's (the CNN calls a block's modules one by one)
     if hasattr(model, "blocks"):  # TCN
         return model.blocks[0]
     if hasattr(model, "body"):  # MLP: Linear, (norm), activation, ... -> up to the activation

@@ -39,7 +39,7 @@ def gradient_profile(model: nn.Module, x: torch.Tensor, meta, lengths: torch.Ten
     """Mean |d output / d input| per input position, normalised to sum 1.
 
     - one label per input: the output is the log-probability of the predicted class (regression: the
-      sum of the outputs); profile over positions (series (L,), images (H, W)).
+      sum of the outputs); profile over positions (series (L,), images (H, W), tables (F,) encoded features).
     - one label per position (text, copy task): the output at the last position T-1, whose inputs are
       positions 0..T-1; the profile is returned by lag (index 0 = the position itself, k = k steps back).
     """
@@ -63,7 +63,8 @@ def gradient_profile(model: nn.Module, x: torch.Tensor, meta, lengths: torch.Ten
                 target = logp.gather(-1, logp.argmax(-1, keepdim=True)).sum()
             (grad,) = torch.autograd.grad(target, xb)
             g = grad.abs()
-            g = g.sum(1) if meta.kind == "image" else g.sum(-1)  # images (B, H, W); sequences (B, T)
+            if meta.kind != "table":  # a table's (B, F) encoded features are its positions already
+                g = g.sum(1) if meta.kind == "image" else g.sum(-1)  # images (B, H, W); sequences (B, T)
             total = g.sum(0) if total is None else total + g.sum(0)
     model.train(was_training)
     profile = total.numpy().astype(float)

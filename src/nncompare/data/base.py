@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-KINDS = ("image", "series", "text")
+KINDS = ("image", "series", "text", "table")
 TASKS = ("classify", "regress", "per_step")
 
 
@@ -15,7 +15,7 @@ TASKS = ("classify", "regress", "per_step")
 class Split:
     """One split: inputs in the data set's natural layout, targets (class ids for `classify`)."""
 
-    x: torch.Tensor  # series (N, L, C); image (N, C, H, W)
+    x: torch.Tensor  # series (N, L, C); image (N, C, H, W); table (N, F) encoded features
     y: torch.Tensor  # (N,) int64 class ids
     # series of varying length: (N,) int64 real steps per series; x is zero-padded at the end to L.
     # None: every series has all L steps.
@@ -30,13 +30,17 @@ class DatasetMeta:
     name: str  # the source string that loaded it, e.g. "mnist1d"
     kind: str  # one of KINDS
     task: str  # one of TASKS
-    input_shape: tuple  # one example, natural layout: series (L, C), image (C, H, W)
+    input_shape: tuple  # one example, natural layout: series (L, C), image (C, H, W), table (F,)
     n_classes: int  # classes (classify) or symbols per position (per_step); 0 for regression
     class_names: list = field(default_factory=list)
     description: str = ""
     reference: str = ""  # where the data comes from (paper / package)
     n_outputs: int = 0  # values predicted per input (regress)
     baseline: dict = field(default_factory=dict)  # a trivial predictor's score, e.g. {"name": ..., "test MSE": ...}
+    # how a CSV's columns were read (data/files.py): header, label, identifier and dropped columns, and
+    # for a table the encoding of each feature column (data/tables.py), which predict re-applies
+    columns: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # one line each, said once when the data is loaded (e.g. "read as a table")
 
     @property
     def output_size(self) -> int:

@@ -2,7 +2,8 @@
 
 Three kinds of input, chosen by what the path is:
 - a folder with one subfolder of images per class (PNG, JPEG, BMP, GIF) -> an `image` data set;
-- a `.csv` (or `.tsv`) with one series per row and one column of labels -> a `series` data set;
+- a `.csv` (or `.tsv`) with one series per row and one column of labels -> a `series` data set, or,
+  when its columns are named features (data/tables.py has the rule), a `table` data set;
 - a `.npz` with arrays `X` (N, L) or (N, L, C) and `y` (N,) -> a `series` data set.
 
 Every input gets the same fixed, seeded, stratified split (test 20%, then validation 20% of the
@@ -28,6 +29,7 @@ import numpy as np
 from ..errors import UserError
 from ..limits import check_fits
 from .base import Dataset, DatasetMeta, make_split, stratified_split
+from .registry import register_paths
 
 SPLIT_SEED = 0  # fixed: every run of every model sees the same split of the user's data
 TEST_FRACTION = 0.2
@@ -65,26 +67,34 @@ def _expand(path: str) -> Path:
         return Path(path)
 
 
-def load_path(path: str, *, label_column=None, normalize: bool = True) -> Dataset:
+def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str | None = None, drop_columns=None) -> Dataset:
     """Load the user's file or folder at `path` (see the module docstring for the kinds).
 
     `label_column` (CSV only): the header name or 0-based index of the label column, as str or int;
-    default the first column. `normalize` (CSV/NPZ series): z-normalise each series per channel;
-    images are always scaled to [0, 1].
+    default a column named label/target/class/y, else the first column that is not an identifier.
+    `normalize` (CSV/NPZ series): z-normalise each series per channel; images are always scaled to [0, 1].
+    `kind` (CSV only): "table" or "series" overrides the rule that tells them apart (data/tables.py).
+    `drop_columns` (CSV only): column names or 0-based indexes (a list, or one comma-separated string)
+    never read as a label, a feature or a series value.
     """
     if not isinstance(normalize, bool):
         raise UserError(f"normalize must be True or False, got {normalize!r}")
+    if kind is not None and kind not in CSV_KINDS:
+        raise UserError(f"kind must be one of {', '.join(CSV_KINDS)} (how a CSV is read), got {kind!r}")
+    drop_columns = _drop_list(drop_columns)
     p = _expand(path)
     if not p.exists():
         raise UserError(f"no such file or folder '{path}'; give the path of {SUPPORTED} (relative paths start in '{Path.cwd()}')")
     suffix = p.suffix.lower()
+    if suffix not in TABLE_EXTENSIONS:
+        _csv_only(path, kind=None if (kind == "series" and suffix == ".npz") else kind, drop_columns=drop_columns)
     if p.is_dir():
         _no_label_column(label_column, path)
         return _load_image_folder(p, path)
     if p.stat().st_size == 0:
         raise UserError(f"'{path}' is empty; expected {SUPPORTED}")
     if suffix in TABLE_EXTENSIONS:
-        return _load_csv(p, path, label_column, normalize)
+        return _load_csv(p, path, label_column, normalize, kind, drop_columns)
     if suffix == ".npz":
         _no_label_column(label_column, path)
         return _load_npz(p, path, normalize)
@@ -94,6 +104,30 @@ def load_path(path: str, *, label_column=None, normalize: bool = True) -> Datase
 
         return text_dataset(read_text(path), path, path)  # character-level, as text:FILE
     raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; supported: {SUPPORTED}")
+
+
+CSV_KINDS = ("table", "series")  # how a CSV may be read (kind=, --as)
+
+
+def _drop_list(drop_columns) -> list:
+    """drop_columns as a list of names / indexes: None, "a,b", ["a", 3]."""
+    if drop_columns is None:
+        return []
+    if isinstance(drop_columns, str):
+        drop_columns = [c.strip() for c in drop_columns.split(",") if c.strip()]
+    if isinstance(drop_columns, (int, np.integer)) and not isinstance(drop_columns, bool):
+        drop_columns = [drop_columns]
+    if not isinstance(drop_columns, (list, tuple)) or any(isinstance(c, bool) or not isinstance(c, (str, int, np.integer)) for c in drop_columns):
+        raise UserError(f"drop_columns must be column names or 0-based indexes, such as 'id,notes' or ['id', 3], got {drop_columns!r}")
+    return [c if isinstance(c, str) else int(c) for c in drop_columns]
+
+
+def _csv_only(path: str, **options) -> None:
+    """kind and drop_columns only mean something for a CSV; silently ignoring them would hide a mistake."""
+    for name, value in options.items():
+        if value:
+            flag = {"kind": "--as", "drop_columns": "--drop-columns"}[name]
+            raise UserError(f"{name} ({flag}) applies to a .csv file and '{path}' is not one; leave it out")
 
 
 def _no_label_column(label_column, path: str) -> None:
@@ -164,11 +198,16 @@ def znormalise(x: np.ndarray) -> np.ndarray:
     return np.where(flat, 0.0, out).astype(np.float32)
 
 
-def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict) -> Dataset:
-    """The fixed seeded stratified split: test 20%, then validation 20% of the rest."""
+def _split_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fixed seeded stratified split as (train, val, test) indexes: test 20%, then validation 20% of the rest."""
     rest, test = stratified_split(y, TEST_FRACTION, SPLIT_SEED)
     keep, val = stratified_split(y[rest], VAL_FRACTION, SPLIT_SEED)
-    train, val = rest[keep], rest[val]
+    return rest[keep], rest[val], test
+
+
+def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict, split: tuple | None = None) -> Dataset:
+    """The fixed seeded stratified split (`split`: its indexes, when already made)."""
+    train, val, test = split if split is not None else _split_indices(y)
     sizes = f"split {len(train)} / {len(val)} / {len(test)} (train / val / test, stratified, seed {SPLIT_SEED})"
     meta = DatasetMeta(task="classify", input_shape=tuple(x.shape[1:]), **meta_fields)
     meta.description = f"{meta.description}; {sizes}"
@@ -180,7 +219,7 @@ def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict) -> Dataset:
     )
 
 
-def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool) -> Dataset:
+def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool, extra: dict | None = None) -> Dataset:
     """x (N, L, C) float -> a series Dataset, z-normalised per series and channel unless told not to."""
     n, length, channels = x.shape
     if not normalize and x.size and np.abs(x).max() > FLOAT32_MAX:
@@ -201,6 +240,7 @@ def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: 
             "class_names": class_names,
             "description": f"{source} '{path}': {n} series of {length} steps x {channels} channel(s), {len(class_names)} classes, {scaling}",
             "reference": f"the user's file '{path}'",
+            **(extra or {}),
         },
     )
 
@@ -358,33 +398,147 @@ def _check_finite(values: np.ndarray, lines: list[int], columns: list[int], head
         i, j = (int(k) for k in bad[0])
         raise UserError(
             f"'{path}' row {lines[i]}, {_column_name(columns[j], header)} is {values[i, j]}; "
-            f"every value must be a finite number: fill in or drop missing values"
+            f"every value must be a finite number: fill in or drop missing values (or --as table reads the columns as features, gaps imputed)"
         )
 
 
-def _load_csv(p: Path, path: str, label_column, normalize: bool) -> Dataset:
-    """One series per row: a label cell and L value cells -> x (N, L, 1)."""
+def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | None = None, drop_columns: list | None = None) -> Dataset:
+    """A series per row (a label cell and L value cells -> x (N, L, 1)) or a table of named features
+    (data/tables.py says which); identifier columns and `drop_columns` are set aside first."""
+    from . import tables
+
     rows = _drop_trailing_delimiter(_read_rows(p, path))
     _check_ragged(rows, path)
     first = rows[0][1]
-    if len(first) < 2:
+    width = len(first)
+    if width < 2:
         raise UserError(f"'{path}' has only one column; each row needs a label and at least one value, separated by commas")
-    label_at, has_header = _label_index(label_column, first, rows[1][1] if len(rows) > 1 else None, path)
+    second = rows[1][1] if len(rows) > 1 else None
+    if label_column is not None:
+        label_at, has_header = _label_index(label_column, first, second, path)
+    else:
+        has_header = _header_row(first, rows)
+        label_at = None
     header = first if has_header else None
     data = rows[1:] if has_header else rows
     if not data:
         raise UserError(f"'{path}' has a header row but no data rows; expected one series per row below the header")
     lines = [line for line, _ in data]
-    columns = [j for j in range(len(first)) if j != label_at]  # value column j of x is file column columns[j]
+    by_column = [[cells[j] for _, cells in data] for j in range(width)]
+    dropped = _drop_indexes(drop_columns, header, width, path)
+    kept = [j for j in range(width) if j not in dropped]
+    named_label = header is not None and label_column is None and tables.named_label(header) is not None
+    if label_at is None:
+        label_at = kept[tables.default_label(None if header is None else [header[j] for j in kept], [by_column[j] for j in kept])] if kept else 0
+    if label_at in dropped:
+        raise UserError(f"'{path}': {_column_name(label_at, header)} is the label column and cannot be dropped; leave it out of drop_columns (--drop-columns) or choose another label column")
+
+    def split_columns(label: int) -> tuple[list[int], list[int]]:
+        """(identifier columns, value columns) around the label column; value k is file column columns[k]."""
+        ids = [j for j in kept if j != label and tables.is_identifier(None if header is None else header[j], by_column[j])]
+        return ids, [j for j in kept if j != label and j not in ids]
+
+    ids, columns = split_columns(label_at)
+    reasons = tables.table_reasons(None if header is None else [header[j] for j in columns], [by_column[j] for j in columns])
+    read_as = kind or ("table" if reasons else "series")
+    if read_as == "table" and label_column is None and not named_label:
+        # a table's label is its last column by default (scikit-learn's and UCI's files put it there)
+        label_at = [j for j in kept if j not in ids][-1]
+        ids, columns = split_columns(label_at)
+        reasons = tables.table_reasons(None if header is None else [header[j] for j in columns], [by_column[j] for j in columns])
+    if not columns:
+        raise UserError(f"'{path}' has no value columns left besides the label, identifier and dropped columns; keep at least one")
     labels = [cells[label_at] for _, cells in data]
     for line, label in zip(lines, labels):
         if label == "":
             raise UserError(f"'{path}' row {line} has no label in {_column_name(label_at, header)}; every row needs a label")
+    notes = []
+    if ids:
+        named = ", ".join(_column_name(j, header) for j in ids)
+        notes.append(f"{path}: {named} set aside as an identifier (all values distinct or an id name), not read as {'a feature' if len(ids) == 1 else 'features'}; predict keeps it in its CSV")
+    record = {
+        "header": header,
+        "label": header[label_at] if header is not None else label_at,
+        "ids": [header[j] if header is not None else j for j in ids],
+        "dropped": [header[j] if header is not None else j for j in sorted(dropped)],
+        "width": width,
+    }
+    y, class_names = _encode_labels(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}")
+    if read_as == "table":
+        return _table_dataset(path, header, columns, by_column, lines, y, class_names, reasons if kind is None else None, notes, record)
     values = _to_floats([[cells[j] for j in columns] for _, cells in data], lines, columns, header, path)  # (N, L)
     _check_finite(values, lines, columns, header, path)
-    y, class_names = _encode_labels(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}")
     _check_sizes(y, class_names, path, "series")
-    return _series_dataset(values[:, :, None], y, class_names, path, "CSV", normalize)  # (N, L) -> (N, L, C=1)
+    return _series_dataset(values[:, :, None], y, class_names, path, "CSV", normalize, {"columns": record, "notes": notes})  # (N, L) -> (N, L, C=1)
+
+
+def _header_row(first: list[str], rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first row names the columns, with the label column not known yet: a cell of text
+    outside the first column (the label's place by default), unless every such cell recurs in its
+    column below, as the categories of a table without a header do."""
+    text = [j for j, c in enumerate(first) if j > 0 and c and not _is_number(c)]
+    if not text:
+        return False
+    return not all(any(len(cells) > j and cells[j] == first[j] for _, cells in rows[1:]) for j in text)
+
+
+def _drop_indexes(drop_columns, header: list[str] | None, width: int, path: str) -> set[int]:
+    """The file columns `drop_columns` names (header names or 0-based indexes)."""
+    out = set()
+    for c in drop_columns or []:
+        if isinstance(c, str) and not c.strip().isdecimal():
+            if header is None or c.strip() not in header:
+                raise UserError(f"'{path}' has no column '{c}' to drop; {_column_list(header, width)}")
+            out.add(header.index(c.strip()))
+        else:
+            if not 0 <= int(c) < width:
+                raise UserError(f"'{path}' has no column {int(c)} to drop; {_column_list(header, width)}")
+            out.add(int(c))
+    return out
+
+
+def _table_dataset(path, header, columns, by_column, lines, y, class_names, reasons, notes, record) -> Dataset:
+    """Feature columns -> encoded (N, F) rows; the encoding is fitted on the training split only."""
+    from . import tables
+
+    _check_sizes(y, class_names, path, "rows")
+    if len(class_names) > max(20, len(y) // 2):
+        raise UserError(
+            f"'{path}': the label column '{record['label']}' has {len(class_names)} different values in {len(y)} rows, too many to be classes; "
+            f"give the column that holds the classes with label_column (--label-column)"
+        )
+    names = [header[j] if header is not None else f"column {j + 1}" for j in columns]
+    cells = [by_column[j] for j in columns]
+    for name, col in zip(names, cells):
+        tables.check_column(name, col, lines, path)
+    train, val, test = _split_indices(y)
+    features = tables.fit_encoding(names, cells, train)
+    x = tables.encode(features, cells)  # (N, F)
+    n_categorical = sum(f["type"] == "categorical" for f in features)
+    named = "named feature columns" if header is not None else "feature columns"
+    why = f" ({', '.join(reasons)})" if reasons else " (as asked)"
+    label = f"label column '{record['label']}'" if header is not None else f"label column {record['label']} (0-based)"
+    notes = [f"{path}: {len(features)} {named} ({n_categorical} categorical) and {label}, read as a table, not as series{why}; --as series reads rows as series", *notes]
+    record = {**record, "features": features, "feature_columns": columns, "encoded": tables.feature_names(features)}
+    missing = sum(tables.is_missing(c) for col in cells for c in col)
+    return _split_dataset(
+        x,
+        y,
+        {
+            "name": path,
+            "kind": "table",
+            "n_classes": len(class_names),
+            "class_names": class_names,
+            "description": (
+                f"table '{path}': {len(y)} rows of {len(features)} feature columns ({n_categorical} categorical, {missing} missing values) "
+                f"encoded as {x.shape[1]} numbers (standardised, one-hot, missing indicators; fitted on the training split), {len(class_names)} classes"
+            ),
+            "reference": f"the user's file '{path}'",
+            "columns": record,
+            "notes": notes,
+        },
+        (train, val, test),
+    )
 
 
 # -- NPZ -------------------------------------------------------------------------------------------------
@@ -601,3 +755,6 @@ def _load_image_folder(folder: Path, path: str) -> Dataset:
             "reference": f"the user's folder '{path}'",
         },
     )
+
+
+register_paths(looks_like_path, load_path)

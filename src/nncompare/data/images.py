@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from . import register_family, register_source
+from .registry import register_family, register_source
 from .base import Dataset, DatasetMeta, make_split, stratified_split
 
 SPLIT_SEED = 0

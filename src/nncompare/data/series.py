@@ -7,7 +7,7 @@ import random
 import numpy as np
 
 from ..utils import atomic_write_bytes, cache_dir
-from . import register_source
+from .registry import register_source
 from .base import Dataset, DatasetMeta, make_split, stratified_split
 
 MNIST1D_VAL_FRACTION = 0.1  # 400 of the 4000 published training examples; the test set stays as published

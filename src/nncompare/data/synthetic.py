@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ..errors import UserError
-from . import register_family
+from .registry import register_family
 from .base import Dataset, DatasetMeta, make_split
 
 SIZES = {"train": 4000, "val": 500, "test": 1000}  # examples per split; big enough to learn, small enough for 2 cores

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from . import register_family, register_source
+from .registry import register_family, register_source
 from .base import Dataset, DatasetMeta, Split
 
 WINDOW = 128  # characters per training example (char-rnn's default sequence length is 50; nanoGPT's char model 256)

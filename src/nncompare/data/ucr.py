@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..utils import atomic_write_bytes, cache_dir
-from . import register_family
+from .registry import register_family
 from .base import Dataset, DatasetMeta, make_split, stratified_split
 
 VAL_FRACTION = 0.2  # of the published TRAIN; the published TEST is never touched

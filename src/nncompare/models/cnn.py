@@ -11,11 +11,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UserError
-from . import register_model
+from .registry import register_model
 from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, step_mask, symbols
 
 
 NORMS = ("none", "batch")
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm whose training statistics come from the real steps only: for padded series (a mask
+    given) the zeros after a series' end neither enter the batch mean and variance nor the running
+    averages, so a batch of short series is normalised as if it had not been padded. Without a mask, or
+    in eval mode, it is torch's BatchNorm1d (the same parameters and buffers)."""
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None or not self.training:
+            return super().forward(h)
+        n = mask.sum() * 1.0  # real steps in the batch; h (B, C, L), mask (B, 1, L)
+        mean = (h * mask).sum((0, 2)) / n  # (C,)
+        var = (((h - mean[None, :, None]) ** 2) * mask).sum((0, 2)) / n  # biased, as batch norm normalises
+        with torch.no_grad():  # running averages as torch keeps them: unbiased variance, momentum 0.1
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1).clamp(min=1))
+            self.num_batches_tracked += 1
+        normed = (h - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
+        return normed * self.weight[None, :, None] + self.bias[None, :, None]
 
 
 def per_layer(name: str, value, depth: int) -> list[int]:
@@ -40,15 +60,18 @@ class CNN(nn.Module):
 
     Series (B, L, C) are transposed to (B, C, L) for Conv1d; images (B, C, H, W) go to Conv2d as they are.
     For padded series (`lengths`), padding is masked after every layer and left out of the average.
-    Batch norm's training statistics are taken over every position of the batch, padding and (for a
-    per-step task) later positions included; in eval mode it uses its running statistics, so an
-    output still depends on no later input and no padding.
+    `norm` None (the default): batch norm for series, as FCN and ResNet for series use it (Wang et al.
+    2017), none for images. Batch norm's training statistics leave the padding of varying-length series
+    out (MaskedBatchNorm1d); for a per-step task they include later positions of the batch, and in eval
+    mode the running statistics are used, so an output still depends on no later input and no padding.
     """
 
-    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str = "none", residual: bool = False):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False):
         super().__init__()
         if not isinstance(residual, bool):
             raise UserError(f"model 'cnn': residual must be true or false, got {residual!r}")
+        if norm is None:  # series: batch norm after every convolution, as FCN and ResNet for series do (Wang et al. 2017)
+            norm = "none" if meta.kind == "image" else "batch"
         if norm not in NORMS:
             raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
         if kernel_size is None:  # 5 steps along a series; 3x3 on images, the usual choice for small images
@@ -68,7 +91,7 @@ class CNN(nn.Module):
         self.kind, self.n_symbols = meta.kind, symbols(meta)
         in_channels = meta.input_shape[0] if self.is_image else sequence_shape(meta)[1]
         layers: list[nn.Module] = []
-        batch_norm = nn.BatchNorm2d if self.is_image else nn.BatchNorm1d
+        batch_norm = nn.BatchNorm2d if self.is_image else MaskedBatchNorm1d
         # zeros each layer pads its input with, (before, after) along every axis, so the output keeps the
         # input's length: one label per position must not see later positions, so (k - 1, 0) (causal);
         # otherwise the convolution pads k // 2 on both sides itself for an odd k, and an even k is padded
@@ -98,7 +121,9 @@ class CNN(nn.Module):
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, L, C) -> (B, C, L)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
         for k, layer in enumerate(self.features):
-            out = layer(F.pad(h, self.paddings[k]) if any(self.paddings[k]) else h)  # (B, channels, L)
+            out = F.pad(h, self.paddings[k]) if any(self.paddings[k]) else h
+            for module in layer:  # conv -> batch norm (over real steps only) -> activation: (B, channels, L)
+                out = module(out, mask) if isinstance(module, MaskedBatchNorm1d) else module(out)
             h = out + h if self.residual and k > 0 else out
             if mask is not None:
                 # zero the padded steps after every layer, so each layer sees zeros beyond the real end,
@@ -120,5 +145,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str = "none", residual: bool = False) -> nn.Module:
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False) -> nn.Module:
     return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual)

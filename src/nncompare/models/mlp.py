@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UserError
-from . import register_model
+from .registry import register_model
 from .layers import check_positive_int, make_activation, sequence_shape, symbols
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_model
+from .registry import register_model
 from .layers import check_positive_int, last_step, make_activation, sequence_shape, sequence_view, symbols
 
 

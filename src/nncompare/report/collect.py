@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..store import _read_history, load_run, read_metrics
+from ..store import read_history, load_run, read_metrics
 
 PERMUTED = "permuted"  # run folders `<model>-permuted-seed<k>` hold the order-sensitivity runs
 
@@ -36,7 +36,7 @@ def read_comparison(folder: str | Path) -> dict:
                     metrics = read_metrics(d)  # metrics.json with timing.json merged in
                 except UserError:
                     continue  # `nncompare runs --check` reports it; the report uses the runs it can read
-                bucket.setdefault(model, []).append({"path": d, "metrics": metrics, "history": _read_history(d / "history.csv")})
+                bucket.setdefault(model, []).append({"path": d, "metrics": metrics, "history": read_history(d / "history.csv")})
     return {"folder": folder, "spec": spec, "summary": summary, "runs": runs, "permuted": permuted}
 
 

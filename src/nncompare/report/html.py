@@ -36,6 +36,7 @@ table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.best td{background:#eef7ee}
+tr.reference td{color:#555;font-style:italic}
 img{max-width:100%;height:auto;display:block;margin:.4em 0}
 .verdict{background:#f5f5f7;border-left:4px solid #2ca02c;padding:.6em 1em}
 .note{color:#666;font-size:.88em}
@@ -70,19 +71,26 @@ def _visible(ch: str) -> str:
 
 
 def results_rows(summary: dict) -> tuple[list[str], list[list[str]], list[str]]:
-    from ..compare import format_ci, format_score, score_heading
+    from ..results import format_ci, format_reference_score, format_score, score_heading
 
     rows = summary["rows"]
-    header = ["model", "params", "lr", score_heading(rows[0]["score_name"]) + " (mean ± std)", "95% CI", "epochs", "train s", "infer/s"]
+    spread = " (mean ± std)" if any(r["n_done"] > 1 for r in rows) else ""  # one seed: a single value each
+    header = ["model", "params", "lr", score_heading(rows[0]["score_name"]) + spread, "95% CI", "epochs", "train s", "infer/s"]
     out = []
     for r in rows:
         out.append([r["model"], f"{r['params']:,}", f"{r['lr']:g}", format_score(r), format_ci(r), f"{r['epochs']:.0f}" if r["epochs"] == r["epochs"] else "-", f"{r['train_seconds']:.1f}", f"{r['inference_per_second']:,.0f}"])
-    return header, out, ["best" if r["model"] == summary.get("best") else "" for r in rows]
+    classes = ["best" if r["model"] in (summary.get("tied") or [summary.get("best")]) else "" for r in rows]
+    ref = summary.get("reference")
+    for r in [ref, *ref.get("also", [])] if ref else []:  # shown under the networks, never ranked among them
+        per_second = f"{r['inference_per_second']:,.0f}" if r["inference_per_second"] == r["inference_per_second"] else "-"
+        out.append([f"{r['model']} (non-neural reference)", "-", "-", format_reference_score(r), "-", "-", f"{r['train_seconds']:.1f}", per_second])
+        classes.append("reference")
+    return header, out, classes
 
 
 def permuted_rows(comparison: dict) -> dict:
     """Aggregated rows of the order-sensitivity runs (model -> row), if the comparison has them."""
-    from ..compare import aggregate
+    from ..results import aggregate
 
     if comparison["summary"].get("order"):
         return {r["model"]: r for r in comparison["summary"]["order"]}
@@ -102,7 +110,7 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
     perm = permuted_rows(comparison)
     task = meta.task if meta else "classify"
     title = f"nncompare: {spec['dataset']}"
-    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm)
+    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm, tied=summary.get("tied"), reference=summary.get("reference"), protocol=spec.get("protocol"))
     ov = overview_rows(rows, analyses, perm, task)
     models = [r["model"] for r in rows]
     parts: dict[str, str] = {}
@@ -150,7 +158,10 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
             parts[key] = '<p class="note">A regression task: no classes to confuse and no probabilities to calibrate.</p>'
     parts["neurons"] = _neurons(analyses, dataset)
     parts["span"] = _span(analyses, meta, models, task)
-    parts["order"] = _order(rows, perm)
+    if meta is not None and meta.kind == "table" and not perm:
+        parts["order"] = '<p class="note">A table\'s columns have no order for a model to depend on; only the MLP reads tables, and it sees every column at once.</p>'
+    else:
+        parts["order"] = _order(rows, perm)
     versions = next((a["config"].get("versions") for a in analyses.values()), {})
     parts["config"] = _config(spec, versions)
 
@@ -249,10 +260,21 @@ def _gallery(examples: list[dict], meta, test, model: str) -> str:
             top = ", ".join(f"{_visible(meta.class_names[k])} {p:.2f}" for k, p in e["top"])
             rows.append([context.replace("\n", "⏎"), _visible(meta.class_names[e["true"]]), top])
         return _table(["context (last 40 characters)", "true next", "predicted (probability)"], rows)
+    if meta.kind == "table":  # rows as the file held them (decoded from the encoding)
+        return _table_rows([e["index"] for e in examples], meta, test, [[_label(meta, e["true"]), f"{_label(meta, e['pred'])} ({e['confidence']:.2f})"] for e in examples], ["true", "predicted (probability)"])
     xs = [test.x[e["index"]].numpy() for e in examples]
     lengths = [None if test.lengths is None else int(test.lengths[e["index"]]) for e in examples]
     titles = [f"#{e['index']} true {_label(meta, e['true'])}\npred {_label(meta, e['pred'])} ({e['confidence']:.2f})" for e in examples]
     return _img(plots.example_gallery(meta.kind, xs, titles, lengths), f"{model}: least confident test examples")
+
+
+def _table_rows(indexes: list[int], meta, test, extra: list[list[str]], extra_header: list[str]) -> str:
+    """Test rows of a table as the file held them: the feature columns decoded, then `extra` cells."""
+    from ..data.tables import decode_row
+
+    features = meta.columns.get("features", [])
+    rows = [[f"#{i}", *cells, *decode_row(features, test.x[i].numpy())] for i, cells in zip(indexes, extra)]
+    return _table(["test row", *extra_header, *(f["name"] for f in features)], rows)
 
 
 def _neurons(analyses: dict, dataset) -> str:
@@ -273,12 +295,20 @@ def _neurons(analyses: dict, dataset) -> str:
                 out.append(_img(plots.heatmap(acts[:32], "position", "channel", "first-layer activation maps of the first test example", cmap="viridis"), f"{m} activation maps"))
             else:
                 out.append(_img(plots.filters(acts, "image", "first-layer activation maps of the first test example"), f"{m} activation maps"))
+        elif meta.kind == "table":
+            if n["weights"] is not None:
+                names = meta.columns.get("encoded", [])
+                out.append(_img(plots.heatmap(n["weights"][:32].reshape(min(32, len(n["weights"])), -1), f"encoded feature ({', '.join(names[:3])}, ...)", "unit", "first-layer weights, one row per unit"), f"{m} weights"))
         else:
             if n["weights"] is not None and meta.task != "per_step":
                 out.append(_img(plots.filters(n["weights"], meta.kind, "first-layer weights drawn in input space (one picture per unit)"), f"{m} weights in input space"))
             elif n["weights"] is not None:
                 out.append(_img(plots.heatmap(n["weights"][:32], "input (character × window position)", "unit", "first-layer weights"), f"{m} weights"))
-        if meta.kind != "text" and n["top_inputs"]:
+        if meta.kind == "table" and n["top_inputs"]:
+            shown = [(t["unit"], i) for t in n["top_inputs"][:2] for i in t["inputs"][:3]]
+            out.append('<p class="note">The test rows that activate two of its units most (the units that vary most between rows):</p>')
+            out.append(_table_rows([i for _, i in shown], meta, test, [[str(u), _label(meta, int(test.y[i])) if meta.task == "classify" else "-"] for u, i in shown], ["unit", "class"]))
+        elif meta.kind != "text" and n["top_inputs"]:
             shown = n["top_inputs"][:2]
             xs, titles, lengths = [], [], []
             for t in shown:
@@ -317,6 +347,16 @@ def _span(analyses: dict, meta, models: list[str], task: str) -> str:
     from .overview import receptive_field_text, span_text
 
     table = _table(["model", "effective span (measured)", "receptive field (theory)"], [[m, span_text(a), receptive_field_text(m, a, task, a["config"])] for m, a in analyses.items()])
+    if meta.kind == "table":  # no positions: the gradient share per encoded feature is a sensitivity ranking
+        names = meta.columns.get("encoded", [])
+        note = ('<p class="note">A table\'s columns have no order, so there is no span to speak of: instead, the share of '
+                "mean |d output / d input| over 200 test examples per encoded feature, the ten largest per model.</p>")
+        rows = []
+        for m, a in analyses.items():
+            profile = np.asarray(a["span_profile"], dtype=float).ravel()
+            top = np.argsort(-profile, kind="stable")[:10]
+            rows.append([m, ", ".join(f"{names[k] if k < len(names) else k} {100 * profile[k]:.0f}%" for k in top)])
+        return note + _table(["model", "most influential encoded features (share of the input gradient)"], rows)
     if meta.kind == "image":
         pic = _img(plots.span_maps({m: a["span_profile"] for m, a in analyses.items()}), "gradient share per pixel")
     else:

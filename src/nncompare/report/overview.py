@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from ..reference import reference_line
+from ..results import format_score, seeds_text
+
 BASIC = {
     "mlp": "weighted sum of the whole input, then a nonlinearity, layer after layer",
     "cnn": "small filters slid over neighbouring positions; features averaged over the input",
@@ -20,11 +23,10 @@ TIES = {
 
 
 def _score(row: dict) -> str:
+    """As the results table shows it (no spread for one seed), with a % sign for accuracy."""
     if not row.get("n_done"):
         return "failed"
-    if row["score_name"] == "test accuracy":
-        return f"{100 * row['score_mean']:.1f} ± {100 * row['score_std']:.1f} %"
-    return f"{row['score_mean']:.4g} ± {row['score_std']:.2g}"
+    return format_score(row) + (" %" if row["score_name"] == "test accuracy" else "")
 
 
 def _si(x: float) -> str:
@@ -55,9 +57,9 @@ def span_text(analysis: dict) -> str:
     s = analysis.get("span")
     if not s or not s.get("positions"):
         return "-"
-    unit = "pixels" if analysis.get("kind") == "image" else "positions"
+    unit = {"image": "pixels", "table": "encoded features"}.get(analysis.get("kind"), "positions")
     text = f"{s['span']} of {s['positions']} {unit} hold 90%"
-    if s.get("farthest") is not None:
+    if s.get("farthest") is not None and analysis.get("kind") != "table":  # "back" needs an order
         text += f"; reaches {s['farthest']} back"
     return text
 
@@ -85,7 +87,7 @@ def overview_rows(rows: list[dict], analyses: dict, permuted_rows: dict, task: s
         ("weight ties", {m: TIES.get(by[m]["family"], "-") for m in models}),
         ("effective span (measured)", {m: span_text(a[m]) for m in models}),
         ("receptive field (theory)", {m: receptive_field_text(m, a[m], task, cfg[m]) for m in models}),
-        ("order sensitivity", {m: order_text(by[m], permuted_rows.get(m)) for m in models}),
+        ("order sensitivity", {m: "does not apply: a table's columns have no order" if a[m].get("kind") == "table" and m not in permuted_rows else order_text(by[m], permuted_rows.get(m)) for m in models}),
         (rows[0]["score_name"] if rows else "score", {m: _score(by[m]) for m in models}),
         ("parameters", {m: f"{by[m]['params']:,}" for m in models}),
         ("FLOPs per example", {m: _si(a[m]["flops"]) if "flops" in a[m] else "-" for m in models}),
@@ -94,7 +96,7 @@ def overview_rows(rows: list[dict], analyses: dict, permuted_rows: dict, task: s
     ]
 
 
-def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict) -> str:
+def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None) -> str:
     """A few sentences generated from the numbers: who wins, by how much, at what cost, and why."""
     done = [r for r in rows if r.get("n_done")]
     if not done or best is None:
@@ -106,13 +108,24 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
     def fmt(r):
         return f"{100 * r['score_mean']:.1f}%" if acc else f"{r['score_mean']:.4g}"
 
-    parts = [f"{best.upper()} fits {dataset} best ({fmt(win)} {'test accuracy' if acc else done[0]['score_name']}, mean of {win['n_done']} seeds)."]
-    if separation:
+    score_name = "test accuracy" if acc else done[0]["score_name"]
+    tied = [m for m in (tied or []) if m in by]
+    if len(done) == 1 and len(rows) == 1:  # e.g. a table, which only the MLP reads: nothing to rank
+        parts = [f"{best.upper()} is the only network compared on {dataset} ({fmt(win)} {score_name}, {seeds_text(win['n_done'])})."]
+    elif len(tied) > 1:
+        names = ", ".join(m.upper() for m in tied[:-1]) + f" and {tied[-1].upper()}"
+        parts = [f"{names} tie for best on {dataset} ({fmt(win)} {score_name}, {seeds_text(win['n_done'])} each)."]
+    else:
+        parts = [f"{best.upper()} fits {dataset} best ({fmt(win)} {score_name}, {seeds_text(win['n_done'])})."]
+    if separation and len(tied) <= 1:
         other = separation["second"] if separation["first"] == best else separation["first"]
         if separation["distinguishable"]:
             parts.append(f"The runner-up, {other.upper()} ({fmt(by[other])}), is behind at the 95% level (Welch p = {separation['p_value']:.2g}).")
         else:
             parts.append(f"{other.upper()} ({fmt(by[other])}) is not distinguishable from it at 95% (Welch p = {separation['p_value']:.2g}); more seeds would tell.")
+    if reference and reference["model"] != "trivial":
+        line = reference_line(reference, win)
+        parts.append(line[0].upper() + line[1:] + ".")
     cheapest = min(done, key=lambda r: r["train_seconds"] if math.isfinite(r["train_seconds"]) else math.inf)
     if cheapest["model"] != best and math.isfinite(cheapest["train_seconds"]) and cheapest["train_seconds"] > 0:
         ratio = win["train_seconds"] / cheapest["train_seconds"]
@@ -136,7 +149,10 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
                 parts.append(text + ": the order of the input carries information the weight-tied models rely on.")
             else:
                 parts.append(text + ": no model here depends much on the order of its input.")
+    if protocol:  # the small-training-set rule of train/protocol.py chose to hold no validation split out
+        parts.append(protocol.split(";")[0][0].upper() + protocol.split(";")[0][1:] + ".")
     span = analyses.get(best, {}).get("span")
     if span and span.get("positions"):
-        parts.append(f"{best.upper()} draws 90% of its input gradient from {span['span']} of {span['positions']} positions.")
+        unit = "encoded features" if analyses.get(best, {}).get("kind") == "table" else "positions"
+        parts.append(f"{best.upper()} draws 90% of its input gradient from {span['span']} of {span['positions']} {unit}.")
     return " ".join(p for p in parts if p)

@@ -1,3 +1,5 @@
-from .loop import RunResult, TrainConfig, evaluate, fit, inference_throughput
+from .steps import RunResult, evaluate, inference_throughput
+from .config import TrainConfig
+from .loop import fit
 
 __all__ = ["TrainConfig", "RunResult", "fit", "evaluate", "inference_throughput"]

@@ -346,8 +346,6 @@ class Checkpointer:
     def save(self, epoch: int, info: dict, tensors: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save
 
-        from .. import testhooks
-
         data = save(tensors, metadata={"epoch": str(epoch)})
         name = f"{TENSOR_PREFIX}{epoch:06d}.safetensors"
         atomic_write_bytes(self.run_dir / name, data)
@@ -356,8 +354,6 @@ class Checkpointer:
         for f in self.run_dir.glob(f"{TENSOR_PREFIX}*.safetensors"):
             if f.name != name:
                 f.unlink(missing_ok=True)
-        if self.label is not None:
-            testhooks.maybe_kill_run(*self.label, epoch)
 
     def clear(self) -> None:
         """Remove the checkpoint once the run's final files are written (metrics.json last)."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
-from .loop import Objective, resolve_device, run_model
+from .steps import Objective, resolve_device, run_model
 
 DEFAULT_EXAMPLES, DEFAULT_STEPS = 64, 1000
 # hyperparameters that are extras (regularisers, normalisation) and the value that turns each off
@@ -282,10 +282,12 @@ def sanity(
     data_options: dict | None = None,
     model_args: dict | None = None,
     on_result=None,
+    on_note=None,
 ) -> list[SanityResult]:
     """Run the overfit check for each model on `data` (default: every registered model); one
-    SanityResult per model, in order. `lr` overrides each model's recommended rate."""
-    from ..compare import parse_models
+    SanityResult per model, in order. `lr` overrides each model's recommended rate. `on_note(text)`
+    hears what the loader says about the data and which default models cannot read it (skipped)."""
+    from ..models import parse_models
     from ..data import load_dataset
     from ..models import create_model, get_model_info
     from ..utils import set_seed
@@ -294,6 +296,12 @@ def sanity(
     if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise UserError(f"lr must be a positive number such as 0.003, got {lr!r}")
     dataset = load_dataset(data, **(data_options or {}))
+    from ..models import models_for_data
+
+    names, skip_notes = models_for_data(names, dataset.meta, models is not None)  # tables: the MLP only
+    for note in [*dataset.meta.notes, *skip_notes]:
+        if on_note is not None:
+            on_note(note)
     batch = subset(dataset, examples)
     results = []
     for name in names:

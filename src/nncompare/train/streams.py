@@ -31,7 +31,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .loop import Objective, RunResult, Stopper, TrainConfig, epoch_budget, final_metrics, make_optimizer, optimizer_step, resolve_device
+from .config import TrainConfig
+from .epochs import Strategy
+from .steps import Objective, optimizer_step, trivial_loss
 
 EVAL_CHUNK = 4096  # characters per forward pass when a block is scored; the score does not depend on it
 
@@ -130,86 +132,62 @@ def train_epoch(model, optimizer, scheduler, config: TrainConfig, objective: Obj
     return loss_sum.item() / seen, int(correct.item()) / seen
 
 
-def fit_streams(model: nn.Module, dataset, config: TrainConfig, on_epoch=None) -> RunResult:
-    """`fit` for next-character text: the same rules (Adam, clipping, epoch budget, early stopping on
-    validation loss with the best weights kept, --refit, --max-seconds), with the batches read as
-    streams. config.batch_size is the number of parallel streams; a chunk is one window of the data
-    set. A --max-seconds budget can end the last epoch part way (then validated as usual)."""
-    if config.augment:
-        from .augment import check_augmentable
+class Streams(Strategy):
+    """Next-character text read as streams: the same rules as `fit` (Adam, clipping, epoch budget, early
+    stopping on validation loss with the best weights kept, refit, max_seconds), with the batches read
+    as streams. config.batch_size is the number of parallel streams; a chunk is one window of the data
+    set. A max_seconds budget can end the last epoch part way (then validated as usual). Not
+    checkpointed: a stopped text run starts again."""
 
-        check_augmentable(dataset.meta)  # refuses text with the message every other task gets
-    device = resolve_device(config.device)
-    model.to(device)
-    objective = Objective(dataset.meta.task, dataset.meta.kind)
-    chunk = dataset.meta.input_shape[0]
-    x_train, y_train = (t.to(device) for t in flat(dataset.train))
-    x_val, y_val = flat(dataset.val)
-    n_windows = len(dataset.train)
-    if n_windows == 0:
-        raise UserError("the training split is empty; the text needs at least one training window")
-    streams = min(config.batch_size, n_windows)  # every stream at least one chunk long
-    xs, ys = stream_layout(x_train, y_train, streams)
+    resumable = False
 
-    history: list[dict] = []
-    initial_state = copy.deepcopy(model.state_dict()) if config.refit else None
-    steps_per_epoch = math.ceil(xs.shape[1] / chunk)
-    max_epochs, patience = epoch_budget(config, steps_per_epoch=steps_per_epoch)
-    optimizer, scheduler = make_optimizer(model, config, max_epochs * steps_per_epoch)
-    stopper = Stopper(model, patience, config.max_seconds)
-    stop_reason, start = "max_epochs", stopper.start
-    deadline = None if config.max_seconds is None else start + config.max_seconds
-    for epoch in range(1, max_epochs + 1):
-        epoch_start = time.perf_counter()
-        train_loss, train_acc = train_epoch(model, optimizer, scheduler, config, objective, xs, ys, chunk, deadline)
-        val_loss, val_acc = evaluate_stream(model, x_val, y_val)
-        row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc}
-        row["seconds"] = time.perf_counter() - epoch_start
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-        if not math.isfinite(train_loss):
-            stop_reason = "diverged"
-            break
-        reason = stopper.after_epoch(epoch, val_loss, model)
-        if reason:
-            stop_reason = reason
-            break
-    best_epoch, best_state = stopper.best_epoch, stopper.best_state
-    refit_epochs = 0
-    if config.refit and stop_reason != "diverged" and best_epoch:
-        # validation chose the epoch count; train again from the same start on the training block
-        # followed by the validation block (the text in order, but for the < 1 window left over at
-        # the end of the training block)
-        refit_epochs = best_epoch
-        model.load_state_dict(initial_state)
-        x_all = torch.cat([x_train, x_val.to(device)])
-        y_all = torch.cat([y_train, y_val.to(device)])
-        xs, ys = stream_layout(x_all, y_all, min(config.batch_size, len(x_all) // chunk))
-        optimizer, scheduler = make_optimizer(model, config, refit_epochs * math.ceil(xs.shape[1] / chunk))
-        for _ in range(refit_epochs):
-            epoch_start = time.perf_counter()
-            train_loss, train_acc = train_epoch(model, optimizer, scheduler, config, objective, xs, ys, chunk)
-            row = {"epoch": len(history) + 1, "phase": "refit", "train_loss": train_loss, "train_acc": train_acc}
-            row["seconds"] = time.perf_counter() - epoch_start
-            history.append(row)
-            if on_epoch is not None:
-                on_epoch(row)
-            if not math.isfinite(train_loss):
-                stop_reason = "diverged"
-                break
-        best_state = model.state_dict()
-    train_seconds = time.perf_counter() - start
+    def __init__(self, model: nn.Module, dataset, config: TrainConfig, text: tuple[torch.Tensor, torch.Tensor] | None = None, validation: bool = True):
+        if config.augment:
+            from .augment import check_augmentable
 
-    model.load_state_dict(best_state)
-    metrics = final_metrics(model, dataset, objective, history, best_epoch, max_epochs, stop_reason, train_seconds)
-    # final_metrics scored the test windows one by one; the test block read as a stream replaces that
-    # score, and the window score stays beside it to show what the carried context is worth
-    metrics["test_loss_windows"] = metrics["test_loss"]
-    test_loss, test_acc = evaluate_stream(model, *flat(dataset.test))
-    score_name, score, _ = objective.score(test_loss, test_acc)
-    metrics.update(test_loss=test_loss, test_acc=test_acc, score=score, score_name=score_name)
-    metrics["context"] = describe_context(model.context_length(), chunk)
-    metrics["streams"], metrics["chunk"] = streams, chunk
-    metrics["refit_epochs"] = refit_epochs
-    return RunResult(history=history, metrics=metrics, config=config)
+            check_augmentable(dataset.meta)  # refuses text with the message every other task gets
+        super().__init__(model, dataset, config)
+        self.text, self.validation, self.initial = text, validation, None
+        self.chunk = dataset.meta.input_shape[0]
+
+    def prepare(self, device) -> int:
+        self.x_train, self.y_train = (t.to(device) for t in (self.text or flat(self.dataset.train)))
+        self.x_val, self.y_val = flat(self.dataset.val)
+        windows = len(self.x_train) // self.chunk
+        if windows == 0:
+            raise UserError("the training split is empty; the text needs at least one training window")
+        self.streams = min(self.config.batch_size, windows)  # every stream at least one chunk long
+        self.xs, self.ys = stream_layout(self.x_train, self.y_train, self.streams)
+        self.trivial = trivial_loss(self.objective, self.dataset.meta.n_classes, self.y_train)
+        if self.config.refit and self.validation:
+            self.initial = copy.deepcopy(self.model.state_dict())
+        return math.ceil(self.xs.shape[1] / self.chunk)
+
+    def train_epoch(self, epoch, deadline) -> dict:
+        loss, acc = train_epoch(self.model, self.optimizer, self.scheduler, self.config, self.objective, self.xs, self.ys, self.chunk, deadline)
+        return {"train_loss": loss, "train_acc": acc}
+
+    def validate(self) -> dict:
+        if not self.validation:
+            return {}
+        loss, acc = evaluate_stream(self.model, self.x_val, self.y_val)
+        return {"val_loss": loss, "val_acc": acc}
+
+    def for_refit(self) -> Streams:
+        # the training block followed by the validation block: the text in order, but for the < 1
+        # window left over at the end of the training block
+        self.model.load_state_dict(self.initial)
+        device = self.x_train.device
+        text = (torch.cat([self.x_train, self.x_val.to(device)]), torch.cat([self.y_train, self.y_val.to(device)]))
+        return Streams(self.model, self.dataset, self.config, text, validation=False)
+
+    def finish(self, metrics, stopper):
+        # final_metrics scored the test windows one by one; the test block read as a stream replaces that
+        # score, and the window score stays beside it to show what the carried context is worth
+        metrics["test_loss_windows"] = metrics["test_loss"]
+        test_loss, test_acc = evaluate_stream(self.model, *flat(self.dataset.test))
+        score_name, score, _ = self.objective.score(test_loss, test_acc)
+        metrics.update(test_loss=test_loss, test_acc=test_acc, score=score, score_name=score_name)
+        metrics["context"] = describe_context(self.model.context_length(), self.chunk)
+        metrics["streams"], metrics["chunk"] = self.streams, self.chunk
+        metrics["refit_epochs"] = metrics.pop("refit_epochs")  # last, as it has always been

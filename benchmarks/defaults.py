@@ -1,0 +1,90 @@
+"""Candidate defaults for series, side by side on the bundled UCR/UEA sets: the evidence behind the CNN's
+batch norm for series and the small-training-set protocol (train/protocol.py), beside MiniRocket.
+
+    python benchmarks/defaults.py [--device cpu|cuda] [--workers N] [--seeds 2] [--configs a,b] [--sets A,B]
+    python benchmarks/defaults.py --smoke   # seconds: ItalyPowerDemand, two configurations, 1 seed of 1 epoch
+
+Every configuration pins what it compares (norm, validation), so the table keeps its meaning when the
+defaults change. Runs go to worker processes (one thread each); nothing is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+from nncompare.errors import run_main
+
+SETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "JapaneseVowels", "OSULeaf", "PickupGestureWiimoteZ", "BasicMotions", "Covid3Month_disc"]
+FCN = {"channels": [128, 256, 128], "kernel_size": [8, 5, 3], "norm": "batch"}  # Wang et al. 2017
+SPLIT, NONE = {"validation": "split"}, {"validation": "none"}
+CONFIGS = {  # name: (model, model arguments, training options)
+    "cnn": ("cnn", {"norm": "none"}, SPLIT),
+    "cnn-bn": ("cnn", {"norm": "batch"}, SPLIT),
+    "cnn-bn-none": ("cnn", {"norm": "batch"}, NONE),
+    "cnn-fcn": ("cnn", FCN, {"lr": 1e-3, **SPLIT}),
+    "cnn-fcn-none": ("cnn", FCN, {"lr": 1e-3, **NONE}),
+    "mlp": ("mlp", {}, SPLIT),
+    "mlp-none": ("mlp", {}, NONE),
+    "tcn": ("tcn", {}, SPLIT),
+    "tcn-none": ("tcn", {}, NONE),
+    "gru": ("gru", {}, SPLIT),
+    "gru-none": ("gru", {}, NONE),
+    "lstm": ("lstm", {}, SPLIT),
+    "lstm-none": ("lstm", {}, NONE),
+}
+HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
+
+
+def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs) -> tuple[str, str, float]:
+    import torch
+
+    from nncompare.api import train
+    from nncompare.train import TrainConfig
+
+    torch.set_num_threads(1)
+    model, model_args, options = CONFIGS[config_name]
+    _, result = train(f"ucr:{set_name}", model, seed=seed, config=TrainConfig(device=device, max_epochs=max_epochs, **options), **model_args)
+    return set_name, config_name, result.metrics["score"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default=",".join(SETS))
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: ItalyPowerDemand, cnn and cnn-bn-none, 1 seed of 1 epoch")
+    args = p.parse_args()
+    max_epochs = None
+    if args.smoke:
+        args.sets, args.configs, args.seeds, args.workers, max_epochs = "ItalyPowerDemand", "cnn,cnn-bn-none", 1, 1, 1
+    sets, configs = args.sets.split(","), args.configs.split(",")
+    for c in configs:
+        if c not in CONFIGS:
+            p.error(f"unknown configuration '{c}'; valid: {', '.join(CONFIGS)}")
+    from nncompare.data import load_dataset
+    from nncompare.reference import fit_reference
+
+    start = time.perf_counter()
+    scores: dict[tuple[str, str], list[float]] = {}
+    jobs = [(s, c, seed, args.device, max_epochs) for seed in range(args.seeds) for c in configs for s in sets]
+    with ProcessPoolExecutor(args.workers) as pool:
+        for s, c, score in pool.map(one_run, *zip(*jobs)):
+            scores.setdefault((c, s), []).append(score)
+    reference = {s: fit_reference(load_dataset(f"ucr:{s}"))["score_mean"] for s in sets}
+    print(f"test accuracy %, mean over {args.seeds} seed(s), device {args.device}; {time.perf_counter() - start:.0f} s")
+    print(HEADER + " ".join(f"{s[:8]:>8}" for s in sets) + f" {'mean':>6}")
+    print(f"{'minirocket':14} " + " ".join(f"{100 * reference[s]:>8.1f}" for s in sets) + f" {100 * statistics.fmean(reference.values()):>6.1f}")
+    for c in configs:
+        means = [statistics.fmean(scores[(c, s)]) for s in sets]
+        print(f"{c:14} " + " ".join(f"{100 * m:>8.1f}" for m in means) + f" {100 * statistics.fmean(means):>6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

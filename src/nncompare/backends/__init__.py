@@ -1,3 +1,0 @@
-"""Where a comparison's runs execute besides this machine's worker processes: `ray.py` (a Ray cluster)."""
-
-BACKENDS = ("local", "ray")

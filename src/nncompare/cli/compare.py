@@ -1,0 +1,467 @@
+"""`compare`, `sanity`, `ablate` and `scaling`: the commands that train or time models, with their
+progress display and tables."""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import UserError
+from ..reference import reference_line
+from .options import (
+    _add_csv_options,
+    _add_shared_model_options,
+    _console,
+    _non_negative_float,
+    _parameter_count,
+    _positive_float,
+    _positive_int,
+    compact_number,
+    data_options_from,
+    shared_model_args,
+    torch_threads,
+    train_config_from,
+)
+
+
+def add_commands(sub, d) -> None:
+    """Add this group's subcommand parsers to `sub`; `d` is a TrainConfig() for the defaults."""
+    from ..train.config import SCHEDULES
+
+    c = sub.add_parser("compare", help="train models on one data set under the same rules and compare them")
+    c.add_argument("data", metavar="DATA", help="a data set name or family (mnist1d, ucr:GunPoint, adding:200; see 'nncompare datasets'), or the path of your own CSV / NPZ file or image folder")
+    c.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels, by name or 0-based index (default: the first)")
+    c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
+    _add_csv_options(c)
+    c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
+    c.add_argument("--params", type=_parameter_count, default=None, help="size every model to about this many parameters (within 5%%), e.g. 5k or 20000 (default: each model's own size)")
+    _add_shared_model_options(c)
+    c.add_argument("--tune", type=_positive_int, default=None, metavar="K", help="first spend K Optuna trials per model on its learning rate (and width, unless --params or --width fixes it), chosen on the validation split")
+    c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
+    c.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)")
+    c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
+    c.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs (default: 10, scaled with the default epochs)")
+    c.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')")
+    c.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate over each run: constant, cosine (down to 0 at the last planned step) or onecycle (default: constant)")
+    c.add_argument("--clip", type=_non_negative_float, default=d.clip, help=f"largest gradient norm per step, 0 for no clipping (default: {d.clip:g})")
+    c.add_argument("--weight-decay", type=_non_negative_float, default=d.weight_decay, help="L2 penalty inside Adam (default: 0, off)")
+    c.add_argument("--augment", action="store_true", help="light augmentation of training batches: series shifted, scaled and noised; images shifted by a few pixels (classification only)")
+    c.add_argument("--labels", type=_positive_int, default=None, metavar="N", help="keep N labelled training examples (stratified, the same for every run) and treat the rest as unlabelled")
+    c.add_argument("--semi", choices=["none", "pseudo", "meanteacher"], default="none", help="with --labels: use the unlabelled examples by pseudo-labelling or a mean teacher; the table then also shows supervised-only (default: none)")
+    c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
+    c.add_argument("--validation", choices=["auto", "split", "none"], default="auto", help="auto (default): no validation split below 1000 labelled training examples (see --no-validation), else split; split: hold a fifth of the training data out for early stopping; none: as --no-validation")
+    c.add_argument("--no-validation", action="store_true", help="for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss")
+    c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
+    c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
+    c.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
+    c.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    c.add_argument("--sanity", action="store_true", help="first run the overfit check ('nncompare sanity') on every model and stop if one fails")
+    c.add_argument("--order", action="store_true", help="order sensitivity: also train every model on the same data with its input positions shuffled by one fixed permutation (doubles the runs)")
+    c.add_argument("--no-report", action="store_true", help="skip report.html / report.md (they can be written later with 'nncompare report')")
+    c.add_argument("--no-reference", action="store_true", help="skip the non-neural reference row (MiniRocket for series, logistic regression for images, the trivial predictor for text), fitted on the same data and scored on the same test split")
+    c.add_argument("--resume", metavar="DIR", default=None, help="go on with the comparison in DIR (or its id in the store), started by this same command: finished runs are kept, the others go on from their last epoch")
+    c.add_argument("--quiet", action="store_true", help="no progress display")
+    c.add_argument("--backend", choices=["local", "ray"], default="local", help="local: worker processes on this machine; ray: each run a Ray task on a cluster (pip install 'nncompare[ray]')")
+    c.add_argument("--address", default=None, help="with --backend ray: the cluster (auto, HOST:6379 or ray://HOST:10001; default: RAY_ADDRESS, a 'ray start' cluster on this machine, or a new local one)")
+    c.add_argument("--mlflow", default=None, metavar="URI", help="also log every run to MLflow: a tracking URI or a folder (pip install 'nncompare[mlflow]')")
+
+    from ..train.sanity import DEFAULT_EXAMPLES, DEFAULT_STEPS
+
+    s = sub.add_parser("sanity", help="the overfit check: with every extra off, can each model fit one small fixed batch?")
+    s.add_argument("data", metavar="DATA", help="a data set name or path, as for 'compare'")
+    s.add_argument("--model", "--models", dest="models", default=None, help="one model or a comma-separated list (default: all)")
+    s.add_argument("--examples", type=_positive_int, default=DEFAULT_EXAMPLES, help=f"size of the fixed batch: the first N training examples (default: {DEFAULT_EXAMPLES})")
+    s.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS, help=f"step budget per model (default: {DEFAULT_STEPS})")
+    s.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate)")
+    s.add_argument("--seed", type=int, default=0, help="initial weights (default: 0)")
+    s.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
+    s.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
+    _add_csv_options(s)
+    s.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
+
+    from ..runs.ablate import BELLS
+
+    a = sub.add_parser("ablate", help="what each bell or whistle adds: the plain model, each bell alone and all together, over seeds")
+    a.add_argument("data", metavar="DATA", help="a data set name or path, as for 'compare'")
+    a.add_argument("--model", required=True, help="the model to ablate (see 'nncompare models')")
+    a.add_argument("--bells", required=True, help=f"comma-separated, from: {', '.join(BELLS)}")
+    a.add_argument("--seeds", type=_positive_int, default=3, help="runs per variant, seeds 0..N-1 (default: 3)")
+    a.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default as for 'compare')")
+    a.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate (default: the model's recommended rate)")
+    a.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core)")
+    a.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
+    a.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
+    a.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
+    _add_csv_options(a)
+    a.add_argument("--quiet", action="store_true", help="no progress display")
+
+    sc = sub.add_parser("scaling", help="how training and inference time per example grow with sequence length, per architecture, at a matched parameter count")
+    sc.add_argument("--models", default=None, help="comma-separated model names (default: all)")
+    sc.add_argument("--lengths", default="32,128,512,2048", help="comma-separated sequence lengths (default: 32,128,512,2048)")
+    sc.add_argument("--params", type=_parameter_count, default=20000, help="parameters of every model at every length (default: 20k)")
+    sc.add_argument("--seconds", type=_positive_float, default=0.5, help="least time spent timing each point (default: 0.5)")
+    sc.add_argument("--plot", default="scaling.png", help="where to write the plot (default: scaling.png; '' for none)")
+    c.set_defaults(handler=cmd_compare)
+    s.set_defaults(handler=cmd_sanity)
+    a.set_defaults(handler=cmd_ablate)
+    sc.set_defaults(handler=cmd_scaling)
+
+
+
+class GridProgress:
+    """One progress display for the whole grid: runs done, the epoch of each run in flight, ETA.
+
+    On a terminal it is a live bar; elsewhere (CI, a pipe) one line per finished run.
+    """
+
+    def __init__(self, console, quiet: bool = False):
+        self.console, self.quiet = console, quiet
+        self.progress = None
+        self.in_flight: dict[tuple, int] = {}
+        self.done = 0
+        self.total = 0
+        self.max_epochs = 1
+        self.start = time.perf_counter()
+
+    def __call__(self, e: dict) -> None:
+        kind = e["event"]
+        if kind == "plan":  # a new grid (ablate runs several one after another): start over
+            self.close()
+            self.done, self.in_flight = e.get("skipped", 0), {}
+            self.total, self.max_epochs = e["runs"], e["max_epochs"] or 40  # None: the default budget, about 40
+            if not self.quiet:
+                kept = f" ({e['skipped']} finished before, kept)" if e.get("skipped") else ""
+                self.console.print(
+                    f"{e['runs']} runs{kept} on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}", highlight=False
+                )
+            if not self.quiet and self.console.is_terminal:
+                from rich.progress import (
+                    BarColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
+
+                self.progress = Progress(
+                    TextColumn("[bold]{task.fields[runs]}"),
+                    BarColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                    TextColumn("{task.description}"),
+                    console=self.console,
+                    transient=True,
+                )
+                self.task = self.progress.add_task("", total=self.total, runs=f"0/{self.total} runs")
+                self.progress.start()
+            return
+        if kind == "note":
+            self.console.print(f"note: {e['text']}", highlight=False)
+            return
+        if kind == "stopping":
+            self.console.print("stopping: each run ends after its current step, keeping its last epoch-end checkpoint (Ctrl-C again stops at once)", highlight=False)
+            return
+        if kind == "reference":
+            if not self.quiet:
+                self.console.print(f"fitting the non-neural reference ({e['name']}) on the same data", highlight=False)
+            return
+        if kind == "tune":
+            if not self.quiet:
+                self.console.print(f"tuning {', '.join(e['models'])}: {e['trials']} trials each on the validation split, {e['workers']} worker(s)", highlight=False)
+            return
+        if kind == "report":
+            self.close()
+            if not self.quiet:
+                self.console.print("writing the report: analysing each model's first seed", highlight=False)
+            return
+        if kind == "report_failed":
+            self.console.print(f"the report could not be written ({e['error']}); the runs are stored, try 'nncompare report {e['folder']}'", highlight=False)
+            return
+        if kind == "tuned":
+            if not self.quiet:
+                chosen = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.items() if k not in ("event", "model", "val_loss", "trials"))
+                self.console.print(f"  {e['model']}: {chosen} (validation loss {e['val_loss']:.4g})", highlight=False)
+            return
+        key = (e.get("model"), e.get("seed"))
+        if kind == "start":
+            self.in_flight[key] = 0
+        elif kind == "epoch" and key in self.in_flight:
+            self.in_flight[key] = e["epoch"]
+        elif kind == "done":
+            self.in_flight.pop(key, None)
+            self.done += 1
+            if not self.quiet and self.progress is None:
+                status = e.get("status", "done")
+                if status in ("failed", "diverged"):
+                    what = e.get("error", "")
+                elif status == "interrupted":
+                    what = "stopped; resumable"
+                elif e["score_name"] == "test accuracy":
+                    what = f"{100 * e['score']:.1f}% test accuracy in {e['train_seconds']:.1f} s"
+                else:
+                    what = f"{e['score_name']} {e['score']:.4g} in {e['train_seconds']:.1f} s"
+                self.console.print(f"[{self.done}/{self.total}] {e['model']} seed {e['seed']}: {status}, {what}", highlight=False)
+        if self.progress is not None:
+            # completed counts in-flight runs by their share of the epoch budget, so the ETA moves smoothly
+            partial = sum(min(ep / self.max_epochs, 0.95) for ep in self.in_flight.values())
+            flying = "  ".join(f"{m} s{s} ep {ep}" for (m, s), ep in sorted(self.in_flight.items(), key=str))
+            self.progress.update(self.task, completed=self.done + partial, description=flying, runs=f"{self.done}/{self.total} runs")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+FAMILY_SHORT = {"feed-forward": "FF", "convolutional": "CNN", "recurrent": "RNN"}  # the talk's three columns
+
+
+def comparison_table(result, seeds: int):
+    """The comparison as a rich table that fits an 80-column terminal; the best row marked."""
+    from rich import box
+    from rich.table import Table
+
+    from ..results import format_ci, format_reference_score, format_score, score_heading
+
+    tied = result.tied or ([result.best] if result.best else [])
+    over = "one seed" if seeds == 1 else f"over {seeds} seeds, mean ± std"
+    mark = "★ tied best" if len(tied) > 1 else "★ best"
+    t = Table(title=f"{result.dataset}: {result.rows[0]['score_name'] if result.rows else 'score'}, {over}; {mark}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    heading = score_heading(result.rows[0]["score_name"]) if result.rows else "score"
+    contexts = any(r.get("context") is not None for r in result.rows)  # text: characters each prediction sees
+    for col, just in (("model", "left"), ("family", "left"), ("params", "right"), ("lr", "right"), *([("context", "right")] if contexts else []), (heading, "right"), ("95% CI", "right"), ("train s", "right"), ("epochs", "right"), ("infer/s", "right")):
+        t.add_column(col, justify=just, no_wrap=True)
+    for r in result.rows:
+        best = r["model"] in tied
+        ok = r["n_done"] > 0
+        t.add_row(
+            f"{r['model']} ★" if best else r["model"],
+            FAMILY_SHORT.get(r["family"], r["family"]),
+            f"{r['params']:,}",
+            f"{r['lr']:.3g}",
+            *([str(r.get("context") if r.get("context") is not None else "-")] if contexts else []),
+            format_score(r),
+            format_ci(r),
+            f"{r['train_seconds']:.1f}" if ok else "-",
+            f"{r['epochs']:.0f}" if ok else "-",
+            compact_number(r["inference_per_second"]) if ok else "-",
+            style="bold green" if best else None,
+        )
+    ref = result.reference
+    if ref:
+        for r in [ref, *ref.get("also", [])]:  # tables: gradient boosting, then the linear model
+            t.add_row(
+                f"{r['model']} †", "ref", "-", "-", *(["-"] if contexts else []), format_reference_score(r), "-",
+                f"{r['train_seconds']:.1f}", "-", compact_number(r["inference_per_second"]) if r["inference_per_second"] == r["inference_per_second"] else "-", style="dim",
+            )
+        described = "; ".join(f"{r['model']}: {r['description']}" for r in [ref, *ref.get("also", [])]) if ref.get("also") else ref["description"]
+        t.caption = f"† non-neural reference: {described}; not ranked among the networks"
+        t.caption_justify = "left"
+    return t
+
+
+def baseline_line(baseline: dict) -> str:
+    """The trivial predictor's score, to read the models' scores against."""
+    text = f"trivial baseline ({baseline['name']}): {baseline['score_name']} {baseline['expected']:.4g}"
+    if "measured" in baseline:
+        text += f" in expectation, {baseline['measured']:.4g} on this test split"
+    return text
+
+
+def semi_table(supervised, semi, method: str, labels: int):
+    """Supervised-only against semi-supervised, per model: mean ± std and the gain."""
+    from rich import box
+    from rich.table import Table
+
+    from ..results import format_score
+
+    t = Table(title=f"{semi.dataset} with {labels} labels: supervised only vs {method}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("model", "supervised only", method, "gain"):
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for a, b in zip(supervised.rows, semi.rows):
+        gain = b["score_mean"] - a["score_mean"]
+        gain_text = f"{100 * gain:+.1f} points" if a["score_name"] == "test accuracy" else f"{gain:+.4g}"
+        t.add_row(a["model"], format_score(a), format_score(b), gain_text)
+    return t
+
+
+def run_sanity(console, data, models, **options):
+    """Run the overfit check, one line per model as it finishes, then the table; returns the results."""
+    from ..train.sanity import sanity
+
+    console.print(f"overfit check on {data}: each model, every extra off, one fixed batch", highlight=False)
+    results = sanity(data, models=models, on_note=lambda text: console.print(f"note: {text}", highlight=False), on_result=lambda r: console.print(f"  {r.model}: {r.verdict} after {r.steps} steps ({r.seconds:.1f} s)", highlight=False), **options)
+    console.print(sanity_table(results))
+    return results
+
+
+def sanity_table(results):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, title="overfit check", title_justify="left")
+    for col, justify in (("model", "left"), ("steps", "right"), ("loss start", "right"), ("loss end", "right"), ("train acc", "right"), ("verdict", "left"), ("hint", "left")):
+        t.add_column(col, justify=justify, overflow="fold")
+    for r in results:
+        acc = "-" if r.train_acc is None else f"{100 * r.train_acc:.1f}%"
+        if r.target_acc is not None and r.target_acc < 1:
+            acc += f" (of {100 * r.target_acc:.1f}% possible)"
+        verdict = "[green]pass[/green]" if r.passed else "[red]fail[/red]"
+        t.add_row(r.model, str(r.steps), f"{r.initial_loss:.3g}", f"{r.final_loss:.3g}", acc, verdict, r.hint)
+    return t
+
+
+def cmd_ablate(args) -> int:
+    from rich import box
+    from rich.table import Table
+
+    from ..runs.ablate import ablate, format_gain, format_value, parse_bells
+    from ..train import TrainConfig
+
+    parse_bells(args.model, args.bells)  # a bad name fails before anything trains
+    console = _console()
+    progress = GridProgress(console, quiet=args.quiet)
+    try:
+        result = ablate(args.data, args.model, args.bells, seeds=args.seeds, config=TrainConfig(lr=args.lr, max_epochs=args.epochs), store=args.store, workers=args.workers, progress=progress, data_options=data_options_from(args))
+    finally:
+        progress.close()
+    change = "gain vs plain" if result.higher_is_better else "change vs plain"
+    t = Table(title=f"{args.model} on {args.data}: {result.score_name} over {args.seeds} seed(s)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col, just in (("variant", "left"), ("score (mean ± std)", "right"), (f"{change} (mean ± std)", "right")):
+        t.add_column(col, justify=just, no_wrap=True)
+    for r in result.rows:
+        t.add_row(r["variant"], format_value(r["mean"], r["std"], result.score_name), format_gain(r, result.score_name))
+    console.print(t)
+    console.print("plain: every extra off (no dropout, no normalisation); gains are per-seed differences from plain", highlight=False)
+    return 0
+
+
+def cmd_sanity(args) -> int:
+    options = {"examples": args.examples, "steps": args.steps, "lr": args.lr, "seed": args.seed, "device": args.device}
+    results = run_sanity(_console(), args.data, args.models, data_options=data_options_from(args), **options)
+    return 0 if all(r.passed for r in results) else 1
+
+
+def order_line(rows: list[dict], order_rows: list[dict]) -> str:
+    """One line: each model's score in order -> with its input positions shuffled."""
+    shuffled = {r["model"]: r for r in order_rows}
+    acc = rows[0]["score_name"] == "test accuracy"
+    parts = []
+    for r in rows:
+        p = shuffled.get(r["model"])
+        if not r["n_done"] or not p or not p["n_done"]:
+            parts.append(f"{r['model']} -")
+        elif acc:
+            parts.append(f"{r['model']} {100 * r['score_mean']:.1f} → {100 * p['score_mean']:.1f}")
+        else:
+            parts.append(f"{r['model']} {r['score_mean']:.4g} → {p['score_mean']:.4g}")
+    return "order sensitivity (input positions shuffled): " + ", ".join(parts)
+
+
+def cmd_scaling(args) -> int:
+    from rich.table import Table
+
+    from ..runs.scaling import (
+        check_lengths,
+        measure_scaling,
+        scaling_plot,
+        scaling_table,
+    )
+    from ..utils import atomic_write_bytes
+
+    lengths = check_lengths(args.lengths)
+    console = _console()
+    console.print(f"timing each model at lengths {', '.join(map(str, lengths))} with about {args.params:,} parameters, batches of 32, {torch_threads()} thread(s)", highlight=False)
+    points = measure_scaling(args.models, lengths, params=args.params, min_seconds=args.seconds, progress=lambda t: console.print(t, highlight=False))
+    lengths, rows = scaling_table(points)
+    table = Table(title="µs per example: training step / inference; time ∝ length^k", title_justify="left", box=None)
+    table.add_column("model")
+    for n in lengths:
+        table.add_column(f"L={n}", justify="right")
+    table.add_column("k train", justify="right")
+    table.add_column("k infer", justify="right")
+    for r in rows:
+        table.add_row(r["model"], *[f"{t:,.0f} / {i:,.0f}" for t, i in zip(r["train_us"], r["infer_us"])], f"{r['train_exponent']:.2f}", f"{r['infer_exponent']:.2f}")
+    console.print(table)
+    if args.plot:
+        atomic_write_bytes(args.plot, scaling_plot(points))
+        console.print(f"plot: {args.plot}", highlight=False)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from ..models import parse_models
+    from ..results import separation_line
+    from ..runs.grid import compare
+
+    config = train_config_from(args, refit=args.refit, augment=args.augment, labels=args.labels, semi=args.semi, validation="none" if args.no_validation else args.validation)
+    if args.resume is not None and args.semi != "none":
+        raise UserError("--resume cannot be combined with --semi, which runs two comparisons; resume each with its own command: the semi-supervised one, then --semi none")
+    console = _console()
+    models = parse_models(args.models)
+    model_args = shared_model_args(args, models, console)
+    chosen = models if args.models else None  # the default list: models that cannot read the data are skipped with a note
+    if args.sanity:
+        from ..train.sanity import EXTRAS_OFF
+
+        plain = {m: {k: v for k, v in a.items() if k not in EXTRAS_OFF} for m, a in model_args.items()}  # extras stay off
+        results = run_sanity(console, args.data, chosen, data_options=data_options_from(args), lr=args.lr, device=args.device, model_args=plain)
+        failed = [r.model for r in results if not r.passed]
+        if failed:
+            console.print(f"overfit check failed for {', '.join(failed)}; nothing compared. Fix what the hints say, or compare without --sanity.", highlight=False)
+            return 1
+    progress = GridProgress(console, quiet=args.quiet)
+    try:
+        result = compare(
+            args.data,
+            models=chosen,
+            seeds=args.seeds,
+            config=config,
+            model_args=model_args,
+            store=args.store,
+            workers=args.workers,
+            progress=progress,
+            data_options=data_options_from(args),
+            params=args.params,
+            tune=args.tune,
+            order=args.order,
+            report=not args.no_report,
+            resume=args.resume,
+            backend=args.backend,
+            address=args.address,
+            mlflow=args.mlflow,
+            reference=not args.no_reference,
+        )
+    finally:
+        progress.close()
+
+    console.print(comparison_table(result, args.seeds))
+    if result.separation:
+        console.print(separation_line(result.separation, result.rows[0]["score_name"]), highlight=False)
+    baseline = result.config.get("dataset_meta", {}).get("baseline")
+    if baseline:
+        console.print(baseline_line(baseline), highlight=False)
+    if result.reference and result.reference["model"] != "trivial":  # the trivial one is the baseline line above
+        best = next((r for r in result.rows if r["model"] == result.best), None)
+        console.print(reference_line(result.reference, best), highlight=False)
+    if result.order:
+        console.print(order_line(result.rows, result.order), highlight=False)
+    console.print(f"{len(result.runs) + len(result.order or []) * args.seeds} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
+    if result.report:
+        console.print(f"report: {result.report[0]}  (tables only: {result.report[1].name})", highlight=False)
+    if args.semi != "none":
+        from dataclasses import replace
+
+        console.print(f"now the same runs with the {args.labels} labelled examples only, for the supervised-only column", highlight=False)
+        progress = GridProgress(console, quiet=args.quiet)
+        try:
+            supervised = compare(args.data, models=chosen, seeds=args.seeds, config=replace(config, semi="none"), model_args=model_args, store=args.store, workers=args.workers, progress=progress, data_options=data_options_from(args), params=args.params, reference=False)
+        finally:
+            progress.close()
+        console.print(semi_table(supervised, result, args.semi, args.labels))
+    for r in result.runs:
+        if r.get("status") == "failed":
+            console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)
+        elif r.get("status") == "diverged":
+            console.print(f"run {r['model']} seed {r['seed']} {r.get('error', 'diverged')}", highlight=False)
+    return 0

@@ -1,0 +1,51 @@
+"""Aggregated results as the table, summary.json and the report show them: one seed, ties, file modes."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from nncompare.report.overview import verdict
+from nncompare.results import best_models, format_score, seeds_text
+from nncompare.utils import atomic_write_text
+
+
+def row(model, mean, std=0.0, n=3, name="test accuracy"):
+    return {"model": model, "score_mean": mean, "score_std": std, "n_runs": n, "n_done": n, "n_diverged": 0, "score_name": name, "higher_is_better": name == "test accuracy", "train_seconds": 1.0, "params": 10, "family": "convolutional"}
+
+
+def test_one_seed_prints_no_spread():
+    assert format_score(row("cnn", 0.85, n=1)) == "85.0"
+    assert format_score(row("cnn", 0.85, 0.012, n=3)) == "85.0 ± 1.2"
+    assert format_score(row("cnn", 0.00123, n=1, name="test MSE")) == "0.00123"
+    assert seeds_text(1) == "one seed" and seeds_text(3) == "mean of 3 seeds"
+
+
+def test_ties_at_the_shown_precision_are_ties_and_the_exact_best_comes_first():
+    rows = [row("mlp", 0.9), row("cnn", 0.99996), row("gru", 1.0), row("lstm", 0.998)]
+    assert best_models(rows) == ["gru", "cnn"]  # 100.0 and 100.0 as shown; 99.8 is not a tie
+    assert best_models([row("mlp", 0.9), row("cnn", 0.95)]) == ["cnn"]
+    losses = [row("mlp", 0.5, name="test MSE"), row("cnn", 0.2, name="test MSE"), row("gru", 0.20001, name="test MSE")]
+    assert best_models(losses) == ["cnn", "gru"]  # lower is better; 0.2 and 0.2 to 4 digits
+    assert best_models([{**row("cnn", 0.9), "n_done": 0}]) == []
+
+
+def test_the_verdict_calls_a_tie_a_tie_and_counts_one_seed_in_words():
+    rows = [row("cnn", 1.0, n=1), row("gru", 1.0, n=1), row("mlp", 0.8, n=1)]
+    text = verdict("gunpoint", rows, "cnn", None, {}, {}, tied=["cnn", "gru"])
+    assert text.startswith("CNN and GRU tie for best on gunpoint (100.0% test accuracy, one seed each).")
+    alone = verdict("gunpoint", rows[:1] + rows[2:], "cnn", None, {}, {}, tied=["cnn"])
+    assert alone.startswith("CNN fits gunpoint best (100.0% test accuracy, one seed).") and "1 seeds" not in alone
+
+
+def test_files_are_written_as_the_umask_allows(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.json", "{}")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private.json", "shared.json"]  # no temporary left
