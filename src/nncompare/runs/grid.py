@@ -41,11 +41,7 @@ from .workers import (
 )
 
 ORDER_SEED = 0  # the permutation of input positions used by order=True (the same for every run)
-
-
 ProgressCallback = Callable[[dict], None]
-
-
 
 
 # -- main side ------------------------------------------------------------------------------------
