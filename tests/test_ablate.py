@@ -15,8 +15,8 @@ def test_each_bell_alone_and_all_together_with_per_seed_gains(tmp_path):
     result = ablate("digits", "cnn", "norm,residual", seeds=2, config=TrainConfig(max_epochs=2), store=tmp_path, workers=1)
     assert [r["variant"] for r in result.rows] == ["plain", "+norm", "+residual", "+norm +residual"]
     plain, norm, residual, both = result.rows
-    assert plain["model_args"] == {"norm": "none"} and norm["model_args"] == {"norm": "batch"}
-    assert residual["model_args"] == {"norm": "none", "residual": True} and both["model_args"] == {"norm": "batch", "residual": True}
+    assert plain["model_args"] == {"dropout": 0.0, "norm": "none"} and norm["model_args"] == {"dropout": 0.0, "norm": "batch"}
+    assert residual["model_args"] == {"dropout": 0.0, "norm": "none", "residual": True} and both["model_args"] == {"dropout": 0.0, "norm": "batch", "residual": True}
     for r in result.rows:
         diffs = [a - b for a, b in zip(r["scores"], plain["scores"])]
         assert r["gain_mean"] == pytest.approx(sum(diffs) / 2)

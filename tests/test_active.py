@@ -247,12 +247,30 @@ def test_cli_label_next_and_label_add(tmp_path, capsys, stored_runs):
     assert code == 0 and "added 3 labelled input(s)" in out, err
 
 
+def test_cli_bald_on_a_cnn_trained_with_dropout(tmp_path, capsys):
+    """`nncompare train --model cnn --dropout 0.2` on a tiny data set, then label-next by BALD, end to end."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 10)
+    x = (rng.normal(size=(30, 8, 1)) + y[:, None, None]).astype(np.float32)
+    np.savez(tmp_path / "train.npz", X=x, y=y)
+    code, _, err = run_cli(capsys, "train", tmp_path / "train.npz", "--model", "cnn", "--dropout", "0.2", "--width", "4", "--layers", "1", "--epochs", "2", "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model_args"]["dropout"] == 0.2
+    np.savez(tmp_path / "pool.npz", X=rng.normal(size=(6, 8, 1)).astype(np.float32))
+    code, out, err = run_cli(capsys, "label-next", tmp_path / "run", tmp_path / "pool.npz", "--k", "3", "--strategy", "bald", "--passes", "4", "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "3 of 6 inputs to label next, by bald" in out
+    with open(tmp_path / "o" / CSV_NAME, newline="") as f:
+        scores = [float(r["score"]) for r in csv.DictReader(f)]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True) and scores[0] > 0  # the passes differ: the dropout layer samples
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--strategy", "entorpy"], "unknown strategy 'entorpy'; did you mean 'entropy'?"),
         (["--k", "0"], "argument --k: '0' must be at least 1"),
-        (["--strategy", "bald"], "model 'cnn' has no dropout option"),
+        (["--strategy", "bald"], "--model cnn --dropout 0.2"),  # a CNN trained without dropout (its default, 0)
         (["--passes", "1", "--strategy", "bald"], "passes must be a whole number of at least 2"),
     ],
 )

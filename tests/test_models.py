@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+from conftest import image_meta, series_meta
 
 import nncompare
 from nncompare.data import DatasetMeta
 from nncompare.models import count_parameters, create_model, list_models, model_names
-
-from conftest import image_meta, series_meta
 
 METAS = {"series": series_meta(), "image": image_meta(channels=2)}
 
@@ -74,6 +73,7 @@ def test_unknown_hyperparameter_lists_valid_ones():
         ("mlp", {"width": 0}, "width must be a positive whole number"),
         ("mlp", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ("cnn", {"activation": "swish"}, "unknown activation 'swish'"),
+        ("cnn", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ("tcn", {"kernel_size": 1}, "kernel_size must be at least 2"),
         ("gru", {"hidden_size": -4}, "hidden_size must be a positive whole number"),
         ("gru", {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
@@ -85,6 +85,32 @@ def test_unknown_hyperparameter_lists_valid_ones():
 def test_bad_hyperparameters_are_user_errors(name, kwargs, message):
     with pytest.raises(nncompare.UserError, match=message):
         create_model(name, METAS["series"], **kwargs)
+
+
+@pytest.mark.parametrize("kind", sorted(METAS))
+def test_cnn_dropout_drops_the_pooled_features_and_adds_no_weights(kind):
+    """dropout=0 (the default) is the CNN stored runs were trained with: the same state_dict keys, so
+    they load; with dropout > 0 the head's input in training is the eval-mode input, each feature
+    either dropped or scaled by 1 / (1 - p), and eval mode gives the same output as without it."""
+    meta = METAS[kind]
+    torch.manual_seed(0)
+    plain = create_model("cnn", meta)
+    dropped = create_model("cnn", meta, dropout=0.5)
+    assert list(plain.state_dict()) == list(dropped.state_dict())
+    assert list(plain.state_dict())[-2:] == ["head.weight", "head.bias"] and not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())
+    dropped.load_state_dict(plain.state_dict())
+    x = torch.randn(6, *meta.input_shape)
+    seen = []
+    dropped.head.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    with torch.no_grad():
+        torch.testing.assert_close(dropped.eval()(x), plain.eval()(x))
+        features = seen[-1]
+        if kind == "image":  # no batch norm on images: the features do not depend on the mode
+            torch.manual_seed(1)
+            dropped.train()(x)
+            kept = seen[-1] != 0
+            assert 0 < kept.float().mean() < 1
+            torch.testing.assert_close(seen[-1][kept], 2 * features[kept])
 
 
 def test_tcn_receptive_field_covers_the_sequence():

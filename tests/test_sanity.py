@@ -140,7 +140,7 @@ def test_diagnosis_names_the_likeliest_cause(losses, measured, expected):
 def test_sanity_turns_extras_off_and_checks_every_model_named():
     results = sanity("digits", models="mlp,cnn", steps=200)
     assert [r.model for r in results] == ["mlp", "cnn"]
-    assert results[0].model_args == {"dropout": 0.0, "norm": "none"} and results[1].model_args == {"norm": "none"}
+    assert results[0].model_args == {"dropout": 0.0, "norm": "none"} and results[1].model_args == {"dropout": 0.0, "norm": "none"}
     assert all(r.measured["examples"] == 64 for r in results)
     assert results[0].passed and json.dumps(results[0].to_dict())  # plain data, stored as JSON
 

@@ -78,7 +78,7 @@ def _add_shared_model_options(p) -> None:
     p.add_argument("--width", type=_positive_int, default=None, help="hidden units (MLP, RNNs) or channels (CNN, TCN) for every model (default: each model's own)")
     p.add_argument("--layers", type=_positive_int, default=None, help="hidden layers (MLP), convolutions (CNN), residual blocks (TCN) or stacked recurrent layers (default: each model's own)")
     p.add_argument("--activation", choices=list(ACTIVATIONS), default=None, help="nonlinearity of the MLP, CNN and TCN (recurrent cells keep their own)")
-    p.add_argument("--dropout", type=_probability, default=None, help="dropout probability: the MLP's hidden units (default 0.5 there); a recurrent model's inputs, outputs and the connections between stacked layers, not its recurrent state (default 0)")
+    p.add_argument("--dropout", type=_probability, default=None, help="dropout probability: the MLP's hidden units (default 0.5 there); the CNN's pooled features in front of its linear head (default 0); a recurrent model's inputs, outputs and the connections between stacked layers, not its recurrent state (default 0); the TCN has none")
     p.add_argument("--norm", choices=["none", "batch", "layer"], default=None, help="batch: batch norm after each MLP layer and each CNN/TCN convolution; layer: layer-normalised RNN/LSTM/GRU cells (Ba et al. 2016); default none")
     p.add_argument("--recurrent-dropout", action="store_true", help="recurrent models also drop h_{t-1} where it enters the recurrence, with the --dropout probability and one mask per sequence (Gal & Ghahramani 2016)")
     p.add_argument("--residual", action="store_true", default=None, help="residual connections between equal-width blocks of the MLP and the CNN (the TCN always has them)")

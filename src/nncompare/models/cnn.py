@@ -7,13 +7,19 @@ the class score translation-invariant, which is what MNIST-1D's shifted template
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import UserError
+from .layers import (
+    check_positive_int,
+    make_activation,
+    sequence_shape,
+    sequence_view,
+    step_mask,
+    symbols,
+)
 from .registry import register_model
-from .layers import check_positive_int, make_activation, sequence_shape, sequence_view, step_mask, symbols
-
 
 NORMS = ("none", "batch")
 
@@ -51,7 +57,7 @@ def per_layer(name: str, value, depth: int) -> list[int]:
 class CNN(nn.Module):
     """`depth` x [Conv (same padding), batch norm if `norm="batch"`, activation] (with `residual`, blocks 2.. add
     their input) -> global average
-    over positions -> Linear.
+    over positions -> dropout if `dropout` > 0 -> Linear.
 
     `channels` and `kernel_size` are one number for every layer or a list with one per layer (then
     `depth` is the list's length): FCN (Wang et al. 2017) is channels=[128, 256, 128],
@@ -64,10 +70,16 @@ class CNN(nn.Module):
     2017), none for images. Batch norm's training statistics leave the padding of varying-length series
     out (MaskedBatchNorm1d); for a per-step task they include later positions of the batch, and in eval
     mode the running statistics are used, so an output still depends on no later input and no padding.
+
+    `dropout` (default 0: none) drops the pooled features in front of the linear head, where Gal et al.
+    (2017) put the dropout of their CNN, so MC-dropout passes (`label-next --strategy bald`) have a
+    layer to sample; it holds no weights, so a model with and without it has the same state_dict keys.
     """
 
-    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0):
         super().__init__()
+        if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise UserError(f"model 'cnn': dropout must be in [0, 1), got {dropout!r}")
         if not isinstance(residual, bool):
             raise UserError(f"model 'cnn': residual must be true or false, got {residual!r}")
         if norm is None:  # series: batch norm after every convolution, as FCN and ResNet for series do (Wang et al. 2017)
@@ -105,6 +117,7 @@ class CNN(nn.Module):
             layers.append(nn.Sequential(*block, make_activation(activation)))
             in_channels = width
         self.features = nn.ModuleList(layers)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # on the features the head reads
         self.head = nn.Linear(in_channels, meta.output_size)
         self.kernel_sizes, self.depth = kernels, depth
         # residual: every block after the first (equal widths in and out) adds its input to its output,
@@ -117,7 +130,7 @@ class CNN(nn.Module):
             for k, layer in enumerate(self.features):
                 out = layer(F.pad(h, self.paddings[k] * 2) if any(self.paddings[k]) else h)  # (B, channels, H, W)
                 h = out + h if self.residual and k > 0 else out
-            return self.head(h.flatten(2).mean(-1))  # global average over positions -> (B, n_classes)
+            return self.head(self.drop(h.flatten(2).mean(-1)))  # global average over positions -> (B, n_classes)
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, L, C) -> (B, C, L)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
         for k, layer in enumerate(self.features):
@@ -130,10 +143,10 @@ class CNN(nn.Module):
                 # exactly the zero padding an unpadded (shorter) series gets at its boundary
                 h = h * mask
         if self.per_step:
-            return self.head(h.transpose(1, 2))  # a label per position: (B, L, n_classes)
+            return self.head(self.drop(h.transpose(1, 2)))  # a label per position: (B, L, n_classes)
         if mask is None:
-            return self.head(h.mean(-1))
-        return self.head(h.sum(-1) / mask.sum(-1).clamp(min=1))  # average over real steps only
+            return self.head(self.drop(h.mean(-1)))
+        return self.head(self.drop(h.sum(-1) / mask.sum(-1).clamp(min=1)))  # average over real steps only
 
     def receptive_field(self) -> int:
         """Theoretical receptive field (positions per axis) of one output position: 1 + sum over layers of (k - 1)."""
@@ -145,5 +158,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False) -> nn.Module:
-    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual)
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0) -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout)
