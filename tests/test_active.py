@@ -166,7 +166,7 @@ def test_k_larger_than_the_pool_takes_the_whole_pool(tmp_path):
 
 
 def test_bald_without_dropout_is_a_user_error_naming_the_fix(tmp_path):
-    with pytest.raises(UserError, match="--dropout"):
+    with pytest.raises(UserError, match="`dropout`"):
         label_next(stub_run(), series_pool(tmp_path), strategy="bald", out=None)
 
 

@@ -210,9 +210,9 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert shared_overrides("tcn", width=16, layers=2) == ({"num_channels": 16, "levels": 2}, [])
     overrides, notes = shared_overrides("lstm", width=20, layers=2, activation="gelu", dropout=0.2, norm="batch")
     assert overrides == {"hidden_size": 20, "num_layers": 2, "dropout": 0.2}
-    assert notes == ["--activation does not apply to lstm", "--norm batch does not apply to lstm (it takes none or layer)"]
+    assert notes == ["`activation` does not apply to lstm", "`norm='batch'` does not apply to lstm (it takes none or layer)"]
     assert shared_overrides("gru", norm="layer") == ({"norm": "layer"}, [])
-    assert shared_overrides("cnn", norm="layer") == ({}, ["--norm layer does not apply to cnn (it takes none or batch)"])
+    assert shared_overrides("cnn", norm="layer") == ({}, ["`norm='layer'` does not apply to cnn (it takes none or batch)"])
 
     code = main(["compare", "digits", "--models", "cnn,gru", "--width", "8", "--layers", "2", "--norm", "batch", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report"])
     assert code == 0
@@ -225,7 +225,7 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert main(["compare", "digits", "--recurrent-dropout"]) == 2
     assert "give --dropout P as well" in capsys.readouterr().err
     assert shared_overrides("gru", dropout=0.2, recurrent_dropout=0.2) == ({"dropout": 0.2, "recurrent_dropout": 0.2}, [])
-    assert shared_overrides("mlp", recurrent_dropout=0.2) == ({}, ["--recurrent-dropout does not apply to mlp"])
+    assert shared_overrides("mlp", recurrent_dropout=0.2) == ({}, ["`recurrent_dropout` does not apply to mlp"])
     assert main(["compare", "digits", "--dropout", "1.5"]) == 2
     assert "must be at least 0 and below 1" in capsys.readouterr().err
     assert main(["compare", "digits", "--width", "8", "--params", "5k", "--models", "cnn", "--store", str(tmp_path)]) == 2

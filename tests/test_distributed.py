@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -68,11 +69,11 @@ def test_two_processes_with_torchrun_match_one_process(series_csv, tmp_path):
     assert one.history[-1]["train_loss"] < one.history[0]["train_loss"]
 
 
-@pytest.mark.parametrize("fields, option", [(dict(refit=True), "--refit"), (dict(augment=True), "--augment"), (dict(validation="none"), "--no-validation")])
+@pytest.mark.parametrize("fields, option", [(dict(refit=True), "`refit=True`"), (dict(augment=True), "`augment=True`"), (dict(validation="none"), "`validation='none'`")])
 def test_one_run_refuses_the_options_of_compare_alone(fields, option, tmp_path):
     import nncompare
     from nncompare.runs.distributed import train_run
     from nncompare.train import TrainConfig
 
-    with pytest.raises(nncompare.UserError, match=f"'nncompare train' does not take {option}; use 'nncompare compare --models mlp {option}'"):
+    with pytest.raises(nncompare.UserError, match=re.escape(f"one run (train_run, 'nncompare train') does not take {option}; a comparison does (compare, 'nncompare compare'), with `models='mlp'` and {option}")):
         train_run("digits", "mlp", config=TrainConfig(**fields), store=tmp_path)

@@ -83,7 +83,7 @@ def test_absurd_comparison_options_are_refused_before_anything_is_stored(tmp_pat
     store = tmp_path / "store"
     with pytest.raises(nncompare.UserError, match="batch size 5000 is larger than the 1077 training examples of digits; choose at most 1077"):
         nncompare.compare("digits", models=["mlp"], config=TrainConfig(batch_size=5000), store=store)
-    with pytest.raises(nncompare.UserError, match=r"training mlp \([\d,]+ parameters\) " + NEEDS + "; choose a smaller --width"):
+    with pytest.raises(nncompare.UserError, match=r"training mlp \([\d,]+ parameters\) " + NEEDS + "; choose a smaller `width`"):
         nncompare.compare("digits", models=["mlp"], model_args={"mlp": {"width": 200_000}}, store=store)
     with pytest.raises(nncompare.UserError, match="seeds 5000 is more runs per model than nncompare will plan"):
         nncompare.compare("digits", models=["mlp"], seeds=5000, store=store)

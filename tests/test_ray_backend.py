@@ -24,7 +24,7 @@ def test_without_ray_the_option_says_how_to_install_it(monkeypatch, tmp_path, ca
 def test_backend_and_address_are_checked_first(tmp_path):
     with pytest.raises(UserError, match="unknown backend 'dask'"):
         nncompare.compare("digits", models=["mlp"], backend="dask", store=tmp_path)
-    with pytest.raises(UserError, match="an address is for --backend ray"):
+    with pytest.raises(UserError, match="an address is for `backend='ray'`"):
         nncompare.compare("digits", models=["mlp"], address="auto", store=tmp_path)
     assert not any(tmp_path.iterdir())
 

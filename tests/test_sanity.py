@@ -55,13 +55,13 @@ def test_the_same_input_with_two_labels_cannot_be_fit():
 def test_a_huge_learning_rate_is_diagnosed():
     x, _ = random_batch(n=32, length=6)
     r = check(series_data(x, x[:, :, 0].sum(1), task="regress"), lr=1e6, steps=50, dropout=0.0)
-    assert not r.passed and "learning rate too high; try --lr 100000" in r.hint
+    assert not r.passed and "learning rate too high; try `lr=100000`" in r.hint
 
 
 def test_a_tiny_learning_rate_is_diagnosed():
     r = check(series_data(*random_batch()), lr=1e-9, steps=20, dropout=0.0)
     assert not r.passed and r.steps == 20
-    assert "loss stuck" in r.hint and "learning rate too low; try --lr 1e-08" in r.hint
+    assert "loss stuck" in r.hint and "learning rate too low; try `lr=1e-08`" in r.hint
 
 
 def test_a_vanilla_rnn_on_a_long_sequence_is_told_its_gradients_vanish():
@@ -79,7 +79,7 @@ def test_lr_10_fails_every_model_and_names_the_learning_rate():
     results = sanity("digits", lr=10.0, steps=100)
     assert [r.model for r in results] == ["mlp", "cnn", "tcn", "rnn", "lstm", "gru"]
     for r in results:
-        assert not r.passed and "learning rate too high; try --lr 1" in r.hint, (r.model, r.hint)
+        assert not r.passed and "learning rate too high; try `lr=1`" in r.hint, (r.model, r.hint)
 
 
 def test_labels_that_are_noise_beyond_what_the_batch_size_allows_are_reported_as_not_fitted():
@@ -126,9 +126,9 @@ def test_dead_units_are_counted_per_unit_and_position():
         ([2.0, 1.95], {"dead_relu_share": 0.8, "examples": 64}, "80% of ReLU units never active"),
         ([2.0, 1.95], {"time_gradient_ratio": 1e6, "examples": 64}, "gradients explode through time"),
         ([2.0, 1.95], {"first_step_gradient_norms": {"a": 1.0, "b.weight": 5e3}, "examples": 64}, "exploding gradients (norm 5.0e+03 in b.weight)"),
-        ([2.0, 0.5], {"examples": 64}, "loss falling (2 -> 0.5) but the batch is not fitted within 100 steps; give it more steps (--steps 400)"),
+        ([2.0, 0.5], {"examples": 64}, "loss falling (2 -> 0.5) but the batch is not fitted within 100 steps; give it more steps (`steps=400`)"),
         ([2.0, 1.5], {"time_gradient_ratio": 1e-9, "examples": 64}, "gradients vanish through time (the first step gets 1.0e-09 of the last step's gradient)"),
-        ([2.0, 900.0, 1.95], {"dead_relu_share": 1.0, "examples": 64}, "loss jumped to 900 (from 2) and ended stuck at 1.95: learning rate too high; try --lr 0.001"),
+        ([2.0, 900.0, 1.95], {"dead_relu_share": 1.0, "examples": 64}, "loss jumped to 900 (from 2) and ended stuck at 1.95: learning rate too high; try `lr=0.001`"),
         ([2.0, 1.9], {"time_gradient_ratio": 0.0, "examples": 64}, "no gradient at all reaches the first step"),
         ([2.0, float("nan")], {"examples": 64}, "loss became nan at step 2"),
     ],

@@ -104,7 +104,7 @@ def acquisition_scores(model: torch.nn.Module, x: torch.Tensor, strategy: str, p
 
 
 def require_dropout(model: torch.nn.Module, model_name: str | None = None) -> None:
-    """A UserError naming the fix unless the model has a dropout layer for BALD to sample: --dropout
+    """A UserError naming the fix unless the model has a dropout layer for BALD to sample: dropout
     where the model (its registry name `model_name`) has that option, else the models that do."""
     from .analysis.predict import has_dropout
     from .models import list_models
@@ -113,11 +113,11 @@ def require_dropout(model: torch.nn.Module, model_name: str | None = None) -> No
         return
     with_option = [m.name for m in list_models() if "dropout" in m.hyperparameters()]
     if model_name in with_option:
-        fix = f"train it with --dropout, e.g. 'nncompare train DATA --model {model_name} --dropout 0.2'"
+        fix = f"train it with `dropout` set ('nncompare train DATA --model {model_name} --dropout 0.2')"
     else:
         which = f"model '{model_name}' has no dropout option" if model_name else "train a model that has a dropout option"
-        fix = f"{which}; train one that has ({', '.join(with_option)}) with --dropout, e.g. --dropout 0.2"
-    raise UserError(f"strategy 'bald' samples the model's dropout masks, and this model has no dropout; {fix}, or choose --strategy entropy or margin")
+        fix = f"{which}; train one that has ({', '.join(with_option)}) with `dropout` set, such as `dropout=0.2`"
+    raise UserError(f"strategy 'bald' samples the model's dropout masks, and this model has no dropout; {fix}, or choose `strategy='entropy'` or `strategy='margin'`")
 
 
 # -- label-next on a stored run ---------------------------------------------------------------------
@@ -176,7 +176,7 @@ def label_next(run, pool, k: int = 50, strategy: str = "entropy", out="label-nex
 
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
-            raise UserError(f"'{out}' is a file; give --out a folder (it gets {CSV_NAME} and {HTML_NAME})")
+            raise UserError(f"'{out}' is a file; give `out` a folder (it gets {CSV_NAME} and {HTML_NAME})")
         folder.mkdir(parents=True, exist_ok=True)
         result.csv_path, result.html_path = folder / CSV_NAME, folder / HTML_NAME
         atomic_write_text(result.csv_path, to_csv(result.rows, classes))
@@ -362,11 +362,11 @@ def _add_images(labels: dict, p: Path, out: Path) -> dict:
     base = p if p.is_dir() else p.parent
     _missing(labels, [n for n in labels if (base / n).is_file()], p)
     if out.exists() and not out.is_dir():
-        raise UserError(f"'{out}' is a file; for images give --out a folder (the labelled images go into one subfolder per class)")
+        raise UserError(f"'{out}' is a file; for images give `out` a folder (the labelled images go into one subfolder per class)")
     targets = {name: out / label / Path(name).name for name, label in labels.items()}
     taken = [str(t) for t in targets.values() if t.exists()]
     if taken:
-        raise UserError(f"'{taken[0]}' exists already; nothing was copied (give another --out, or rename the file)")
+        raise UserError(f"'{taken[0]}' exists already; nothing was copied (give another `out`, or rename the file)")
     if len(set(targets.values())) < len(targets):
         raise UserError("two labelled images of one class have the same file name; rename one of them in the pool")
     for name, target in targets.items():
@@ -389,7 +389,7 @@ def _add_npz(labels: dict, p: Path, pool, out: Path) -> dict:
                 raise UserError(f"'{out}' has no arrays X and y to append to; give a new file or your training .npz")
             old_x, old_y = f["X"], f["y"]
         if old_x.shape[1:] != new_x.shape[1:]:
-            raise UserError(f"'{out}' holds inputs of shape {old_x.shape[1:]}, the pool {new_x.shape[1:]}; give a new --out file")
+            raise UserError(f"'{out}' holds inputs of shape {old_x.shape[1:]}, the pool {new_x.shape[1:]}; give a new `out` file")
         new_y = np.concatenate([old_y.astype(str), new_y]) if old_y.dtype.kind in "US" else _append_numeric(old_y, new_y, out)
         new_x = np.concatenate([old_x, new_x])
     from .utils import atomic_write_bytes
@@ -423,7 +423,7 @@ def _add_csv_rows(labels: dict, p: Path, pool, out: Path) -> dict:
         old = _drop_trailing_delimiter(_read_rows(out, str(out)))
         width = len(old[0][1])
         if width != len(new[0]):
-            raise UserError(f"'{out}' rows have {width} cells, the labelled rows {len(new[0])} (a label and {len(new[0]) - 1} values); give a new --out file")
+            raise UserError(f"'{out}' rows have {width} cells, the labelled rows {len(new[0])} (a label and {len(new[0]) - 1} values); give a new `out` file")
         text = out.read_text(encoding="utf-8-sig")
         w.writerows(new)
         from .utils import atomic_write_text

@@ -33,6 +33,11 @@ from .errors import UserError
 
 INPUT_KINDS = ("auto", "series", "image")
 
+# the TrainConfig fields an estimator takes, each as the keyword its field names (train/config.py:
+# max_epochs is epochs=), with the field's default; `validation_fraction` stands for the validation
+# protocol; not offered: max_seconds, and compare's strategies (augment, labels, semi, refit)
+TRAIN_FIELDS = ("max_epochs", "lr", "batch_size", "patience", "weight_decay", "clip", "schedule", "seed", "device")
+
 
 class EstimatorInputError(UserError, ValueError):
     """Bad data or arguments given to an estimator: a `nncompare.UserError` that is also the
@@ -143,20 +148,11 @@ class _NeuralEstimator(BaseEstimator):
     def _train_config(self):
         from .runs.runner import config_for_model
         from .train import TrainConfig
+        from .train.config import option_name
 
         if not (isinstance(self.validation_fraction, (int, float)) and 0 <= self.validation_fraction < 1):
             raise EstimatorInputError(f"validation_fraction must be at least 0 and below 1, got {self.validation_fraction!r}")
-        config = TrainConfig(
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.epochs,
-            patience=self.patience,
-            clip=self.clip,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            seed=self.seed,
-            device=self.device,
-        )
+        config = TrainConfig(**{name: getattr(self, option_name(name)) for name in TRAIN_FIELDS})
         try:
             return config_for_model(config, self.arch).validate()
         except UserError as e:

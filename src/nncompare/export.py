@@ -154,7 +154,7 @@ def export_run(run_dir, fmt: str = "onnx", out=None) -> dict:
     data = export_model(run.model, run.meta, fmt, x)
     out = Path(out) if out is not None else run.path / f"model{SUFFIX[fmt]}"
     if out.is_dir():
-        raise UserError(f"'{out}' is a folder; give --out a file name such as {out / ('model' + SUFFIX[fmt])}")
+        raise UserError(f"'{out}' is a folder; give `out` a file name such as {out / ('model' + SUFFIX[fmt])}")
     atomic_write_bytes(out, data)
     done = {"out": out, "format": fmt, "max_abs_diff": max_difference(run.model, data, fmt, x), "checked_on": f"{len(x)} {'test examples' if dataset is not None else 'random inputs'}"}
     if run.meta.kind == "table":  # the exported graph reads encoded rows; the encoding goes beside it as JSON

@@ -69,6 +69,6 @@ def predict_file(run_dir, input_path, out=None, label_column=None) -> dict:
     text, accuracy = predictions_csv(run, x, names, labels, name_header)
     out = Path(out) if out is not None else Path("predictions.csv")
     if out.is_dir():
-        raise UserError(f"'{out}' is a folder; give --out a file name such as {out / 'predictions.csv'}")
+        raise UserError(f"'{out}' is a folder; give `out` a file name such as {out / 'predictions.csv'}")
     atomic_write_text(out, text)
     return {"out": out, "n": len(x), "accuracy": accuracy, "task": run.meta.task}

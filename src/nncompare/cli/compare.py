@@ -11,22 +11,25 @@ from .options import (
     _add_csv_options,
     _add_shared_model_options,
     _console,
-    _non_negative_float,
     _parameter_count,
     _positive_float,
     _positive_int,
+    add_train_options,
     compact_number,
     data_options_from,
+    for_command_line,
     shared_model_args,
     torch_threads,
     train_config_from,
 )
 
 
+# the TrainConfig fields 'compare' takes as options (all but seed: it takes --seeds)
+COMPARE_OPTIONS = ("max_epochs", "max_seconds", "patience", "lr", "schedule", "clip", "weight_decay", "augment", "labels", "semi", "refit", "validation", "batch_size", "device")
+
+
 def add_commands(sub, d) -> None:
     """Add this group's subcommand parsers to `sub`; `d` is a TrainConfig() for the defaults."""
-    from ..train.config import SCHEDULES
-
     c = sub.add_parser("compare", help="train models on one data set under the same rules and compare them")
     c.add_argument("data", metavar="DATA", help="a data set name or family (mnist1d, ucr:GunPoint, adding:200; see 'nncompare datasets'), or the path of your own CSV / NPZ file or image folder")
     c.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels, by name or 0-based index (default: the first)")
@@ -37,22 +40,8 @@ def add_commands(sub, d) -> None:
     _add_shared_model_options(c)
     c.add_argument("--tune", type=_positive_int, default=None, metavar="K", help="first spend K Optuna trials per model on its learning rate (and width, unless --params or --width fixes it), chosen on the validation split")
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
-    c.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)")
-    c.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget per run in seconds (default: none)")
-    c.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs (default: 10, scaled with the default epochs)")
-    c.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')")
-    c.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate over each run: constant, cosine (down to 0 at the last planned step) or onecycle (default: constant)")
-    c.add_argument("--clip", type=_non_negative_float, default=d.clip, help=f"largest gradient norm per step, 0 for no clipping (default: {d.clip:g})")
-    c.add_argument("--weight-decay", type=_non_negative_float, default=d.weight_decay, help="L2 penalty inside Adam (default: 0, off)")
-    c.add_argument("--augment", action="store_true", help="light augmentation of training batches: series shifted, scaled and noised; images shifted by a few pixels (classification only)")
-    c.add_argument("--labels", type=_positive_int, default=None, metavar="N", help="keep N labelled training examples (stratified, the same for every run) and treat the rest as unlabelled")
-    c.add_argument("--semi", choices=["none", "pseudo", "meanteacher"], default="none", help="with --labels: use the unlabelled examples by pseudo-labelling or a mean teacher; the table then also shows supervised-only (default: none)")
-    c.add_argument("--refit", action="store_true", help="after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
-    c.add_argument("--validation", choices=["auto", "split", "none"], default="auto", help="auto (default): no validation split below 1000 labelled training examples (see --no-validation), else split; split: hold a fifth of the training data out for early stopping; none: as --no-validation")
-    c.add_argument("--no-validation", action="store_true", help="for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss")
-    c.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step (default: {d.batch_size})")
+    add_train_options(c, COMPARE_OPTIONS)
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
-    c.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
     c.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
     c.add_argument("--sanity", action="store_true", help="first run the overfit check ('nncompare sanity') on every model and stop if one fails")
     c.add_argument("--order", action="store_true", help="order sensitivity: also train every model on the same data with its input positions shuffled by one fixed permutation (doubles the runs)")
@@ -71,12 +60,12 @@ def add_commands(sub, d) -> None:
     s.add_argument("--model", "--models", dest="models", default=None, help="one model or a comma-separated list (default: all)")
     s.add_argument("--examples", type=_positive_int, default=DEFAULT_EXAMPLES, help=f"size of the fixed batch: the first N training examples (default: {DEFAULT_EXAMPLES})")
     s.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS, help=f"step budget per model (default: {DEFAULT_STEPS})")
-    s.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate for every model (default: each model's recommended rate)")
+    add_train_options(s, ["lr"])
     s.add_argument("--seed", type=int, default=0, help="initial weights (default: 0)")
     s.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
     s.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
     _add_csv_options(s)
-    s.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N (default: cpu)")
+    add_train_options(s, ["device"])
 
     from ..runs.ablate import BELLS
 
@@ -85,8 +74,7 @@ def add_commands(sub, d) -> None:
     a.add_argument("--model", required=True, help="the model to ablate (see 'nncompare models')")
     a.add_argument("--bells", required=True, help=f"comma-separated, from: {', '.join(BELLS)}")
     a.add_argument("--seeds", type=_positive_int, default=3, help="runs per variant, seeds 0..N-1 (default: 3)")
-    a.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per run (default as for 'compare')")
-    a.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate (default: the model's recommended rate)")
+    add_train_options(a, ["max_epochs", "lr"])
     a.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core)")
     a.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
     a.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
@@ -156,7 +144,7 @@ class GridProgress:
                 self.progress.start()
             return
         if kind == "note":
-            self.console.print(f"note: {e['text']}", highlight=False)
+            self.console.print(f"note: {for_command_line(e['text'])}", highlight=False)
             return
         if kind == "stopping":
             self.console.print("stopping: each run ends after its current step, keeping its last epoch-end checkpoint (Ctrl-C again stops at once)", highlight=False)
@@ -290,7 +278,7 @@ def run_sanity(console, data, models, **options):
     from ..train.sanity import sanity
 
     console.print(f"overfit check on {data}: each model, every extra off, one fixed batch", highlight=False)
-    results = sanity(data, models=models, on_note=lambda text: console.print(f"note: {text}", highlight=False), on_result=lambda r: console.print(f"  {r.model}: {r.verdict} after {r.steps} steps ({r.seconds:.1f} s)", highlight=False), **options)
+    results = sanity(data, models=models, on_note=lambda text: console.print(f"note: {for_command_line(text)}", highlight=False), on_result=lambda r: console.print(f"  {r.model}: {r.verdict} after {r.steps} steps ({r.seconds:.1f} s)", highlight=False), **options)
     console.print(sanity_table(results))
     return results
 
@@ -307,7 +295,7 @@ def sanity_table(results):
         if r.target_acc is not None and r.target_acc < 1:
             acc += f" (of {100 * r.target_acc:.1f}% possible)"
         verdict = "[green]pass[/green]" if r.passed else "[red]fail[/red]"
-        t.add_row(r.model, str(r.steps), f"{r.initial_loss:.3g}", f"{r.final_loss:.3g}", acc, verdict, r.hint)
+        t.add_row(r.model, str(r.steps), f"{r.initial_loss:.3g}", f"{r.final_loss:.3g}", acc, verdict, for_command_line(r.hint))
     return t
 
 
@@ -316,13 +304,12 @@ def cmd_ablate(args) -> int:
     from rich.table import Table
 
     from ..runs.ablate import ablate, format_gain, format_value, parse_bells
-    from ..train import TrainConfig
 
     parse_bells(args.model, args.bells)  # a bad name fails before anything trains
     console = _console()
     progress = GridProgress(console, quiet=args.quiet)
     try:
-        result = ablate(args.data, args.model, args.bells, seeds=args.seeds, config=TrainConfig(lr=args.lr, max_epochs=args.epochs), store=args.store, workers=args.workers, progress=progress, data_options=data_options_from(args))
+        result = ablate(args.data, args.model, args.bells, seeds=args.seeds, config=train_config_from(args), store=args.store, workers=args.workers, progress=progress, data_options=data_options_from(args))
     finally:
         progress.close()
     change = "gain vs plain" if result.higher_is_better else "change vs plain"
@@ -394,7 +381,7 @@ def cmd_compare(args) -> int:
     from ..results import separation_line
     from ..runs.grid import compare
 
-    config = train_config_from(args, refit=args.refit, augment=args.augment, labels=args.labels, semi=args.semi, validation="none" if args.no_validation else args.validation)
+    config = train_config_from(args)
     if args.resume is not None and args.semi != "none":
         raise UserError("--resume cannot be combined with --semi, which runs two comparisons; resume each with its own command: the semi-supervised one, then --semi none")
     console = _console()

@@ -4,36 +4,28 @@ torchrun-aware), `export` (ONNX / TorchScript) and `predict` (CSV of predictions
 
 from __future__ import annotations
 
+# the TrainConfig fields 'train' takes as options: not augment, refit, labels, semi or validation,
+# which one run refuses (runs/distributed.py)
+TRAIN_OPTIONS = ("max_epochs", "max_seconds", "patience", "lr", "batch_size", "schedule", "clip", "weight_decay", "seed", "device")
+TRAIN_NOTES = {
+    "batch_size": "under torchrun, over all processes together: each of N processes takes 1/N of every batch",
+    "device": "under torchrun each process takes the GPU of its local rank",
+}
+
 
 def add_commands(sub, d) -> None:
     """Add `train`, `export` and `predict` to the subcommand parsers `sub`; `defaults` is a TrainConfig()."""
     from ..export import FORMATS
-    from ..train.config import SCHEDULES
-    from .options import (
-        _add_csv_options,
-        _add_shared_model_options,
-        _non_negative_float,
-        _positive_float,
-        _positive_int,
-    )
+    from .options import _add_csv_options, _add_shared_model_options, add_train_options
 
     t = sub.add_parser("train", help="train one model with one seed and store the run; under torchrun, on several processes (DistributedDataParallel)")
     t.add_argument("data", metavar="DATA", help="a data set name or path, as for 'compare'")
     t.add_argument("--model", required=True, help="the model to train (see 'nncompare models')")
-    t.add_argument("--seed", type=int, default=0, help="initial weights and shuffling (default: 0)")
     _add_shared_model_options(t)
-    t.add_argument("--epochs", type=_positive_int, default=None, help="most epochs (default as for 'compare')")
-    t.add_argument("--max-seconds", type=_positive_float, default=None, help="wall-clock budget in seconds (default: none)")
-    t.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs (default as for 'compare')")
-    t.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate (default: the model's recommended rate)")
-    t.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"examples per step over all processes together (default: {d.batch_size}); each of N processes takes 1/N of every batch")
-    t.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning rate over the run (default: constant)")
-    t.add_argument("--clip", type=_non_negative_float, default=d.clip, help=f"largest gradient norm per step, 0 for none (default: {d.clip:g})")
-    t.add_argument("--weight-decay", type=_non_negative_float, default=d.weight_decay, help="L2 penalty inside Adam (default: 0)")
+    add_train_options(t, TRAIN_OPTIONS, notes=TRAIN_NOTES)
     t.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels")
     t.add_argument("--no-normalize", action="store_true", help="keep raw series values instead of z-normalising each series")
     _add_csv_options(t)
-    t.add_argument("--device", default=d.device, help="cpu or cuda (default: cpu); under torchrun each process takes the GPU of its local rank")
     t.add_argument("--store", default=None, help="folder for runs and the index (default: $NNCOMPARE_STORE or ./nncompare-runs)")
     t.add_argument("--out", default=None, help="write the run into this new folder instead of the store (not indexed)")
     t.add_argument("--quiet", action="store_true", help="no line per epoch")

@@ -1,5 +1,7 @@
 """The `nncompare` command: parses, calls the library, prints. Each command group lives in its own
-module of this package and registers its parsers with `add_commands`; nothing else lives here."""
+module of this package and registers its parsers with `add_commands`; nothing else lives here. A
+library error names parameters (`out`, `lr=0.001`); the user reads it with the options they typed
+(--out, --lr 0.001: cli/options.py's for_command_line)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import sys
 
 from ..errors import UserError
 from . import compare, deploy, generate, info, label, runs
-from .options import _Parser
+from .options import _Parser, for_command_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
             return 0
         return args.handler(args)
     except UserError as e:
-        print(f"nncompare: error: {e}", file=sys.stderr)
+        print(f"nncompare: error: {for_command_line(str(e))}", file=sys.stderr)
         return 2
     except ComparisonInterrupted as e:
         print(f"nncompare: interrupted after {e.finished} of {e.total} runs; the unfinished ones keep their last epoch-end checkpoint", file=sys.stderr)

@@ -1,11 +1,14 @@
 """What every command group shares: argparse that fails with a one-line UserError, value parsers,
-the model options common to several commands, the mapping from parsed options to TrainConfig and
-data options, and the console."""
+the model options common to several commands, the training options (made from TrainConfig's
+fields) and the TrainConfig they give, the data options, library messages in command-line words,
+and the console."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
+import re
 import sys
 
 from ..errors import UserError
@@ -86,7 +89,7 @@ def _add_shared_model_options(p) -> None:
 
 def _add_csv_options(p) -> None:
     """How a CSV is read: a table or series (overriding the rule of docs/data.md), and columns to ignore."""
-    p.add_argument("--as", dest="read_as", choices=["table", "series"], default=None, help="for a CSV: read it as a table of feature columns or as one series per row (default: decided from the header and the cells, see docs/data.md)")
+    p.add_argument("--as", dest="kind", choices=["table", "series"], default=None, help="for a CSV: read it as a table of feature columns or as one series per row (default: decided from the header and the cells, see docs/data.md)")
     p.add_argument("--drop-columns", default=None, metavar="A,B", help="for a CSV: comma-separated column names (or 0-based indexes) to ignore entirely")
 
 
@@ -104,7 +107,7 @@ def shared_model_args(args, models: list[str], console=None) -> dict:
             model_args[m] = overrides
         if console is not None:
             for note in notes:
-                console.print(f"note: {note}", highlight=False)
+                console.print(f"note: {for_command_line(note)}", highlight=False)
     return model_args
 
 
@@ -133,8 +136,8 @@ def data_options_from(args) -> dict:
         options["label_column"] = args.label_column
     if args.no_normalize:
         options["normalize"] = False
-    if getattr(args, "read_as", None) is not None:
-        options["kind"] = args.read_as
+    if getattr(args, "kind", None) is not None:
+        options["kind"] = args.kind
     if getattr(args, "drop_columns", None) is not None:
         options["drop_columns"] = args.drop_columns
     return options
@@ -146,19 +149,94 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def train_config_from(args, **extra):
-    """The TrainConfig of the training options 'compare' and 'train' share, plus `extra` fields."""
-    from ..train import TrainConfig
+# how argparse reads a training option's value, by the `parse` of its field's metadata (train/config.py)
+PARSE = {"positive int": _positive_int, "positive float": _positive_float, "non-negative float": _non_negative_float, "int": int}
 
-    return TrainConfig(
-        lr=args.lr,
-        batch_size=args.batch_size,
-        max_epochs=args.epochs,
-        max_seconds=args.max_seconds,
-        patience=args.patience,
-        schedule=args.schedule,
-        clip=args.clip,
-        weight_decay=args.weight_decay,
-        device=args.device,
-        **extra,
-    )
+
+def train_flag(name: str) -> str:
+    """The CLI flag of TrainConfig field `name`: --epochs for max_epochs, --batch-size for batch_size."""
+    from ..train.config import option_name
+
+    return "--" + option_name(name).replace("_", "-")
+
+
+def add_train_options(p, names, notes: dict | None = None) -> None:
+    """Add the options of the TrainConfig fields `names` to parser `p`, each from its field's
+    metadata: flag, default, help, type or choices (train/config.py). `notes`: field -> what this
+    command adds to the help text (the `train` command's batch is shared among its processes)."""
+    from ..train.config import TrainConfig, train_options
+
+    defaults, options = TrainConfig(), train_options()
+    for name in names:
+        o, default = options[name], getattr(defaults, name)
+        text = o["help"] + (f"; {notes[name]}" if notes and name in notes else "")
+        if isinstance(default, bool):
+            p.add_argument(train_flag(name), dest=name, action="store_true", help=text)
+        else:
+            metavar = o["metavar"] or (None if o["choices"] else train_flag(name)[2:].upper().replace("-", "_"))  # --epochs EPOCHS
+            p.add_argument(train_flag(name), dest=name, type=PARSE.get(o["parse"]), choices=o["choices"], metavar=metavar, default=default, help=text)
+        if o["shorthand"]:
+            flag, _, help_text = o["shorthand"]
+            p.add_argument(flag, action="store_true", help=help_text)
+
+
+def train_config_from(args, **extra):
+    """The TrainConfig of the training options this command has (add_train_options), the others at
+    their defaults, plus `extra` fields; a shorthand (--no-validation) given sets its field."""
+    from ..train import TrainConfig
+    from ..train.config import train_options
+
+    given = {}
+    for name, o in train_options().items():
+        if not hasattr(args, name):
+            continue
+        given[name] = getattr(args, name)
+        if o["shorthand"] and getattr(args, o["shorthand"][0].lstrip("-").replace("-", "_"), False):
+            given[name] = o["shorthand"][1]
+    return TrainConfig(**{**given, **extra})
+
+
+# -- library messages in command-line words --------------------------------------------------------
+_NAMED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)(?:=([^`]*))?`")
+
+
+@functools.lru_cache(maxsize=1)
+def _flags() -> dict:
+    """dest -> (flag, takes no value) over every command's options: the flag spelt like the dest
+    where there is one (--models, not its alias --model), else the first (--epochs for max_epochs)."""
+    from .main import build_parser
+
+    flags = {}
+    for action in build_parser()._subparsers._group_actions[0].choices.values():
+        for a in action._actions:
+            longs = [o for o in a.option_strings if o.startswith("--")]
+            if not longs or a.dest in flags or a.dest == "help":
+                continue
+            spelt = "--" + a.dest.replace("_", "-")
+            flags[a.dest] = (spelt if spelt in longs else longs[0], a.nargs == 0)
+    return flags
+
+
+def for_command_line(text: str) -> str:
+    """A library message in the words of the command line: the library names a parameter in
+    backquotes, `out` or `lr=0.001`, and the CLI user reads its option, --out or --lr 0.001
+    (`augment=True` -> --augment, `normalize=False` -> --no-normalize). A name no command has an
+    option for keeps its backquotes."""
+    flags = _flags()
+
+    def flag(m):
+        name, value = m.group(1), m.group(2)
+        if value is None:
+            return flags[name][0] if name in flags else m.group(0)
+        if value == "False" and f"no_{name}" in flags:
+            return flags[f"no_{name}"][0]
+        if name not in flags:
+            return m.group(0)
+        option, switch = flags[name]
+        if switch and value == "True":
+            return option
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        return f"{option} {value}"
+
+    return _NAMED.sub(flag, text)

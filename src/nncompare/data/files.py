@@ -126,14 +126,13 @@ def _csv_only(path: str, **options) -> None:
     """kind and drop_columns only mean something for a CSV; silently ignoring them would hide a mistake."""
     for name, value in options.items():
         if value:
-            flag = {"kind": "--as", "drop_columns": "--drop-columns"}[name]
-            raise UserError(f"{name} ({flag}) applies to a .csv file and '{path}' is not one; leave it out")
+            raise UserError(f"`{name}` applies to a .csv file and '{path}' is not one; leave it out")
 
 
 def _no_label_column(label_column, path: str) -> None:
     """A label column only means something in a CSV; silently ignoring it would hide a mistake."""
     if label_column is not None:
-        raise UserError(f"a label column is only read from a .csv file and '{path}' is not one; leave label_column (--label-column) out")
+        raise UserError(f"a label column is only read from a .csv file and '{path}' is not one; leave `label_column` out")
 
 
 # -- shared: checks, labels, normalisation, the split -------------------------------------------------------
@@ -226,7 +225,7 @@ def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: 
         i, t, c = (int(k) for k in np.unravel_index(np.abs(x).argmax(), x.shape))
         raise UserError(
             f"'{path}': series {i}, step {t}, channel {c} is {x[i, t, c]:g}, beyond what float32 holds (about ±3.4e38); "
-            f"leave out --no-normalize (z-normalised values fit) or rescale the file"
+            f"leave out `normalize=False` (z-normalised values fit) or rescale the file"
         )
     x = znormalise(x) if normalize else x.astype(np.float32)
     scaling = "z-normalised per series and channel" if normalize else "raw values"
@@ -398,7 +397,7 @@ def _check_finite(values: np.ndarray, lines: list[int], columns: list[int], head
         i, j = (int(k) for k in bad[0])
         raise UserError(
             f"'{path}' row {lines[i]}, {_column_name(columns[j], header)} is {values[i, j]}; "
-            f"every value must be a finite number: fill in or drop missing values (or --as table reads the columns as features, gaps imputed)"
+            f"every value must be a finite number: fill in or drop missing values (or `kind='table'` reads the columns as features, gaps imputed)"
         )
 
 
@@ -431,7 +430,7 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
     if label_at is None:
         label_at = kept[tables.default_label(None if header is None else [header[j] for j in kept], [by_column[j] for j in kept])] if kept else 0
     if label_at in dropped:
-        raise UserError(f"'{path}': {_column_name(label_at, header)} is the label column and cannot be dropped; leave it out of drop_columns (--drop-columns) or choose another label column")
+        raise UserError(f"'{path}': {_column_name(label_at, header)} is the label column and cannot be dropped; leave it out of `drop_columns` or choose another label column")
 
     def split_columns(label: int) -> tuple[list[int], list[int]]:
         """(identifier columns, value columns) around the label column; value k is file column columns[k]."""
@@ -505,7 +504,7 @@ def _table_dataset(path, header, columns, by_column, lines, y, class_names, reas
     if len(class_names) > max(20, len(y) // 2):
         raise UserError(
             f"'{path}': the label column '{record['label']}' has {len(class_names)} different values in {len(y)} rows, too many to be classes; "
-            f"give the column that holds the classes with label_column (--label-column)"
+            f"give the column that holds the classes with `label_column`"
         )
     names = [header[j] if header is not None else f"column {j + 1}" for j in columns]
     cells = [by_column[j] for j in columns]

@@ -64,11 +64,11 @@ def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, li
         if meta.kind != "image":
             raise UserError(f"'{path}' holds images but this run was trained on {meta.kind}; give {layout_text(meta)} as a .npz or .csv")
         if label_column is not None:
-            raise UserError("a label column is only read from a .csv file; leave --label-column out")
+            raise UserError("a label column is only read from a .csv file; leave `label_column` out")
         return (*_read_images(p, path, meta), "input")
     if suffix == ".npz":
         if label_column is not None:
-            raise UserError("a label column is only read from a .csv file; leave --label-column out")
+            raise UserError("a label column is only read from a .csv file; leave `label_column` out")
         x, names, labels = _read_npz(p, path, meta)
     elif suffix in TABLE_EXTENSIONS:
         x, names, labels, name_header = _read_csv(p, path, meta, label_column)
@@ -120,7 +120,7 @@ def _read_table_rows(p: Path, path: str, meta, label_column) -> tuple[np.ndarray
         if isinstance(label_name, str) and not label_name.strip().isdecimal():
             label_at = first.index(label_name) if label_name in first else None
             if label_column is not None and label_at is None:
-                raise UserError(f"'{path}' has no column '{label_name}' (--label-column)")
+                raise UserError(f"'{path}' has no column '{label_name}' (`label_column`)")
         else:
             label_at = int(label_name) if label_column is not None else None
     else:  # no header in training: the same columns in the same places, with or without the label
@@ -134,7 +134,7 @@ def _read_table_rows(p: Path, path: str, meta, label_column) -> tuple[np.ndarray
     if not data:
         raise UserError(f"'{path}' has a header row but no data rows; expected one row per example")
     if label_at is not None and not 0 <= label_at < len(first):
-        raise UserError(f"'{path}' has no column {label_at} (--label-column)")
+        raise UserError(f"'{path}' has no column {label_at} (`label_column`)")
     x = encode(features, [[cells[j] for _, cells in data] for j in at])  # (N, F)
     labels = [cells[label_at] for _, cells in data] if label_at is not None else None
     names = ids if ids is not None else [str(line) for line, _ in data]
@@ -201,7 +201,7 @@ def _read_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[
         raise UserError(f"'{path}' rows have {width} cells; this run reads series of {steps} steps: give {steps} values per row, or a label and {steps} values")
     has_label = width == steps + 1
     if label_column is not None and not has_label:
-        raise UserError(f"'{path}' rows have {width} cells, exactly one series of {steps} steps, so there is no label column; leave --label-column out")
+        raise UserError(f"'{path}' rows have {width} cells, exactly one series of {steps} steps, so there is no label column; leave `label_column` out")
     if has_label:
         label_at, has_header = _label_index(label_column, first, rows[1][1] if len(rows) > 1 else None, path)
     else:

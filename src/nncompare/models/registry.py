@@ -73,7 +73,7 @@ def check_takes(name: str, meta) -> None:
     if getattr(meta, "kind", None) == "table" and info.family != "feed-forward":
         raise UserError(
             f"model '{name}' ({info.family}) reads its input as ordered positions, which the columns of a table are not; "
-            f"only feed-forward models ({', '.join(m for m, i in _MODELS.items() if i.family == 'feed-forward')}) take tables: use --models mlp"
+            f"only feed-forward models ({', '.join(m for m, i in _MODELS.items() if i.family == 'feed-forward')}) take tables: use `models='mlp'`"
         )
 
 
@@ -177,10 +177,10 @@ def shared_overrides(name: str, **options) -> tuple[dict, list[str]]:
         else:
             key = option if option in valid else None
         if option == "norm" and key is not None and value not in NORMS_BY_FAMILY[info.family]:
-            notes.append(f"--norm {value} does not apply to {name} (it takes {' or '.join(NORMS_BY_FAMILY[info.family])})")
+            notes.append(f"`norm={value!r}` does not apply to {name} (it takes {' or '.join(NORMS_BY_FAMILY[info.family])})")
             continue
         if key is None:
-            notes.append(f"--{option.replace('_', '-')} does not apply to {name}")
+            notes.append(f"`{option}` does not apply to {name}")
         else:
             overrides[key] = value
     return overrides, notes

@@ -58,11 +58,11 @@ def train_run(data: str, model: str, seed: int = 0, config=None, model_args: dic
     config = (config or TrainConfig()).validate()
     for option in ("augment", "refit"):
         if getattr(config, option):
-            raise UserError(f"'nncompare train' does not take --{option}; use 'nncompare compare --models {model} --{option}'")
+            raise UserError(f"one run (train_run, 'nncompare train') does not take `{option}=True`; a comparison does (compare, 'nncompare compare'), with `models='{model}'` and `{option}=True`")
     if config.labels is not None:
-        raise UserError("'nncompare train' has no semi-supervised mode; use 'nncompare compare --labels N'")
+        raise UserError("one run (train_run, 'nncompare train') has no semi-supervised mode; a comparison has (compare, 'nncompare compare'), with `labels=N`")
     if config.validation == "none":
-        raise UserError(f"'nncompare train' does not take --no-validation; use 'nncompare compare --models {model} --no-validation'")
+        raise UserError(f"one run (train_run, 'nncompare train') does not take `validation='none'`; a comparison does (compare, 'nncompare compare'), with `models='{model}'` and `validation='none'`")
     if config.validation == "auto":  # one process or several give the same run: the sharded loop early-stops on the split
         config = replace(config, validation="split")
     get_model_info(model)  # an unknown name fails before anything starts
@@ -96,11 +96,11 @@ def _comparison_spec(data, data_options, dataset, model, seed, config, model_arg
 
 
 def _check_out(out) -> None:
-    """--out must name a new (or empty) folder: a run is never written over another."""
+    """`out` must name a new (or empty) folder: a run is never written over another."""
     if out is not None:
         run_dir = Path(out)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise UserError(f"'{out}' exists and is not an empty folder; give --out a new folder")
+            raise UserError(f"'{out}' exists and is not an empty folder; give `out` a new folder")
 
 
 def _run_folder(store, out, data, data_options, dataset, model, seed, config, model_args, world, threads):

@@ -366,7 +366,7 @@ def check_model_memory(param_counts: dict, dataset) -> None:
     from ..limits import check_fits
 
     for m, count in param_counts.items():
-        check_fits(6 * 4 * count, f"training {m} ({count:,} parameters)", "choose a smaller --width, --layers or --params")
+        check_fits(6 * 4 * count, f"training {m} ({count:,} parameters)", "choose a smaller `width`, `layers` or `params`")
 
 
 BACKENDS = ("local", "ray")  # where runs execute: worker processes here, or a Ray cluster (runs/ray.py)
@@ -379,7 +379,7 @@ def _check_backend(backend: str, address: str | None):
         raise UserError(f"unknown backend '{backend}'; valid choices: {', '.join(BACKENDS)}")
     if backend == "local":
         if address is not None:
-            raise UserError("an address is for --backend ray; add --backend ray or leave --address out")
+            raise UserError("an address is for `backend='ray'`; add `backend='ray'` or leave `address` out")
         return None
     from .ray import import_ray, run_on_ray
 

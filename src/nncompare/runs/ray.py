@@ -34,7 +34,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise UserError(f"--backend ray needs Ray, which is not installed; {INSTALL_HINT}") from None
+        raise UserError(f"`backend='ray'` needs Ray, which is not installed; {INSTALL_HINT}") from None
     return ray
 
 
@@ -92,7 +92,7 @@ def run_on_ray(specs: list, emit, record, address: str | None = None, gpu: bool 
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="error", configure_logging=True)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise UserError(f"cannot reach a Ray cluster at '{address}' ({type(e).__name__}: {e}); start one with 'ray start --head' or leave --address out for a local one") from None
+            raise UserError(f"cannot reach a Ray cluster at '{address}' ({type(e).__name__}: {e}); start one ('ray start --head') or leave `address` out for a local one") from None
     pending: dict = {}
     try:
         progress = ray.remote(num_cpus=0)(_Progress).remote()

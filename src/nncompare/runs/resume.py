@@ -28,12 +28,12 @@ def locate(resume, store) -> Path:
     if not path.is_dir():
         candidate = store_root(store) / str(resume)
         if not candidate.is_dir():
-            raise UserError(f"--resume: no comparison folder '{resume}' (nor '{candidate}'); 'nncompare runs' lists the stored comparisons")
+            raise UserError(f"`resume`: no comparison folder '{resume}' (nor '{candidate}'); 'nncompare runs' lists the stored comparisons")
         path = candidate
     if not (path / "comparison.json").is_file():
-        raise UserError(f"--resume: '{path}' is not a comparison folder (it has no comparison.json); give the folder a comparison printed when it started")
+        raise UserError(f"`resume`: '{path}' is not a comparison folder (it has no comparison.json); give the folder a comparison printed when it started")
     if store is not None and Path(store).expanduser().resolve() != path.parent.resolve():
-        raise UserError(f"--resume: '{path}' is not in the store '{store}'; leave out --store (the folder's own store, '{path.parent}', is used)")
+        raise UserError(f"`resume`: '{path}' is not in the store '{store}'; leave out `store` (the folder's own store, '{path.parent}', is used)")
     return path
 
 
@@ -75,8 +75,8 @@ def check_same_options(folder: Path, stored: dict, spec: dict) -> None:
     if diffs:
         more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
         raise UserError(
-            f"--resume '{folder}': this command differs from the one that started the comparison: {'; '.join(diffs[:3])}{more}; "
-            f"give the same data and options (only --workers and --quiet may change), or leave out --resume to start a new comparison"
+            f"`resume` '{folder}': this command differs from the one that started the comparison: {'; '.join(diffs[:3])}{more}; "
+            f"give the same data and options (only `workers`, and how progress is shown, may change), or leave out `resume` to start a new comparison"
         )
 
 

@@ -87,7 +87,7 @@ def measure_scaling(models=None, lengths=DEFAULT_LENGTHS, params: int = DEFAULT_
     models = parse_models(models)
     lengths = sorted({int(n) for n in lengths})
     if len(lengths) < 2 or lengths[0] < 2:
-        raise UserError(f"give at least two sequence lengths of 2 or more, e.g. --lengths 32,128,512; got {','.join(map(str, lengths))}")
+        raise UserError(f"`lengths` needs at least two sequence lengths of 2 or more, such as 32, 128 and 512; got {','.join(map(str, lengths))}")
     say = progress or (lambda text: None)
     points = []
     for m in models:
@@ -149,5 +149,5 @@ def check_lengths(text: str) -> list[int]:
     except ValueError:
         values = []
     if len(values) < 2 or any(v < 2 or v > 1_000_000 for v in values):
-        raise UserError(f"--lengths takes two or more comma-separated sequence lengths between 2 and 1000000, e.g. 32,128,512; got '{text}'")
+        raise UserError(f"`lengths` takes two or more comma-separated sequence lengths between 2 and 1000000, e.g. 32,128,512; got '{text}'")
     return values

@@ -42,7 +42,7 @@ def import_mlflow():
         import mlflow  # noqa: F401
         from mlflow import MlflowClient
     except ImportError:
-        raise UserError(f"--mlflow needs MLflow, which is not installed; {INSTALL_HINT}") from None
+        raise UserError(f"`mlflow` needs MLflow, which is not installed; {INSTALL_HINT}") from None
     return MlflowClient
 
 
@@ -50,13 +50,13 @@ def tracking_uri(uri: str) -> tuple[str, str | None]:
     """(the URI MLflow gets, the artifact location for a new experiment or None for the server's
     default). A plain folder becomes an SQLite database inside it, artifacts beside it."""
     if not isinstance(uri, str) or not uri.strip():
-        raise UserError("--mlflow needs a tracking URI (http://HOST:5000, sqlite:///path/mlflow.db) or a folder")
+        raise UserError("`mlflow` needs a tracking URI (http://HOST:5000, sqlite:///path/mlflow.db) or a folder")
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if scheme or uri.startswith(("databricks", "sqlite:")):
         return uri, None
     folder = Path(uri).expanduser().resolve()
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"--mlflow '{uri}' is a file; give a folder (a database is made in it) or a tracking URI")
+        raise UserError(f"`mlflow` '{uri}' is a file; give a folder (a database is made in it) or a tracking URI")
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
 
@@ -107,7 +107,7 @@ class MlflowTracker:
                 experiment = client.get_experiment_by_name(name)
                 experiment_id = experiment.experiment_id if experiment is not None else client.create_experiment(name, artifact_location=artifacts)
         except Exception as e:  # noqa: BLE001 - MLflow raises many kinds (connection, store, permission)
-            raise UserError(f"cannot log to MLflow at '{uri}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}); check the URI or leave --mlflow out") from None
+            raise UserError(f"cannot log to MLflow at '{uri}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}); check the URI or leave `mlflow` out") from None
         return lambda folder, spec: cls(client, experiment_id, folder, spec)
 
     def __init__(self, client, experiment_id: str, folder: Path, spec: dict):

@@ -169,7 +169,7 @@ def check_store(root=None, comparison: str | None = None) -> tuple[list[Finding]
     """Every finding for the store at `root` (or one comparison of it), and counts of what was read."""
     root = store_root(root)
     if not root.is_dir():
-        raise UserError(f"no store at '{root}'; give --store with the folder that holds index.sqlite")
+        raise UserError(f"no store at '{root}'; give `store` the folder that holds index.sqlite")
     comparisons, runs, findings = _read_index(root)
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if comparison is not None:

@@ -73,7 +73,7 @@ class Store:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = store_root(root)
         if self.root.exists() and not self.root.is_dir():
-            raise UserError(f"store '{self.root}' exists and is not a folder; pass --store with a folder path")
+            raise UserError(f"store '{self.root}' exists and is not a folder; give `store` a folder path")
 
     @property
     def index_path(self) -> Path:

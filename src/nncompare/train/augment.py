@@ -25,9 +25,9 @@ IMAGE_SHIFT_FRACTION = 1 / 8
 
 def check_augmentable(meta) -> None:
     if meta.task != "classify":
-        raise UserError(f"augmentation applies to classification; {meta.name} is a {meta.task} task (turn --augment off)")
+        raise UserError(f"augmentation applies to classification; {meta.name} is a {meta.task} task (leave out `augment=True`)")
     if meta.kind not in ("series", "image"):
-        raise UserError(f"augmentation is defined for series and images, not {meta.kind} (turn --augment off)")
+        raise UserError(f"augmentation is defined for series and images, not {meta.kind} (leave out `augment=True`)")
 
 
 def _shift(x: torch.Tensor, dim: int, shifts: torch.Tensor) -> torch.Tensor:

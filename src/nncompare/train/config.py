@@ -4,7 +4,7 @@ come from its fields), with the values each option takes."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import UserError
 
@@ -23,26 +23,60 @@ PLATEAU_PATIENCE = 50
 MIN_LR_FRACTION = 0.1
 
 
+def _option(default, help: str, *, name: str | None = None, parse: str | None = None, choices=None, metavar: str | None = None, shorthand=None):
+    """A TrainConfig field with its user-facing description, the one the CLI's options and the
+    estimators' keywords are made from (cli/options.py, estimator.py):
+
+    help: the CLI's help text (argparse's %(default)s may appear in it);
+    name: the name a user types where it differs from the field: the CLI flag --NAME, the estimator
+        keyword NAME (max_epochs is --epochs and epochs=);
+    parse: how the CLI reads a value: "positive int", "positive float", "non-negative float" or
+        "int" (none: a string, or `choices`); a bool field is an on/off flag;
+    shorthand: (flag, value, help): a flag that sets this field to `value` (--no-validation).
+    """
+    option = {"help": help, "name": name, "parse": parse, "choices": choices, "metavar": metavar, "shorthand": shorthand}
+    return field(default=default, metadata={"option": option})
+
+
 @dataclass
 class TrainConfig:
-    lr: float | None = None  # Adam step size; None: each model's recommended rate (`nncompare models`)
-    batch_size: int = 128  # examples per step
-    max_epochs: int | None = None  # most passes over the training split; None: 40, more on small data (epoch_budget)
-    max_seconds: float | None = None  # wall-clock budget per run (None: no limit); checked after each epoch
-    patience: int | None = None  # stop after this many epochs without a lower validation loss; None: 10, scaled likewise
-    clip: float = 1.0  # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
-    weight_decay: float = 0.0  # L2 penalty inside Adam (off by default: a bell or whistle)
-    schedule: str = "constant"  # learning rate over the run: constant, cosine (to 0 at the last step) or onecycle
-    augment: bool = False  # light per-kind augmentation of training batches (train/augment.py); classification only
-    labels: int | None = None  # keep this many labelled training examples, the rest unlabelled (train/semi.py)
-    semi: str = "none"  # with labels: none (supervised only), pseudo (pseudo-labelling) or meanteacher
-    refit: bool = False  # after early stopping, retrain from the same start on train+val for the best epoch count
-    validation: str = "auto"  # auto: decided by the data (train/protocol.py); split: early stopping on the validation split; none: train on train+val for max_epochs,
+    # Adam step size; None: each model's recommended rate (`nncompare models`)
+    lr: float | None = _option(None, "Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')", parse="positive float")
+    batch_size: int = _option(128, "examples per step (default: %(default)s)", parse="positive int")
+    # most passes over the training split; None: 40, more on small data (epoch_budget)
+    max_epochs: int | None = _option(None, "most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)", name="epochs", parse="positive int")
+    # wall-clock budget per run (None: no limit); checked after each epoch
+    max_seconds: float | None = _option(None, "wall-clock budget per run in seconds (default: none)", parse="positive float")
+    # stop after this many epochs without a lower validation loss; None: 10, scaled likewise
+    patience: int | None = _option(None, "early-stopping patience in epochs (default: 10, scaled with the default epochs)", parse="positive int")
+    # max global gradient norm (0 turns clipping off); keeps recurrent nets stable
+    clip: float = _option(1.0, "largest gradient norm per step, 0 for no clipping (default: %(default)g)", parse="non-negative float")
+    # L2 penalty inside Adam (off by default: a bell or whistle)
+    weight_decay: float = _option(0.0, "L2 penalty inside Adam (default: 0, off)", parse="non-negative float")
+    # learning rate over the run: constant, cosine (to 0 at the last step) or onecycle
+    schedule: str = _option("constant", "learning rate over each run: constant, cosine (down to 0 at the last planned step) or onecycle (default: constant)", choices=SCHEDULES)
+    # light per-kind augmentation of training batches (train/augment.py); classification only
+    augment: bool = _option(False, "light augmentation of training batches: series shifted, scaled and noised; images shifted by a few pixels (classification only)")
+    # keep this many labelled training examples, the rest unlabelled (train/semi.py)
+    labels: int | None = _option(None, "keep N labelled training examples (stratified, the same for every run) and treat the rest as unlabelled", parse="positive int", metavar="N")
+    # with labels: none (supervised only), pseudo (pseudo-labelling) or meanteacher
+    semi: str = _option("none", "with --labels: use the unlabelled examples by pseudo-labelling or a mean teacher; the table then also shows supervised-only (default: none)", choices=SEMI_METHODS)
+    # after early stopping, retrain from the same start on train+val for the best epoch count
+    refit: bool = _option(False, "after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
+    # auto: decided by the data (train/protocol.py); split: early stopping on the validation split; none: train on train+val for max_epochs,
     # halve the rate when the training loss plateaus (patience: PLATEAU_PATIENCE unless set), keep the lowest-training-loss weights
-    seed: int = 0  # initial weights and the shuffling order
-    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
+    validation: str = _option(
+        "auto",
+        "auto (default): no validation split below 1000 labelled training examples (see --no-validation), else split; split: hold a fifth of the training data out for early stopping; none: as --no-validation",
+        choices=VALIDATION,
+        shorthand=("--no-validation", "none", "for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss"),
+    )
+    # initial weights and the shuffling order
+    seed: int = _option(0, "initial weights and shuffling (default: 0)", parse="int")
+    # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
+    device: str = _option("cpu", "cpu, cuda or cuda:N (default: cpu)")
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         def bad(name, what):
             raise UserError(f"{name} must be {what}, got {getattr(self, name)!r}")
 
@@ -85,3 +119,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def train_options() -> dict[str, dict]:
+    """Each TrainConfig field's user-facing description (see `_option`), by field name, in field order."""
+    return {f.name: f.metadata["option"] for f in fields(TrainConfig)}
+
+
+def option_name(name: str) -> str:
+    """The name a user types for field `name`: its CLI flag without the dashes (with - for _), its
+    estimator keyword; the field's own name unless the field says otherwise (max_epochs: epochs)."""
+    return train_options()[name]["name"] or name

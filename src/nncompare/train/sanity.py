@@ -238,21 +238,21 @@ def diagnose(losses: list[float], measured: dict, task: str, lr: float, steps: i
             "input with an example of another label; check the labels (or duplicates) in the data"
         )
     if not math.isfinite(last):
-        return f"loss became {last} at step {len(losses)}: learning rate too high; try --lr {lr / 10:g}"
+        return f"loss became {last} at step {len(losses)}: learning rate too high; try `lr={lr / 10:g}`"
     if last > first * 1.05:
-        return f"loss went up ({first:.3g} -> {last:.3g}): learning rate too high; try --lr {lr / 10:g}"
+        return f"loss went up ({first:.3g} -> {last:.3g}): learning rate too high; try `lr={lr / 10:g}`"
     ratio = measured.get("time_gradient_ratio")
     vanishing = ratio is not None and ratio < VANISHING
     reach = "" if not vanishing else ("no gradient at all reaches the first step" if ratio == 0 else f"the first step gets {ratio:.1e} of the last step's gradient")
     if last < first * 0.9:  # learning, only not there yet
-        text = f"loss falling ({first:.3g} -> {last:.3g}) but the batch is not fitted within {steps} steps; give it more steps (--steps {steps * 4}) or a higher --lr"
+        text = f"loss falling ({first:.3g} -> {last:.3g}) but the batch is not fitted within {steps} steps; give it more steps (`steps={steps * 4}`) or a higher `lr`"
         if vanishing:
             text += f"; gradients vanish through time ({reach}), so a gated model (lstm, gru) or a convolutional one may fit it"
         return text
     # stuck: say why
     peak = max(losses)
     if peak > 3 * first:  # a jump to several times the starting loss, then stuck: the steps are too big
-        return f"loss jumped to {peak:.3g} (from {first:.3g}) and ended stuck at {last:.3g}: learning rate too high; try --lr {lr / 10:g}"
+        return f"loss jumped to {peak:.3g} (from {first:.3g}) and ended stuck at {last:.3g}: learning rate too high; try `lr={lr / 10:g}`"
     if vanishing:
         return (
             f"loss stuck ({first:.3g} -> {last:.3g}) and gradients vanish through time: {reach}, so early inputs "
@@ -266,8 +266,8 @@ def diagnose(losses: list[float], measured: dict, task: str, lr: float, steps: i
         return f"exploding gradients (norm {norms[layer]:.1e} in {layer}); lower the learning rate or clip gradients"
     dead = measured.get("dead_relu_share")
     if dead is not None and dead > 0.5:
-        return f"loss stuck ({first:.3g} -> {last:.3g}) with {dead:.0%} of ReLU units never active (dead units); try a lower --lr or another activation"
-    return f"loss stuck ({first:.3g} -> {last:.3g}) over {len(losses)} steps: learning rate too low; try --lr {lr * 10:g}"
+        return f"loss stuck ({first:.3g} -> {last:.3g}) with {dead:.0%} of ReLU units never active (dead units); try a lower `lr` or another activation"
+    return f"loss stuck ({first:.3g} -> {last:.3g}) over {len(losses)} steps: learning rate too low; try `lr={lr * 10:g}`"
 
 
 def sanity(
