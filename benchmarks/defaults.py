@@ -35,6 +35,15 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "gru-none": ("gru", {}, NONE),
     "lstm": ("lstm", {}, SPLIT),
     "lstm-none": ("lstm", {}, NONE),
+    # dl-4-tsc's batch size for small sets, min(training series / 10, 16) (Fawaz et al. 2019), at the
+    # default step minimum (1000), and at 4000 steps
+    "cnn-bn-none-b": ("cnn", {"norm": "batch"}, {**NONE, "batch": "dl4tsc"}),
+    "cnn-bn-none-b4k": ("cnn", {"norm": "batch"}, {**NONE, "batch": "dl4tsc", "steps": 4000}),
+    "cnn-fcn-none-b": ("cnn", FCN, {"lr": 1e-3, **NONE, "batch": "dl4tsc"}),
+    "mlp-none-b": ("mlp", {}, {**NONE, "batch": "dl4tsc"}),
+    "tcn-none-b": ("tcn", {}, {**NONE, "batch": "dl4tsc"}),
+    "gru-none-b": ("gru", {}, {**NONE, "batch": "dl4tsc"}),
+    "lstm-none-b": ("lstm", {}, {**NONE, "batch": "dl4tsc"}),
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
 
@@ -47,8 +56,21 @@ def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs)
 
     torch.set_num_threads(1)
     model, model_args, options = CONFIGS[config_name]
+    options = dict(options)
+    if options.pop("batch", None) == "dl4tsc":
+        import math
+
+        from nncompare.data import load_dataset
+
+        sizes = load_dataset(f"ucr:{set_name}").sizes()
+        n = sizes["train"] + sizes["val"]
+        options["batch_size"] = max(1, min(n // 10, 16))
+        if "steps" in options and max_epochs is None:
+            max_epochs = math.ceil(options["steps"] / math.ceil(n / options["batch_size"]))
+    options.pop("steps", None)
+    start = time.perf_counter()
     _, result = train(f"ucr:{set_name}", model, seed=seed, config=TrainConfig(device=device, max_epochs=max_epochs, **options), **model_args)
-    return set_name, config_name, result.metrics["score"]
+    return set_name, config_name, result.metrics["score"], time.perf_counter() - start
 
 
 def main() -> int:
@@ -72,10 +94,12 @@ def main() -> int:
 
     start = time.perf_counter()
     scores: dict[tuple[str, str], list[float]] = {}
+    times: dict[tuple[str, str], list[float]] = {}
     jobs = [(s, c, seed, args.device, max_epochs) for seed in range(args.seeds) for c in configs for s in sets]
     with ProcessPoolExecutor(args.workers) as pool:
-        for s, c, score in pool.map(one_run, *zip(*jobs)):
+        for s, c, score, seconds in pool.map(one_run, *zip(*jobs)):
             scores.setdefault((c, s), []).append(score)
+            times.setdefault((c, s), []).append(seconds)
     reference = {s: fit_reference(load_dataset(f"ucr:{s}"))["score_mean"] for s in sets}
     print(f"test accuracy %, mean over {args.seeds} seed(s), device {args.device}; {time.perf_counter() - start:.0f} s")
     print(HEADER + " ".join(f"{s[:8]:>8}" for s in sets) + f" {'mean':>6}")
@@ -83,6 +107,9 @@ def main() -> int:
     for c in configs:
         means = [statistics.fmean(scores[(c, s)]) for s in sets]
         print(f"{c:14} " + " ".join(f"{100 * m:>8.1f}" for m in means) + f" {100 * statistics.fmean(means):>6.1f}")
+    print("seconds per run, mean over seeds")
+    for c in configs:
+        print(f"{c:14} " + " ".join(f"{statistics.fmean(times[(c, s)]):>8.1f}" for s in sets))
     return 0
 
 

@@ -6,6 +6,11 @@ import torch
 from nncompare.data import DatasetMeta
 
 
+# a checkpoint at every epoch end, in this process and every worker it spawns: the resume and kill tests
+# stop runs at chosen epochs (the product's default checkpoints every 10 s, train/checkpoint.py)
+os.environ["NNCOMPARE_CHECKPOINT_SECONDS"] = "0"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
     """Generated data sets go to a temporary cache, not the user's ~/.cache, for every test and subprocess."""

@@ -166,3 +166,33 @@ def test_the_stop_request_ends_a_run_after_one_step_and_keeps_the_last_checkpoin
     assert len(steps) == 2 * per_epoch + 1  # two epochs, then one step of the third
     assert json.loads((tmp_path / "checkpoint.json").read_text())["epoch"] == 2
     assert stray_files(tmp_path) == []
+
+
+def test_checkpoints_come_an_interval_apart_and_always_at_the_stop(tmp_path, monkeypatch):
+    """With NNCOMPARE_CHECKPOINT_SECONDS an hour, a run stopped at epoch 2 has written no checkpoint (its
+    resume starts over, to the same numbers), while a run whose loop stops writes one at that epoch."""
+    ds = load_dataset("digits")
+    config = TrainConfig(lr=5e-2, max_epochs=10, patience=1)
+    monkeypatch.setenv("NNCOMPARE_CHECKPOINT_SECONDS", "3600")
+    with pytest.raises(Stop):
+        _train(ds, "mlp", config, tmp_path / "a", stop_at=2)
+    assert not (tmp_path / "a" / "checkpoint.json").exists()
+    net, result, checkpoint = _train(ds, "mlp", config, tmp_path / "a")
+    assert checkpoint.resumed_at is None
+    _same((net, result), _train(ds, "mlp", config)[:2])
+    # the loop decided to stop (early stopping): that epoch is checkpointed whatever the interval
+    _, result, _ = _train(ds, "tcn", CASES["tcn, early stopping (patience 1)"][2], tmp_path / "b")
+    assert result.metrics["stop_reason"] == "early_stopping"
+    assert json.loads((tmp_path / "b" / "checkpoint.json").read_text())["epoch"] == result.metrics["epochs"]
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "inf"])
+def test_a_bad_checkpoint_interval_is_a_one_line_error(value, monkeypatch):
+    from nncompare import UserError
+    from nncompare.train.checkpoint import checkpoint_interval
+
+    monkeypatch.setenv("NNCOMPARE_CHECKPOINT_SECONDS", value)
+    with pytest.raises(UserError, match="NNCOMPARE_CHECKPOINT_SECONDS=.* is not a number of seconds; set it to 0"):
+        checkpoint_interval()
+    monkeypatch.setenv("NNCOMPARE_CHECKPOINT_SECONDS", "2.5")
+    assert checkpoint_interval() == 2.5

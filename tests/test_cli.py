@@ -106,7 +106,7 @@ def test_models_and_datasets_listings(capsys):
         (["compare", "digits", "--params", "0.5"], "must be a positive whole number of parameters"),
         (["compare", "digits", "--models", "mlp", "--params", "100"], "model 'mlp' cannot be sized to 100 parameters"),
         (["compare", "digits", "--no-validation", "--refit"], "validation='none' and refit=True cannot be combined"),
-        (["compare", "digits", "--no-validation", "--tune", "2"], "--tune scores its trials on the validation split; it cannot be combined with --no-validation"),
+        (["compare", "digits", "--budget", "soon"], "'soon' is not a duration; write it as 600, 90s, 10m or 1.5h"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["runs", "no-such-comparison"], "no comparison 'no-such-comparison'"),
     ],

@@ -216,9 +216,9 @@ def test_tune_gives_every_model_the_same_trials_and_uses_what_it_chose(tmp_path)
 
 def test_tune_with_a_parameter_budget_tunes_only_the_learning_rate(tmp_path):
     result = nncompare.compare("digits", models=["cnn"], seeds=1, config=TrainConfig(max_epochs=1), tune=2, params=5000, workers=1, store=tmp_path)
-    assert set(result.config["tuning"]["cnn"]) == {"lr", "val_loss", "trials"}
+    assert set(result.config["tuning"]["cnn"]) == {"lr", "val_loss", "trials", "pruned"}
     assert abs(result.rows[0]["params"] - 5000) <= 250
-    with pytest.raises(nncompare.UserError, match="--tune chooses each model's learning rate; leave out --lr"):
+    with pytest.raises(nncompare.UserError, match="tuning chooses each model's learning rate"):
         nncompare.compare("digits", models=["cnn"], config=TrainConfig(lr=0.01), tune=2, store=tmp_path)
     with pytest.raises(nncompare.UserError, match="tune must be a positive whole number"):
         nncompare.compare("digits", models=["cnn"], tune=0, store=tmp_path)

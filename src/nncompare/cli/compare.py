@@ -3,6 +3,8 @@ progress display and tables."""
 
 from __future__ import annotations
 
+import argparse
+import math
 import time
 
 from ..errors import UserError
@@ -24,6 +26,18 @@ from .options import (
 )
 
 
+def _duration(text: str) -> float:
+    """A time budget in seconds: 600, 90s, 10m, 1.5h."""
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:].lower())
+    try:
+        v = float(text[:-1] if scale else text) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration; write it as 600, 90s, 10m or 1.5h") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"'{text}' must be a positive duration, such as 10m")
+    return v
+
+
 # the TrainConfig fields 'compare' takes as options (all but seed: it takes --seeds)
 COMPARE_OPTIONS = ("max_epochs", "max_seconds", "patience", "lr", "schedule", "clip", "weight_decay", "augment", "labels", "semi", "refit", "validation", "batch_size", "device")
 
@@ -38,7 +52,8 @@ def add_commands(sub, d) -> None:
     c.add_argument("--models", default=None, help="comma-separated model names (default: all; see 'nncompare models')")
     c.add_argument("--params", type=_parameter_count, default=None, help="size every model to about this many parameters (within 5%%), e.g. 5k or 20000 (default: each model's own size)")
     _add_shared_model_options(c)
-    c.add_argument("--tune", type=_positive_int, default=None, metavar="K", help="first spend K Optuna trials per model on its learning rate (and width, unless --params or --width fixes it), chosen on the validation split")
+    c.add_argument("--tune", type=_positive_int, default=None, metavar="K", help="first search each model's learning rate, width, depth and norm (those no other option fixes; the learning rate alone with --params) with K Optuna trials, scored on a validation split, then train the seeds with what it chose")
+    c.add_argument("--budget", type=_duration, default=None, metavar="TIME", help="like --tune, but for a wall-clock time shared equally among the models, such as 90s, 10m or 1h (with --tune: whichever ends first); trials that lag are pruned (successive halving)")
     c.add_argument("--seeds", type=_positive_int, default=3, help="runs per model, seeds 0..N-1 (default: 3)")
     add_train_options(c, COMPARE_OPTIONS)
     c.add_argument("--workers", type=_positive_int, default=None, help="parallel worker processes (default: one per core, at most one per run)")
@@ -155,7 +170,9 @@ class GridProgress:
             return
         if kind == "tune":
             if not self.quiet:
-                self.console.print(f"tuning {', '.join(e['models'])}: {e['trials']} trials each on the validation split, {e['workers']} worker(s)", highlight=False)
+                limit = " or ".join([f"{e['trials']} trials"] * bool(e.get("trials")) + [f"{e['share']:.0f} s of one worker"] * bool(e.get("share")))
+                searched = "; ".join(f"{m}: {', '.join(space)}" for m, space in e.get("spaces", {}).items())
+                self.console.print(f"searching each model's settings on a validation split, {limit} each, {e['workers']} worker(s) ({searched})", highlight=False)
             return
         if kind == "report":
             self.close()
@@ -167,8 +184,8 @@ class GridProgress:
             return
         if kind == "tuned":
             if not self.quiet:
-                chosen = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.items() if k not in ("event", "model", "val_loss", "trials"))
-                self.console.print(f"  {e['model']}: {chosen} (validation loss {e['val_loss']:.4g})", highlight=False)
+                chosen = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.items() if k not in ("event", "model", "val_loss", "trials", "pruned", "seconds"))
+                self.console.print(f"  {e['model']}: {chosen} (validation loss {e['val_loss']:.4g}; {e['trials']} trials, {e.get('pruned', 0)} pruned)", highlight=False)
             return
         key = (e.get("model"), e.get("seed"))
         if kind == "start":
@@ -411,6 +428,7 @@ def cmd_compare(args) -> int:
             data_options=data_options_from(args),
             params=args.params,
             tune=args.tune,
+            budget=args.budget,
             order=args.order,
             report=not args.no_report,
             resume=args.resume,

@@ -110,7 +110,7 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
     perm = permuted_rows(comparison)
     task = meta.task if meta else "classify"
     title = f"nncompare: {spec['dataset']}"
-    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm, tied=summary.get("tied"), reference=summary.get("reference"), protocol=spec.get("protocol"))
+    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm, tied=summary.get("tied"), reference=summary.get("reference"), protocol=spec.get("protocol"), search=search_sentence(spec))
     ov = overview_rows(rows, analyses, perm, task)
     models = [r["model"] for r in rows]
     parts: dict[str, str] = {}
@@ -212,6 +212,7 @@ def _config(spec: dict, versions: dict) -> str:
     keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "validation", "max_seconds", "device"]
     rows = [["data set", spec["dataset"] + (f" {json.dumps(spec['data_options'])}" if spec.get("data_options") else "")], ["models", ", ".join(spec["models"])], ["seeds", ", ".join(map(str, spec["seeds"]))]]
     rows += [["learning rates", ", ".join(f"{m} {lr:g}" for m, lr in spec.get("learning_rates", {}).items())]]
+    rows += search_rows(spec)
     rows += [[k.replace("_", " "), _setting(k, train[k])] for k in keys if k in train]
     rows += [[f"{name} version", v] for name, v in versions.items()]
     return (
@@ -220,6 +221,31 @@ def _config(spec: dict, versions: dict) -> str:
         + html.escape(json.dumps(spec, indent=1, sort_keys=True))
         + "</pre></details>"
     )
+
+
+def search_sentence(spec: dict) -> str | None:
+    """One sentence for the verdict when a search chose the settings (runs/tune.py)."""
+    search, tuning = spec.get("search") or {}, spec.get("tuning") or {}
+    if not tuning:
+        return None
+    trials = sorted(t.get("trials", 0) for t in tuning.values())
+    span = f"{trials[0]}" if trials[0] == trials[-1] else f"{trials[0]}-{trials[-1]}"
+    bought = f"a {search['budget']:g} s budget shared equally, {span} trials a model" if search.get("budget") else f"{span} trials a model"
+    return f"Each model's settings were searched first on a validation split ({bought}); its rows train with what the search chose (Configuration)."
+
+
+def search_rows(spec: dict) -> list[list[str]]:
+    """[setting, value] rows saying what the search before the seeded runs had and chose (runs/tune.py); none without one."""
+    search, tuning = spec.get("search") or {}, spec.get("tuning") or {}
+    if not tuning:
+        return []
+    bought = " or ".join([f"{search['trials']} trials per model"] * bool(search.get("trials")) + [f"a {search['budget']:g} s budget shared equally"] * bool(search.get("budget")))
+    rows = [["search", f"{bought or 'trials'} on a validation split (Optuna TPE, successive-halving pruning); the test split was not used"]]
+    for m, t in tuning.items():
+        chosen = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in t.items() if k not in ("val_loss", "trials", "pruned", "seconds"))
+        spent = f", {t['seconds']:g} s" if "seconds" in t else ""
+        rows.append([f"chosen for {m}", f"{chosen} ({t.get('trials', '?')} trials, {t.get('pruned', 0)} pruned{spent}; validation loss {t['val_loss']:.4g})"])
+    return rows
 
 
 def _confused_pairs(classified: dict, meta) -> str:
@@ -391,5 +417,7 @@ def _markdown(title, say, header, res, ov, models, classified, analyses, spec, r
     parts = [f"# {title}", "", say, "", _md_table(header, res), "", "## Overview", "", _md_table([""] + models, [[name] + [cells[m] for m in models] for name, cells in ov])]
     if classified:
         parts += ["", "## Calibration", "", _md_table(["model", "ECE", "test accuracy (seed analysed)"], [[m, f"{a['calibration']['ece']:.3f}", f"{100 * a['accuracy']:.1f}%"] for m, a in classified.items()])]
+    if spec.get("tuning"):
+        parts += ["", "## Search", "", _md_table(["setting", "value"], search_rows(spec))]
     parts += ["", f"Configuration: `{json.dumps({k: spec[k] for k in ('dataset', 'models', 'seeds') if k in spec})}`; full details in comparison.json.", ""]
     return "\n".join(parts)

@@ -96,7 +96,7 @@ def overview_rows(rows: list[dict], analyses: dict, permuted_rows: dict, task: s
     ]
 
 
-def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None) -> str:
+def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None, search: str | None = None) -> str:
     """A few sentences generated from the numbers: who wins, by how much, at what cost, and why."""
     done = [r for r in rows if r.get("n_done")]
     if not done or best is None:
@@ -149,6 +149,8 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
                 parts.append(text + ": the order of the input carries information the weight-tied models rely on.")
             else:
                 parts.append(text + ": no model here depends much on the order of its input.")
+    if search:  # tune/budget: the settings were searched before the seeded runs
+        parts.append(search)
     if protocol:  # the small-training-set rule of train/protocol.py chose to hold no validation split out
         parts.append(protocol.split(";")[0][0].upper() + protocol.split(";")[0][1:] + ".")
     span = analyses.get(best, {}).get("span")

@@ -6,10 +6,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from ..data import load_dataset
 from ..errors import UserError
@@ -31,13 +30,13 @@ from .runner import RunSpec, config_for_model, resolved_model_args
 from .workers import (
     FAMILY_COST,
     first_interrupt_stops,
+    longest_first,
+    plan_workers,
     refuse_while_a_worker_starts,
     run_here,
     run_pool,
     sigint_ignored,
     stop_now,
-    longest_first,
-    plan_workers,
 )
 
 ORDER_SEED = 0  # the permutation of input positions used by order=True (the same for every run)
@@ -57,6 +56,7 @@ def compare(
     data_options: dict | None = None,
     params: int | None = None,
     tune: int | None = None,
+    budget: float | None = None,
     order: bool = False,
     report: bool = False,
     resume: str | Path | None = None,
@@ -70,8 +70,10 @@ def compare(
     indexed in its SQLite file. `model_args` maps a model name to hyperparameter overrides;
     `data_options` are the data loader's keywords (see `load_dataset`). `params`, when given, sizes
     every model to about that many trainable parameters (within 5%) by solving for its width.
-    `tune`, when given, spends that many Optuna trials per model on its learning rate (and its width,
-    unless `params` or the model's arguments fix it), chosen on validation loss before the seeded runs.
+    `tune` (a number of Optuna trials per model) and/or `budget` (seconds of search in all, shared
+    equally among the models) first search each model's learning rate, width, depth and norm (those
+    `params` and `model_args` leave free; runs/tune.py) on the validation split, with pruning, before the
+    seeded runs, which then train with what each search chose.
     `order` also trains every (model, seed) on the same data with its input positions shuffled by one
     fixed permutation (order sensitivity; stored as `<model>-permuted-seed<k>`, summarised under
     "order"). `report` writes report.html and report.md into the comparison folder at the end.
@@ -120,8 +122,6 @@ def compare(
     for note in [*dataset.meta.notes, *skip_notes]:
         (progress or (lambda event: None))({"event": "note", "text": note})
     check_batch_size(config, dataset)
-    if tune is not None and config.validation == "auto":
-        config = replace(config, validation="split")  # tuning scores its trials on the validation split
     protocol = protocol_note(config, dataset)  # "auto" on a small training set: no validation split (train/protocol.py)
     if config.augment:
         from ..train.augment import check_augmentable
@@ -142,21 +142,20 @@ def compare(
                 raise UserError(f"'{m}' is given both a parameter budget and its {width}; give one of the two")
             model_args[m] = match_parameters(m, dataset.meta, params, **model_args.get(m, {}))
     tuning = {}
-    if tune is not None:
-        if isinstance(tune, bool) or not isinstance(tune, int) or tune < 1:
+    if tune is not None or budget is not None:
+        if tune is not None and (isinstance(tune, bool) or not isinstance(tune, int) or tune < 1):
             raise UserError(f"tune must be a positive whole number of trials, got {tune!r}")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0 or budget == float("inf")):
+            raise UserError(f"budget must be a positive number of seconds, got {budget!r}")
         if config.lr is not None:
-            raise UserError("--tune chooses each model's learning rate; leave out --lr (or leave out --tune)")
-        if config.validation == "none":
-            raise UserError("--tune scores its trials on the validation split; it cannot be combined with --no-validation")
+            raise UserError("tuning chooses each model's learning rate: leave out `lr`, or leave out `tune` and `budget`")
         if stored is not None:
-            tuning = resuming.stored_tuning(folder, stored, tune)  # tuned when it started: not again
+            tuning = resuming.stored_tuning(folder, stored, tune, budget)  # searched when it started: not again
         else:
-            tuning = _tune_all(data, models, tune, config, model_args, data_options, params, workers, progress or (lambda e: None))
+            tuning = _tune_all(data, models, tune, budget, config, model_args, data_options, params, workers, progress or (lambda e: None))
         for m, chosen in tuning.items():
-            width = get_model_info(m).width
-            if width in chosen:
-                model_args[m] = {**model_args.get(m, {}), width: chosen[width]}
+            names = get_model_info(m).hyperparameters()
+            model_args[m] = {**model_args.get(m, {}), **{k: v for k, v in chosen.items() if k in names}}
     param_counts = {}
     for m in models:  # builds each model once, without memory: bad hyperparameters fail here, before any training
         param_counts[m] = count_parameters(build_on_meta(m, dataset.meta, **model_args.get(m, {})))
@@ -182,7 +181,8 @@ def compare(
         "model_args": {m: resolved_model_args(m, model_args.get(m, {})) for m in models},
         "params_target": params,
         "order": order,  # order-sensitivity runs on shuffled positions too
-        "tuning": tuning,  # per model: the chosen values, their validation loss, the number of trials
+        "tuning": tuning,  # per model: the chosen values, their validation loss, the number of trials (and pruned ones)
+        "search": {"trials": tune, "budget": budget} if tuning else None,  # what bought the tuning: trials per model, seconds in all
         "workers": n_workers,
         "threads_per_worker": threads,
         "protocol": protocol,  # None, or the sentence saying the runs train without a validation split, and why
@@ -396,18 +396,20 @@ def _tracker_factory(uri: str | None):
     return MlflowTracker.connect(uri)  # an unreachable server fails here, before anything is stored
 
 
-def _tune_all(data, models, trials, config, model_args, data_options, params, workers, emit) -> dict:
-    """Tune every model with the same number of trials, models in parallel worker processes."""
-    from .tune import tune_model
+def _tune_all(data, models, trials, budget, config, model_args, data_options, params, workers, emit) -> dict:
+    """Search every model with the same number of trials and/or the same share of the time budget
+    (budget x workers / models seconds each, none past the budget's end), models in parallel worker processes."""
+    import time
+
+    from .tune import search_space, tune_model
 
     train = {k: v for k, v in config.to_dict().items() if k not in ("seed", "lr")}
-    jobs = {}
-    for m in models:
-        width = get_model_info(m).width
-        tune_width = params is None and width not in model_args.get(m, {})
-        jobs[m] = (data, m, trials, train, model_args.get(m, {}), data_options, tune_width)
     n_workers, threads = plan_workers(len(models), workers)
-    emit({"event": "tune", "models": models, "trials": trials, "workers": n_workers})
+    share = budget * n_workers / len(models) if budget is not None else None
+    deadline = time.time() + budget if budget is not None else None
+    jobs = {m: (data, m, trials, train, model_args.get(m, {}), data_options, params is not None, threads, share, deadline) for m in models}
+    spaces = {m: ["lr", *search_space(m, model_args.get(m, {}), params is not None)] for m in models}
+    emit({"event": "tune", "models": models, "trials": trials, "budget": budget, "share": share, "spaces": spaces, "workers": n_workers})
     tuning = {}
     if n_workers == 1:
         import torch
@@ -415,7 +417,7 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
         caller_threads = torch.get_num_threads()
         try:
             for m, job in jobs.items():
-                tuning[m] = tune_model(*job, threads)  # the same threads as in a worker: the same numbers
+                tuning[m] = tune_model(*job)  # the same threads as in a worker: the same numbers
                 emit({"event": "tuned", "model": m, **tuning[m]})
         finally:
             torch.set_num_threads(caller_threads)
@@ -423,7 +425,7 @@ def _tune_all(data, models, trials, config, model_args, data_options, params, wo
     ctx = mp.get_context("spawn")
     with sigint_ignored():
         pool = ProcessPoolExecutor(n_workers, mp_context=ctx)
-        futures = {pool.submit(tune_model, *job, threads): m for m, job in jobs.items()}
+        futures = {pool.submit(tune_model, *job): m for m, job in jobs.items()}
     try:
         for fut in as_completed(futures):
             m = futures[fut]

@@ -80,13 +80,19 @@ def check_same_options(folder: Path, stored: dict, spec: dict) -> None:
         )
 
 
-def stored_tuning(folder: Path, stored: dict, trials: int | None) -> dict:
-    """The tuning a resumed comparison already did (so it is not done again), checked against --tune."""
+def stored_tuning(folder: Path, stored: dict, trials: int | None, budget: float | None) -> dict:
+    """The search a resumed comparison already did (so it is not done again), checked against tune/budget."""
     tuning = stored.get("tuning") or {}
-    had = {t.get("trials") for t in tuning.values()} if tuning else set()
-    if (trials or None) != (next(iter(had)) if had else None):
-        was = f"--tune {next(iter(had))}" if had else "no --tune"
-        raise UserError(f"--resume '{folder}': the comparison was started with {was}; give the same, or leave out --resume")
+    search = stored.get("search") or {}
+    if not search and tuning:  # written before budgets existed: trials only
+        search = {"trials": next(iter(tuning.values())).get("trials"), "budget": None}
+    had = (search.get("trials"), search.get("budget"))
+    if had != (trials, budget):
+        def says(t, b):
+            given = ([f"`tune={t}`"] if t is not None else []) + ([f"`budget={b:g}`"] if b is not None else [])
+            return " and ".join(given) or "no search (tune and budget None)"
+
+        raise UserError(f"`resume` '{folder}': the comparison was started with {says(*had)}; give the same, or leave out `resume`")
     return tuning
 
 

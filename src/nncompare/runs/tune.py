@@ -1,34 +1,72 @@
-"""Equal tuning budgets: every architecture gets the same number of Optuna trials of its learning rate
-(and width, unless a parameter budget fixes it), scored on the validation split only, before the
-seeded runs of a comparison. The test split is never part of any choice.
+"""Equal search budgets: before the seeded runs of a comparison, every model gets the same search of its
+settings, by a number of Optuna trials (`tune=K`), by a share of a time budget (`budget=SECONDS`),
+or both (whichever ends first). The search is scored on the validation split only; the test split is
+not even given to a trial (its place is taken by the validation split), so no choice can depend on it.
 
-Each trial is one training run with seed 0 under the comparison's training rules; its score is the
-best validation loss of that run. The sampler is Optuna's TPE with a fixed seed, so the same
-comparison chooses the same values again.
+What is searched, for each model, among the settings the user did not fix:
+- the Adam learning rate, log-uniform in LR_RANGE;
+- the width (units or channels), from a quarter to four times the model's default, log-uniform
+  (FCN's 128 channels are four times the default CNN's 32);
+- the depth, 1-4 hidden layers (MLP) or convolutions (CNN), 1-2 stacked layers (recurrent models);
+- batch norm on or off for the feed-forward and convolutional models (layer-normalised recurrent cells
+  run the Python equations, several times slower, so the search leaves them out).
+A parameter budget (`params`) fixes the size: then only the learning rate is searched.
+
+Each trial is one training run with seed 0 under the comparison's training rules, on the split of the
+training data held out for validation (even where the seeded runs train without one: a choice needs
+held-out data); its score is its best validation loss. Trials report that loss after every epoch and
+Optuna's successive-halving pruner (Li et al. 2018, asynchronous) stops the ones that lag the others at
+the same epoch, so a time budget buys more trials. The sampler is TPE with a fixed seed: the same
+number of trials gives the same choices; a time budget gives as many trials as the machine's speed allows.
+
+A time budget is shared equally: with W workers and M models, each model searches for budget x W / M
+seconds on one worker, so the whole search takes about `budget` of wall time, and no trial runs past
+the moment the budget ends (each trial's max_seconds is what is left of its model's share).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 
 from ..errors import UserError
 
 LR_RANGE = (1e-4, 3e-2)  # Adam learning rates searched (log-uniform)
 WIDTH_FACTOR = 4  # widths searched: the model's default width / 4 .. x 4 (log-uniform, whole numbers)
+DEPTHS = {"depth": (1, 4), "num_layers": (1, 2)}  # the depth hyperparameters searched, by name, with their range
+NORMS = ("none", "batch")  # searched for feed-forward and convolutional models
+SEARCH_NORM_FAMILIES = ("feed-forward", "convolutional")
 
 
 def _optuna():
     try:
         import optuna
     except ImportError:  # pragma: no cover - optuna is a dependency; this guards a broken install
-        raise UserError("--tune needs Optuna: pip install optuna") from None
+        raise UserError("tuning needs Optuna: pip install optuna") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
 
-def tune_model(dataset_name: str, model: str, trials: int, train: dict, model_args: dict, data_options: dict, tune_width: bool, threads: int | None = None) -> dict:
-    """Run `trials` trials for one model; returns {"lr", width name: value (when tuned), "val_loss", "trials"}."""
+def search_space(model: str, model_args: dict, fixed_size: bool) -> list[str]:
+    """The hyperparameters (besides "lr") searched for `model`: its width, depth and norm, less the ones
+    `model_args` fixes; none when a parameter budget fixes the size (`fixed_size`): the learning rate alone."""
+    from ..models import get_model_info
+
+    info = get_model_info(model)
+    names = info.hyperparameters()
+    if fixed_size:  # a parameter budget: depth and norm would move the size off it
+        return []
+    space = [info.width, *(d for d in DEPTHS if d in names)]
+    if "norm" in names and info.family in SEARCH_NORM_FAMILIES:
+        space.append("norm")
+    return [k for k in space if k not in model_args]
+
+
+def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, model_args: dict, data_options: dict, fixed_size: bool, threads: int | None = None, seconds: float | None = None, deadline: float | None = None) -> dict:
+    """Search one model's settings for `trials` trials and/or `seconds` of wall time (never past
+    `deadline`, a time.time() value); returns {"lr", each searched hyperparameter: its value,
+    "val_loss", "trials", "pruned"} (and "seconds" spent when a time budget was given)."""
     import torch
 
     from ..data import load_dataset
@@ -39,26 +77,54 @@ def tune_model(dataset_name: str, model: str, trials: int, train: dict, model_ar
     if threads:
         torch.set_num_threads(threads)
     optuna = _optuna()
+    start = time.time()
+    end = min(x for x in (start + seconds if seconds else math.inf, deadline or math.inf))
     info = get_model_info(model)
-    dataset = load_dataset(dataset_name, **data_options)
+    loaded = load_dataset(dataset_name, **data_options)
+    dataset = replace(loaded, test=loaded.val)  # a trial never sees the test split: its final scores are on validation
+    space = search_space(model, model_args, fixed_size)
     base_width = model_args.get(info.width) or info.hyperparameters()[info.width]
     if base_width is None:  # the MLP picks its width by task (models/mlp.py)
         from ..models.mlp import PER_STEP_WIDTH, WIDTH
 
         base_width = PER_STEP_WIDTH if dataset.meta.task == "per_step" else WIDTH
+    base = replace(TrainConfig(**train), validation="split", seed=0)  # choices are made on held-out data
 
     def objective(trial) -> float:
         args = dict(model_args)
         lr = trial.suggest_float("lr", *LR_RANGE, log=True)
-        if tune_width:
-            low = max(1, base_width // WIDTH_FACTOR)
-            args[info.width] = trial.suggest_int(info.width, low, max(low + 1, base_width * WIDTH_FACTOR), log=True)
-        config = replace(TrainConfig(**train), lr=lr, seed=0).validate()
+        for name in space:
+            if name == info.width:
+                low = max(1, base_width // WIDTH_FACTOR)
+                args[name] = trial.suggest_int(name, low, max(low + 1, base_width * WIDTH_FACTOR), log=True)
+            elif name in DEPTHS:
+                args[name] = trial.suggest_int(name, *DEPTHS[name])
+            elif name == "norm":
+                args[name] = trial.suggest_categorical(name, NORMS)
+        left = end - time.time()
+        max_seconds = base.max_seconds if not math.isfinite(left) else min(base.max_seconds or left, max(left, 1e-3))
+        config = replace(base, lr=lr, max_seconds=max_seconds).validate()
+
+        def report(row: dict) -> None:
+            trial.report(row["val_loss"], row["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
         set_seed(0)
-        result = fit(create_model(model, dataset.meta, **args), dataset, config)
+        result = fit(create_model(model, dataset.meta, **args), dataset, config, on_epoch=report)
         val = result.metrics["val_loss"]
         return val if math.isfinite(val) else float("inf")
 
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(objective, n_trials=trials)
-    return {**study.best_params, "val_loss": study.best_value, "trials": trials}
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.SuccessiveHalvingPruner())
+    timeout = None if not math.isfinite(end) else max(end - time.time(), 0.0)
+    study.optimize(objective, n_trials=trials, timeout=timeout)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    if not done:  # the budget ended inside the first trial, or every trial was pruned: keep the defaults
+        chosen = {"lr": get_model_info(model).default_lr, "val_loss": float("nan")}
+    else:
+        chosen = {**study.best_params, "val_loss": study.best_value}
+    out = {**chosen, "trials": len(study.trials), "pruned": pruned}
+    if seconds or deadline:
+        out["seconds"] = round(time.time() - start, 1)
+    return out
