@@ -10,7 +10,7 @@ import sys
 
 from ..errors import UserError
 from . import compare, deploy, generate, info, label, runs
-from .options import _Parser, for_command_line
+from .options import _Parser, for_command_line, register_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,9 @@ def resume_command(argv: list[str], folder) -> str:
         elif not a.startswith("--resume="):
             kept.append(a)
     return shlex.join(["nncompare", *kept, "--resume", str(folder)])
+
+
+register_parser(build_parser)
 
 
 if __name__ == "__main__":

@@ -200,12 +200,22 @@ def train_config_from(args, **extra):
 _NAMED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)(?:=([^`]*))?`")
 
 
+_PARSER: list = []  # the command line's parser factory, registered by cli/main.py (options.py does not import main: no circle)
+
+
+def register_parser(build_parser) -> None:
+    """Tell for_command_line where the commands' options come from (cli/main.py calls this once)."""
+    _PARSER[:] = [build_parser]
+    _flags.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def _flags() -> dict:
     """dest -> (flag, takes no value) over every command's options: the flag spelt like the dest
     where there is one (--models, not its alias --model), else the first (--epochs for max_epochs)."""
-    from .main import build_parser
-
+    if not _PARSER:  # no command line built here (a library caller): names stay as they are
+        return {}
+    build_parser = _PARSER[0]
     flags = {}
     for action in build_parser()._subparsers._group_actions[0].choices.values():
         for a in action._actions:
