@@ -21,7 +21,10 @@ number of trials gives the same choices; a time budget gives as many trials as t
 
 A time budget is shared equally: with W workers and M models, each model searches for budget x W / M
 seconds on one worker, so the whole search takes about `budget` of wall time, and no trial runs past
-the moment the budget ends (each trial's max_seconds is what is left of its model's share).
+the moment the budget ends: each trial's max_seconds is what is left of its model's share less what
+the trial before it spent outside its epochs (building the model, putting the data in place), and no
+trial starts when that leaves nothing. A trial is scored by its best validation loss alone: it is
+not tested and its speed is not measured.
 """
 
 from __future__ import annotations
@@ -71,7 +74,11 @@ def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, m
 
     from ..data import load_dataset
     from ..models import create_model, get_model_info
-    from ..train import TrainConfig, fit
+    from ..train import TrainConfig
+    from ..train.epochs import run_epochs
+    from ..train.loop import strategy_for
+    from ..train.steps import flush_denormals
+    from ..train.protocol import resolve_validation
     from ..utils import set_seed
 
     if threads:
@@ -79,6 +86,8 @@ def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, m
     optuna = _optuna()
     start = time.time()
     end = min(x for x in (start + seconds if seconds else math.inf, deadline or math.inf))
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo (about 2 s, once
+    # per process): paid here, the first trial's overhead is a trial's, not an import's
     info = get_model_info(model)
     loaded = load_dataset(dataset_name, **data_options)
     dataset = replace(loaded, test=loaded.val)  # a trial never sees the test split: its final scores are on validation
@@ -88,7 +97,7 @@ def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, m
         from ..models.mlp import PER_STEP_WIDTH, WIDTH
 
         base_width = PER_STEP_WIDTH if dataset.meta.task == "per_step" else WIDTH
-    base = replace(TrainConfig(**train), validation="split", seed=0)  # choices are made on held-out data
+    base = replace(TrainConfig(**train), validation="split", refit=False, seed=0)  # choices are made on held-out data
 
     def objective(trial) -> float:
         args = dict(model_args)
@@ -101,30 +110,44 @@ def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, m
                 args[name] = trial.suggest_int(name, *DEPTHS[name])
             elif name == "norm":
                 args[name] = trial.suggest_categorical(name, NORMS)
-        left = end - time.time()
-        max_seconds = base.max_seconds if not math.isfinite(left) else min(base.max_seconds or left, max(left, 1e-3))
+        trial_start = time.time()
+        left = end - trial_start - overhead[0]  # the training time left once this trial's setup and scoring are paid
+        if math.isfinite(left) and left <= 0:
+            study.stop()  # not even the setup of one more trial fits in the share
+            trial.set_user_attr("skipped", True)
+            raise optuna.TrialPruned()
+        max_seconds = base.max_seconds if not math.isfinite(left) else min(base.max_seconds or left, left)
         config = replace(base, lr=lr, max_seconds=max_seconds).validate()
+        trained = [0.0]
 
         def report(row: dict) -> None:
+            trained[0] += row["seconds"]
             trial.report(row["val_loss"], row["epoch"])
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        set_seed(0)
-        result = fit(create_model(model, dataset.meta, **args), dataset, config, on_epoch=report)
-        val = result.metrics["val_loss"]
-        return val if math.isfinite(val) else float("inf")
+        try:
+            set_seed(0)
+            strategy = strategy_for(create_model(model, dataset.meta, **args), dataset, resolve_validation(config, dataset))
+            strategy.measures = False  # a trial is scored by its validation loss: no test pass, no speed measurement
+            with flush_denormals(config.device):  # as fit trains
+                history = run_epochs(strategy, report).history
+        finally:  # what a trial costs besides its epochs: building the model, putting the data in place
+            overhead[0] = time.time() - trial_start - trained[0]
+        return min((row["val_loss"] for row in history if math.isfinite(row["val_loss"])), default=float("inf"))
 
+    overhead = [0.0]  # what the latest trial spent outside its epochs (kept off the next trial's training time)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.SuccessiveHalvingPruner())
     timeout = None if not math.isfinite(end) else max(end - time.time(), 0.0)
     study.optimize(objective, n_trials=trials, timeout=timeout)
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    tried = [t for t in study.trials if not t.user_attrs.get("skipped")]
+    done = [t for t in tried if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in tried)
     if not done:  # the budget ended inside the first trial, or every trial was pruned: keep the defaults
         chosen = {"lr": get_model_info(model).default_lr, "val_loss": float("nan")}
     else:
         chosen = {**study.best_params, "val_loss": study.best_value}
-    out = {**chosen, "trials": len(study.trials), "pruned": pruned}
+    out = {**chosen, "trials": len(tried), "pruned": pruned}
     if seconds or deadline:
         out["seconds"] = round(time.time() - start, 1)
     return out
