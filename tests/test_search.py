@@ -132,3 +132,11 @@ def test_no_code_branches_on_a_data_set_name():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings and rel not in ("data/ucr.py",) and not rel.startswith("cli/"):
                 hits = [n for n in names if n in node.value]
                 assert not hits, f"{rel}:{node.lineno} names the data set(s) {hits}"
+
+
+def test_the_first_trial_is_the_models_defaults_so_one_trial_keeps_them():
+    train = {k: v for k, v in TrainConfig(max_epochs=2).to_dict().items() if k not in ("seed", "lr")}
+    chosen = tune_model("ucr:ItalyPowerDemand", "cnn", 1, train, {}, {}, False, threads=1)
+    # the CNN's own rate, channels and depth, and the batch norm it takes on series when norm is left to the data
+    assert {k: chosen[k] for k in ("lr", "channels", "depth", "norm")} == {"lr": 0.01, "channels": 32, "depth": 3, "norm": "batch"}
+    assert chosen["trials"] == 1

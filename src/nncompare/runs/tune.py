@@ -12,7 +12,9 @@ What is searched, for each model, among the settings the user did not fix:
   run the Python equations, several times slower, so the search leaves them out).
 A parameter budget (`params`) fixes the size: then only the learning rate is searched.
 
-Each trial is one training run with seed 0 under the comparison's training rules, on the split of the
+The first trial is the model's defaults (as the seeded runs would train without a search), so a
+setting changes only where a trial beats them on validation, and a budget too short for a second trial
+keeps them. Each trial is one training run with seed 0 under the comparison's training rules, on the split of the
 training data held out for validation (even where the seeded runs train without one: a choice needs
 held-out data); its score is its best validation loss. Trials report that loss after every epoch and
 Optuna's successive-halving pruner (Li et al. 2018, asynchronous) stops the ones that lag the others at
@@ -64,6 +66,28 @@ def search_space(model: str, model_args: dict, fixed_size: bool) -> list[str]:
     if "norm" in names and info.family in SEARCH_NORM_FAMILIES:
         space.append("norm")
     return [k for k in space if k not in model_args]
+
+
+def default_trial(model: str, space: list[str], model_args: dict, base_width: int, meta) -> dict:
+    """The search's first trial: the model's own defaults (its recommended rate, width, depth and norm as
+    resolved for this data), so a setting is only changed where a trial beat the defaults on validation,
+    and a budget that buys a single trial keeps them."""
+    import torch.nn as nn
+
+    from ..models import create_model, get_model_info
+
+    info = get_model_info(model)
+    defaults = info.hyperparameters()
+    params = {"lr": info.default_lr}
+    for name in space:
+        if name == info.width:
+            params[name] = base_width
+        elif name in DEPTHS:
+            params[name] = min(max(defaults[name], DEPTHS[name][0]), DEPTHS[name][1])
+        elif name == "norm":  # None lets the model choose by the data (the series CNN: batch norm); ask the model built
+            built = create_model(model, meta, **model_args)
+            params[name] = "batch" if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in built.modules()) else "none"
+    return params
 
 
 def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, model_args: dict, data_options: dict, fixed_size: bool, threads: int | None = None, seconds: float | None = None, deadline: float | None = None) -> dict:
@@ -138,6 +162,7 @@ def tune_model(dataset_name: str, model: str, trials: int | None, train: dict, m
 
     overhead = [0.0]  # what the latest trial spent outside its epochs (kept off the next trial's training time)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.SuccessiveHalvingPruner())
+    study.enqueue_trial(default_trial(model, space, model_args, base_width, dataset.meta))  # the first trial: what the seeds would train without a search
     timeout = None if not math.isfinite(end) else max(end - time.time(), 0.0)
     study.optimize(objective, n_trials=trials, timeout=timeout)
     tried = [t for t in study.trials if not t.user_attrs.get("skipped")]
