@@ -47,8 +47,6 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # the series augmentation (train/augment.py) under the small-set protocol
     "cnn-bn-none-aug": ("cnn", {"norm": "batch"}, {**NONE, "augment": True}),
     "mlp-none-aug": ("mlp", {}, {**NONE, "augment": True}),
-    "tcn-none-aug": ("tcn", {}, {**NONE, "augment": True}),
-    "gru-none-aug": ("gru", {}, {**NONE, "augment": True}),
     # the learning rate and the width of the series CNN, one at a time
     "cnn-bn-none-lr3": ("cnn", {"norm": "batch"}, {**NONE, "lr": 1e-3}),
     "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64}, NONE),
