@@ -26,7 +26,8 @@ trained on for 2000 epochs (`--epochs`), Adam at 1e-3, batches of min(TRAIN size
 code sets them (`int(min(x_train.shape[0] / 10, 16))`: 3 on ArrowHead, 5 on GunPoint, 6 on
 ItalyPowerDemand, 16 on JapaneseVowels), no gradient clipping, the rate halved after 50 epochs without
 a lower training loss (down to 1e-4), and the weights of the epoch with the lowest training loss
-tested. In nncompare that is `compare --no-validation --lr 1e-3 --batch-size B --epochs 2000 --clip 0`.
+tested (nncompare recomputes their batch-norm statistics over TRAIN; Keras keeps the epoch's moving
+averages). In nncompare that is `compare --no-validation --lr 1e-3 --batch-size B --epochs 2000 --clip 0`.
 2000 epochs of every model is slow on 2 cores (the recurrent models most of all), so `--models` picks
 the default models that run beside the extra rows.
 """

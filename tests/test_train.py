@@ -392,3 +392,85 @@ def test_auto_validation_holds_no_split_out_of_a_small_training_set():
     set_seed(0)
     result = fit(create_model("mlp", small.meta), small, _replace(auto, max_epochs=2, lr=3e-3))
     assert result.metrics["validation"] == "none"
+
+
+def _first_norm_inputs(model, x, lengths=None):
+    """What the CNN's first batch norm receives for `x` in eval mode: (N, channels, L)."""
+    norm = model.features[0][1]
+    seen = []
+    handle = norm.register_forward_hook(lambda module, args, out: seen.append(args[0].detach().clone()))
+    model.eval()
+    with torch.no_grad():
+        model(x) if lengths is None else model(x, lengths)
+    handle.remove()
+    return norm, seen[0]
+
+
+def test_batch_norm_statistics_are_the_mean_and_variance_over_the_given_data_for_the_weights_now():
+    from conftest import series_meta
+    from nncompare.train.steps import batch_norm_statistics
+
+    torch.manual_seed(0)
+    model = create_model("cnn", series_meta(length=12, channels=2), norm="batch", channels=4, dropout=0.5)
+    x = torch.randn(30, 12, 2) * 3 + 1
+    norm, h = _first_norm_inputs(model, x)  # the first convolution's outputs (before any batch norm)
+    norm.running_mean.fill_(5.0)  # stale averages, as a run leaves them
+    rng = torch.get_rng_state()
+    assert batch_norm_statistics(model, x, None, batch_size=30) == 3  # one per convolution
+    assert torch.allclose(norm.running_mean, h.mean((0, 2)), atol=1e-5)
+    assert torch.allclose(norm.running_var, h.transpose(0, 1).reshape(4, -1).var(1), rtol=1e-4)
+    assert not model.training and norm.momentum == 0.1  # eval mode and torch's momentum back
+    assert torch.equal(torch.get_rng_state(), rng)  # dropout stayed off: no random number drawn
+    # in batches of equal size the running mean is the mean over every batch, not a moving average
+    batch_norm_statistics(model, x, None, batch_size=10)
+    assert torch.allclose(norm.running_mean, h.mean((0, 2)), atol=1e-5)
+    assert batch_norm_statistics(create_model("gru", series_meta(length=12, channels=2)), x, None, batch_size=8) == 0  # none to recompute
+
+
+def test_batch_norm_statistics_of_padded_series_count_the_real_steps_only():
+    from conftest import series_meta
+    from nncompare.train.steps import batch_norm_statistics
+
+    torch.manual_seed(0)
+    model = create_model("cnn", series_meta(length=12, channels=2), norm="batch", channels=4)
+    lengths = torch.tensor([12, 5, 9, 3, 12, 7])
+    x = torch.randn(6, 12, 2) + 2
+    for i, n in enumerate(lengths):
+        x[i, n:] = 0.0  # padded as the loaders pad
+    norm, h = _first_norm_inputs(model, x, lengths)
+    batch_norm_statistics(model, x, lengths, batch_size=6)
+    real = torch.cat([h[i, :, :n] for i, n in enumerate(lengths)], dim=1)  # (channels, real steps)
+    assert torch.allclose(norm.running_mean, real.mean(1), atol=1e-5)
+    assert torch.allclose(norm.running_var, real.var(1), rtol=1e-4)
+
+
+def test_without_validation_the_kept_weights_are_tested_with_batch_norm_statistics_of_their_own():
+    """The weights of the lowest training loss are kept as they were; their batch norms' running
+    averages are recomputed over the training data for those weights, not left as the last epochs made them."""
+    from nncompare.train.steps import all_labelled, batch_norm_statistics
+
+    data = toy_dataset(n=64)
+    set_seed(0)
+    model = create_model("cnn", data.meta, norm="batch", channels=8)
+    snapshots = []
+    cfg = TrainConfig(max_epochs=30, lr=0.3, patience=2, batch_size=16, clip=0.0, validation="none")
+    result = fit(model, data, cfg, on_epoch=lambda row: snapshots.append({k: v.clone() for k, v in model.state_dict().items()}))
+    losses = [r["train_loss"] for r in result.history]
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    assert result.metrics["best_epoch"] == lowest + 1 and result.metrics["batch_norm_recomputed"] == 3
+    kept = model.state_dict()
+    for name, value in snapshots[lowest].items():
+        if name.endswith("num_batches_tracked"):
+            continue  # a count of batches, not a weight
+        if "running_" in name:
+            assert not torch.equal(kept[name], value), name  # recomputed: the epoch's moving averages are gone
+        else:
+            assert torch.equal(kept[name], value), name  # the weights are the lowest loss's
+    again = create_model("cnn", data.meta, norm="batch", channels=8)
+    again.load_state_dict(snapshots[lowest])
+    x, _, lengths = all_labelled(data, "cpu")
+    batch_norm_statistics(again, x, lengths, batch_size=16)
+    for name, value in again.state_dict().items():
+        assert torch.allclose(kept[name].float(), value.float(), atol=1e-6), name
+    test_loss, _ = evaluate(model, data.test.x, data.test.y)
+    assert math.isclose(result.metrics["test_loss"], test_loss, rel_tol=1e-6)

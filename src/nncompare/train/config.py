@@ -65,11 +65,12 @@ class TrainConfig:
     refit: bool = _option(False, "after early stopping picks the epoch count on the validation split, retrain on train+val for that many epochs and test that model (for small data sets; about doubles the time)")
     # auto: decided by the data (train/protocol.py); split: early stopping on the validation split; none: train on train+val for max_epochs,
     # halve the rate when the training loss plateaus (patience: PLATEAU_PATIENCE unless set), keep the lowest-training-loss weights
+    # (their batch-norm statistics recomputed over the training data: NoValidation.kept_state)
     validation: str = _option(
         "auto",
         "auto (default): no validation split below 1000 labelled training examples (see --no-validation), else split; split: hold a fifth of the training data out for early stopping; none: as --no-validation",
         choices=VALIDATION,
-        shorthand=("--no-validation", "none", "for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss"),
+        shorthand=("--no-validation", "none", "for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss (batch-norm statistics recomputed for them)"),
     )
     # initial weights and the shuffling order
     seed: int = _option(0, "initial weights and shuffling (default: 0)", parse="int")

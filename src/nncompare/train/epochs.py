@@ -26,6 +26,7 @@ from .steps import (
     RunResult,
     Stopper,
     all_labelled,
+    batch_norm_statistics,
     divergence,
     epoch_budget,
     evaluate,
@@ -49,6 +50,7 @@ class Strategy:
     validate()                    the row's validation columns ({} without validation: then the
                                   training loss is the monitored value)
     agree(reason)                 the stop reason every process follows (distributed training)
+    kept_state(stopper)           the weights tested when there is no refit (the stopper's best)
     for_refit()                   the same training on train+val from the initial weights
     finish(metrics, stopper)      what this way of training adds to the metrics
     """
@@ -97,6 +99,10 @@ class Strategy:
     def agree(self, reason: str | None) -> str | None:
         return reason
 
+    def kept_state(self, stopper: Stopper) -> dict:
+        """The state dict tested when no refit follows: by default the stopper's best weights."""
+        return stopper.best_state
+
     def for_refit(self) -> Strategy:
         raise UserError(f"refit is not available for {type(self).__name__} training")
 
@@ -132,7 +138,7 @@ def run_epochs(strategy: Strategy, on_epoch: EpochCallback | None = None, checkp
     epochs = range(resumed.first_epoch, max_epochs + 1) if not resumed.stop_reason else range(0)  # stopped: straight to the test
     reason, why_diverged = _train_epochs(strategy, epochs, history, on_epoch, strategy.trivial, stopper, checkpoint, loop, deadline)
     stop_reason = reason or resumed.stop_reason or "max_epochs"
-    best_epoch, best_state, refit_epochs = stopper.best_epoch, stopper.best_state, 0
+    best_epoch, best_state, refit_epochs = stopper.best_epoch, strategy.kept_state(stopper), 0
     if config.refit and stop_reason != "diverged" and best_epoch:
         # the validation split chose how long to train; now train on every labelled example for that
         # long, from the same initial weights, with the same seeds. The test split is still untouched,
@@ -245,13 +251,16 @@ class NoValidation(Supervised):
     Trains on train+val together for max_epochs; after `patience` epochs (PLATEAU_PATIENCE unless set)
     without a lower training loss the learning rate is multiplied by PLATEAU_FACTOR, down to
     MIN_LR_FRACTION of the set rate (torch's ReduceLROnPlateau on the epoch's mean training loss); the
-    weights of the epoch with the lowest training loss are kept and tested. Only max_seconds ends a run
-    early. History rows carry the epoch's learning rate and no validation columns."""
+    weights of the epoch with the lowest training loss are kept and tested, with their batch-norm
+    statistics recomputed over the training data (`batch_norm_statistics`): the moving averages
+    training leaves belong to the weights of the last epochs, not to the kept ones. Only max_seconds
+    ends a run early. History rows carry the epoch's learning rate and no validation columns."""
 
     early_stopping = False
 
     def __init__(self, model: nn.Module, dataset, config: TrainConfig):
         super().__init__(model, dataset, config, *all_labelled(dataset, "cpu"), validation=False)
+        self.recomputed = 0  # batch norms whose statistics kept_state recomputed
 
     def start(self, optimizer, scheduler, max_epochs):
         # the schedule is "constant" (TrainConfig.validate): no per-step scheduler, a per-epoch one
@@ -270,5 +279,10 @@ class NoValidation(Supervised):
         row["lr"] = lr
         return row
 
+    def kept_state(self, stopper):
+        self.model.load_state_dict(stopper.best_state)
+        self.recomputed = batch_norm_statistics(self.model, self.x, self.lengths, self.batch_size)
+        return copy.deepcopy(self.model.state_dict())
+
     def finish(self, metrics, stopper):
-        metrics.update(validation="none", best_train_loss=stopper.best_loss)
+        metrics.update(validation="none", best_train_loss=stopper.best_loss, batch_norm_recomputed=self.recomputed)

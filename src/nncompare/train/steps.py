@@ -118,6 +118,36 @@ def evaluate(
 
 
 @torch.no_grad()
+def batch_norm_statistics(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None, batch_size: int) -> int:
+    """Recompute the running mean and variance of every batch norm in `model` over (x, lengths) for
+    the weights it has now: the statistics eval mode normalises with. Training keeps them as moving
+    averages (momentum 0.1) of batches seen under earlier weights; for weights kept from an earlier
+    epoch, or at a high learning rate, those belong to other weights. Each batch norm's averages are
+    reset and every batch weighs equally (as torch.optim.swa_utils.update_bn does, Izmailov et al. 2018,
+    which cannot pass `lengths` to a model); nothing else runs in training mode, so dropout draws no
+    random numbers. Returns how many batch norms were recomputed (0: the model has none)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms or len(x) == 0:
+        return 0
+    momenta = [m.momentum for m in norms]
+    device = next(model.parameters()).device
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.train()
+    try:
+        for k, i in enumerate(range(0, len(x), batch_size)):
+            for m in norms:
+                m.momentum = 1.0 / (k + 1)  # the running value becomes the mean over batches 1..k+1
+            run_model(model, x[i : i + batch_size].to(device), batch_rows(lengths, i, i + batch_size, device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
+    return len(norms)
+
+
+@torch.no_grad()
 def inference_throughput(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None = None, batch_size: int = 256, min_seconds: float = 0.2) -> float:
     """Examples per second of `model` in eval mode on `x`, batches of `batch_size`, after one warm-up batch."""
     model.eval()
