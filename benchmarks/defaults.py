@@ -1,7 +1,7 @@
 """Candidate defaults for series, side by side on the bundled UCR/UEA sets: the evidence behind the CNN's
 batch norm for series and the small-training-set protocol (train/protocol.py), beside MiniRocket.
 
-    python benchmarks/defaults.py [--device cpu|cuda] [--workers N] [--seeds 2] [--configs a,b] [--sets A,B]
+    python benchmarks/defaults.py [--device cpu|cuda] [--workers N] [--seeds 2] [--first-seed 0] [--per-seed] [--configs a,b] [--sets A,B]
     python benchmarks/defaults.py --smoke   # seconds: ItalyPowerDemand, two configurations, 1 seed of 1 epoch
 
 Every configuration pins what it compares (norm, validation), so the table keeps its meaning when the
@@ -84,6 +84,8 @@ def main() -> int:
     p.add_argument("--sets", default=",".join(SETS))
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--first-seed", type=int, default=0, help="the seeds run are FIRST_SEED .. FIRST_SEED + SEEDS - 1 (default 0)")
+    p.add_argument("--per-seed", action="store_true", help="also print every seed's score, with the mean and standard deviation")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: ItalyPowerDemand, cnn and cnn-bn-none, 1 seed of 1 epoch")
@@ -101,7 +103,7 @@ def main() -> int:
     start = time.perf_counter()
     scores: dict[tuple[str, str], list[float]] = {}
     times: dict[tuple[str, str], list[float]] = {}
-    jobs = [(s, c, seed, args.device, max_epochs) for seed in range(args.seeds) for c in configs for s in sets]
+    jobs = [(s, c, seed, args.device, max_epochs) for seed in range(args.first_seed, args.first_seed + args.seeds) for c in configs for s in sets]
     with ProcessPoolExecutor(args.workers) as pool:
         for s, c, score, seconds in pool.map(one_run, *zip(*jobs)):
             scores.setdefault((c, s), []).append(score)
@@ -113,6 +115,13 @@ def main() -> int:
     for c in configs:
         means = [statistics.fmean(scores[(c, s)]) for s in sets]
         print(f"{c:14} " + " ".join(f"{100 * m:>8.1f}" for m in means) + f" {100 * statistics.fmean(means):>6.1f}")
+    if args.per_seed:
+        print(f"test accuracy % per seed ({args.first_seed}..{args.first_seed + args.seeds - 1})")
+        for c in configs:
+            for s in sets:
+                runs = [100 * x for x in scores[(c, s)]]
+                spread = f" ± {statistics.stdev(runs):.1f}" if len(runs) > 1 else ""
+                print(f"{c:14} {s:22} " + " ".join(f"{x:5.1f}" for x in runs) + f"   mean {statistics.fmean(runs):.1f}{spread}")
     print("seconds per run, mean over seeds")
     for c in configs:
         print(f"{c:14} " + " ".join(f"{statistics.fmean(times[(c, s)]):>8.1f}" for s in sets))
