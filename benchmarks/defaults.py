@@ -50,6 +50,9 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # the learning rate and the width of the series CNN, one at a time
     "cnn-bn-none-lr3": ("cnn", {"norm": "batch"}, {**NONE, "lr": 1e-3}),
     "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64}, NONE),
+    # batch norm in the TCN's blocks and the MLP's layers, now that the kept weights get their own statistics
+    "tcn-bn-none": ("tcn", {"norm": "batch"}, NONE),
+    "mlp-bn-none": ("mlp", {"norm": "batch"}, NONE),
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
 

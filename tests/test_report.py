@@ -137,3 +137,13 @@ def test_the_configuration_table_says_whether_a_validation_split_was_used():
     spec = {"dataset": "ucr:ArrowHead", "models": ["cnn"], "seeds": [0], "train": {"max_epochs": 1000, "validation": "none", "refit": False}}
     table = _config(spec, {})
     assert "<tr><td>validation</td><td>none</td>" in table and "<tr><td>refit</td><td>off</td>" in table
+
+
+def test_the_data_line_says_the_runs_trained_on_train_and_val_together_without_a_split():
+    from nncompare.report.html import trained_on
+
+    sizes = {"train": 28, "val": 8, "test": 175}
+    auto_none = {"sizes": sizes, "protocol": "36 labelled training examples (under 1000): ...", "train": {"validation": "auto"}}
+    assert trained_on(auto_none) == "; every run trained on all 36 train + val examples (no validation split)"
+    assert "all 36" in trained_on({"sizes": sizes, "protocol": None, "train": {"validation": "none"}})  # --no-validation
+    assert trained_on({"sizes": sizes, "protocol": None, "train": {"validation": "split"}}) == ""  # the split is what it says

@@ -121,7 +121,7 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
     parts["summary"] = (
         f'<p class="verdict">{html.escape(say)}</p>'
         + _table(header, res, classes)
-        + f'<p class="note">{html.escape(spec["dataset"])}: {desc}. {len(models)} models × {len(spec["seeds"])} seeds; '
+        + f'<p class="note">{html.escape(spec["dataset"])}: {desc}{html.escape(trained_on(spec))}. {len(models)} models × {len(spec["seeds"])} seeds; '
         + f'comparison {html.escape(comparison["folder"].name)}; {summary.get("wall_seconds", 0):.0f} s of wall time.</p>'
     )
     # overview
@@ -196,6 +196,16 @@ UNSET = {  # what a setting left at None means (see TrainConfig)
     "lr": "each model's own (above)",
     "max_seconds": "no limit",
 }
+
+
+def trained_on(spec: dict) -> str:
+    """What the seeded runs trained on, where the data's description of its splits does not say it:
+    without a validation split (the small-set protocol, or --no-validation) train and val are one."""
+    sizes = spec.get("sizes") or {}
+    no_split = spec.get("protocol") or spec.get("train", {}).get("validation") == "none"
+    if not no_split or not sizes.get("val"):
+        return ""
+    return f"; every run trained on all {sizes.get('train', 0) + sizes['val']} train + val examples (no validation split)"
 
 
 def _setting(key: str, value) -> str:
