@@ -474,3 +474,58 @@ def test_without_validation_the_kept_weights_are_tested_with_batch_norm_statisti
         assert torch.allclose(kept[name].float(), value.float(), atol=1e-6), name
     test_loss, _ = evaluate(model, data.test.x, data.test.y)
     assert math.isclose(result.metrics["test_loss"], test_loss, rel_tol=1e-6)
+
+
+def test_a_step_whose_gradient_is_not_finite_is_skipped_and_counted():
+    """An overflow in back-propagation cannot be clipped (inf x 0 is NaN): the step is skipped, the
+    weights stay as they were, and the epoch's row and the run's metrics count it."""
+    from nncompare.train.steps import optimizer_step
+
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = torch.optim.Adam([w], lr=0.1)
+    model = torch.nn.Module()
+    model.w = w
+    assert optimizer_step(model, optimizer, None, TrainConfig(), (w * torch.tensor([float("inf"), 1.0])).sum()) is False
+    assert w.tolist() == [1.0, -2.0] and w.grad is None
+    assert optimizer_step(model, optimizer, None, TrainConfig(), (w * w).sum()) is True
+    assert w.tolist() != [1.0, -2.0] and torch.isfinite(w).all()
+    # clip 0 turns the check off with the clipping: the step is taken, as the user asked
+    assert optimizer_step(model, optimizer, None, TrainConfig(clip=0), (w * torch.tensor([float("inf"), 1.0])).sum()) is True
+    assert torch.isnan(w).any()
+
+
+class Overflows(torch.nn.Module):
+    """A tiny classifier whose backward pass overflows on every third call (a gradient of inf)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x, lengths=None):
+        out = self.inner(x)
+        if self.training:
+            self.calls += 1
+            if self.calls % 3 == 0:
+                out = _InfGradient.apply(out)  # the same values forward
+        return out
+
+
+class _InfGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+def test_a_run_with_overflowing_gradients_keeps_finite_weights_and_reports_the_skips():
+    data = toy_dataset()
+    set_seed(0)
+    model = Overflows(create_model("mlp", data.meta, dropout=0.0))
+    result = fit(model, data, TrainConfig(max_epochs=3, batch_size=60, lr=3e-3, validation="split"))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    skipped = [row.get("skipped_steps", 0) for row in result.history]
+    assert sum(skipped) == result.metrics["skipped_steps"] == 4  # 12 training steps, every third overflows
+    assert result.metrics["stop_reason"] == "max_epochs" and math.isfinite(result.history[-1]["train_loss"])

@@ -212,18 +212,21 @@ class Supervised(Strategy):
             self.initial = copy.deepcopy(self.model.state_dict())  # where the refit phase starts again
         return math.ceil(self.n / self.batch_size)
 
-    def train_on(self, x, y, lengths) -> tuple[float, int]:
-        """One shuffled pass over (x, y): (mean training loss, right predictions)."""
+    def train_on(self, x, y, lengths) -> tuple[float, int, int]:
+        """One shuffled pass over (x, y): (mean training loss, right predictions, skipped steps)."""
         return train_epoch(self.model, self.optimizer, self.objective, self.config, x, y, lengths, self.batch_size, self.shuffle, self.scheduler, self.augmenter)
 
-    def training_columns(self, loss: float, correct: int, n: int) -> dict:
+    def training_columns(self, loss: float, correct: int, n: int, skipped: int = 0) -> dict:
         row = {"train_loss": loss}
         if self.objective.has_accuracy:
             row["train_acc"] = correct / (n * self.objective.predictions_per_example(self.y))
+        if skipped:
+            row["skipped_steps"] = skipped  # a column only where an epoch skipped a step
         return row
 
     def train_epoch(self, epoch, deadline) -> dict:
-        return self.training_columns(*self.train_on(self.x, self.y, self.lengths), self.n)
+        loss, correct, skipped = self.train_on(self.x, self.y, self.lengths)
+        return self.training_columns(loss, correct, self.n, skipped)
 
     def validate(self) -> dict:
         if not self.validation:

@@ -112,8 +112,8 @@ class PseudoLabels(LabelledOnly):
             if n_pseudo:
                 x, y = torch.cat([x, self.x_u[keep]]), torch.cat([y, guess[keep]])
                 lengths = None if lengths is None else torch.cat([lengths, self.len_u[keep]])
-        loss, correct = self.train_on(x, y, lengths)
-        return {"train_loss": loss, "train_acc": correct / len(y), "pseudo_labels": n_pseudo}
+        loss, correct, skipped = self.train_on(x, y, lengths)
+        return {"train_loss": loss, "train_acc": correct / len(y), "pseudo_labels": n_pseudo, **({"skipped_steps": skipped} if skipped else {})}
 
 
 class MeanTeacher(LabelledOnly):

@@ -225,23 +225,37 @@ def make_augmenter(meta, config: TrainConfig):
     return fn
 
 
-def optimizer_step(model, optimizer, scheduler, config: TrainConfig, loss: torch.Tensor) -> None:
-    """Back-propagate `loss`, clip the gradient norm (unless clip is 0), step Adam and the schedule."""
+def optimizer_step(model, optimizer, scheduler, config: TrainConfig, loss: torch.Tensor) -> bool:
+    """Back-propagate `loss`, clip the gradient norm (unless clip is 0), step Adam and the schedule.
+
+    With clipping on, a step whose gradient norm is not finite is skipped (the schedule still
+    advances), as a mixed-precision GradScaler skips one: an overflow in back-propagation, as through
+    a long recurrence, cannot be scaled back to the clipping norm (infinity times zero is NaN), and
+    Adam would write NaN into every weight. A NaN loss skips its step too; the epoch's loss then shows
+    the divergence. Returns False when the step was skipped."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    stepped = True
     if config.clip > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-    optimizer.step()
+        norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        stepped = bool(torch.isfinite(norm))  # one sync a step, as GradScaler's check
+    if stepped:
+        optimizer.step()
+    else:
+        optimizer.zero_grad(set_to_none=True)
     if scheduler is not None:
         scheduler.step()
+    return stepped
 
 
-def train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None, augmenter=None) -> tuple[float, int]:
-    """One pass over (x, y) in a shuffled order; (mean training loss, number of right predictions)."""
+def train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None, augmenter=None) -> tuple[float, int, int]:
+    """One pass over (x, y) in a shuffled order; (mean training loss, number of right predictions,
+    steps skipped for a gradient that was not finite)."""
     model.train()
     n, device = len(y), x.device
     order = torch.randperm(n, generator=shuffle).to(device)  # same order on every device
     loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+    skipped = 0
     for i in range(0, n, batch_size):
         idx = order[i : i + batch_size]
         xb, lb = x[idx], None if lengths is None else lengths[idx]
@@ -249,11 +263,11 @@ def train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, 
             xb = augmenter(xb, lb)
         out = run_model(model, xb, lb)
         loss, right = objective.loss(out, y[idx]), objective.correct(out, y[idx])
-        optimizer_step(model, optimizer, scheduler, config, loss)
+        skipped += not optimizer_step(model, optimizer, scheduler, config, loss)
         raise_if_stopped()  # the first Ctrl-C: stop after this step (the last epoch-end checkpoint stays)
         loss_sum += loss.detach() * len(idx)  # summed on the device: no sync per step
         correct += right
-    return loss_sum.item() / n, int(correct.item())
+    return loss_sum.item() / n, int(correct.item()), skipped
 
 
 class Stopper:
@@ -292,6 +306,7 @@ def final_metrics(model, dataset, objective: Objective, history: list[dict], bes
         "epochs": len(history),
         "max_epochs": max_epochs,
         "stop_reason": stop_reason,
+        "skipped_steps": sum(row.get("skipped_steps", 0) for row in history),  # gradients not finite (optimizer_step)
         "train_seconds": train_seconds,
         "inference_per_second": inference_throughput(model, dataset.test.x, dataset.test.lengths),
     }
