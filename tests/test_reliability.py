@@ -508,3 +508,23 @@ def test_no_code_path_unpickles():
     assert offenders == []
     # the check itself finds what it looks for
     assert re.search(r"\b(import|from)\s+(c?pickle|dill|joblib|shelve|marshal)\b", "import pickle")
+
+
+def test_the_command_line_names_a_run_that_skipped_steps(tmp_path, monkeypatch, capsys):
+    """A step whose gradient is not finite is skipped (steps.optimizer_step); the run finishes, and the
+    summary under the table says which run skipped how many, as the run's metrics count them."""
+    steps = sys.modules["nncompare.train.steps"]
+    real_step, calls = steps.optimizer_step, []
+
+    def every_other_overflows(model, optimizer, scheduler, config, loss):
+        calls.append(1)
+        if len(calls) % 2:
+            return real_step(model, optimizer, scheduler, config, loss)
+        return real_step(model, optimizer, scheduler, config, loss * float("inf"))  # inf gradient
+
+    monkeypatch.setattr(steps, "optimizer_step", every_other_overflows)
+    assert main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "2", "--workers", "1", "--store", str(tmp_path), "--quiet", "--no-report", "--no-reference"]) == 0
+    out = capsys.readouterr().out
+    (run,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/mlp-seed0/metrics.json")]
+    assert run["status"] == "done" and run["skipped_steps"] == len(calls) // 2 > 0
+    assert f"run mlp seed 0 skipped {run['skipped_steps']} training step(s) whose gradient was not finite" in out

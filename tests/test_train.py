@@ -494,6 +494,27 @@ def test_a_step_whose_gradient_is_not_finite_is_skipped_and_counted():
     assert torch.isnan(w).any()
 
 
+def test_a_finite_gradient_whose_norm_overflows_is_clipped_in_its_own_direction():
+    """Entries of 1e20 are finite, but their sum of squares overflows float32: torch's clip_grad_norm_
+    alone would get an infinite norm and zero the gradient. The step goes the gradient's way at the
+    clip norm; an ordinary gradient is clipped as clip_grad_norm_ clips it."""
+    from nncompare.train.steps import optimizer_step
+
+    w = torch.nn.Parameter(torch.zeros(2))
+    model = torch.nn.Module()
+    model.w = w
+    sgd = torch.optim.SGD([w], lr=1.0)
+    assert optimizer_step(model, sgd, None, TrainConfig(clip=1.0), (w * torch.tensor([3e20, 4e20])).sum()) is True
+    assert torch.allclose(w.detach(), torch.tensor([-0.6, -0.8]), atol=1e-6)  # norm 1, direction (3, 4)
+    w.data.zero_()
+    assert optimizer_step(model, sgd, None, TrainConfig(clip=1.0), (w * torch.tensor([3.0, 4.0])).sum()) is True
+    v = torch.nn.Parameter(torch.zeros(2))
+    (v * torch.tensor([3.0, 4.0])).sum().backward()
+    torch.nn.utils.clip_grad_norm_([v], 1.0)
+    torch.optim.SGD([v], lr=1.0).step()
+    assert torch.equal(w.detach(), v.detach())  # the same to the bit as torch's clipping
+
+
 class Overflows(torch.nn.Module):
     """A tiny classifier whose backward pass overflows on every third call (a gradient of inf)."""
 

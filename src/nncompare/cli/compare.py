@@ -469,4 +469,6 @@ def cmd_compare(args) -> int:
             console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)
         elif r.get("status") == "diverged":
             console.print(f"run {r['model']} seed {r['seed']} {r.get('error', 'diverged')}", highlight=False)
+        if r.get("skipped_steps"):
+            console.print(f"run {r['model']} seed {r['seed']} skipped {r['skipped_steps']} training step(s) whose gradient was not finite (history.csv shows the epochs; see docs/reliability.md)", highlight=False)
     return 0

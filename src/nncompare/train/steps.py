@@ -225,20 +225,34 @@ def make_augmenter(meta, config: TrainConfig):
     return fn
 
 
+# Above this, a gradient entry can make the squared norm overflow float32 (n * 1e30 < 3.4e38 for
+# models under 3.4e8 parameters) though every entry is finite.
+LARGEST_CLIPPABLE_GRADIENT = 1e15
+
+
 def optimizer_step(model, optimizer, scheduler, config: TrainConfig, loss: torch.Tensor) -> bool:
     """Back-propagate `loss`, clip the gradient norm (unless clip is 0), step Adam and the schedule.
 
-    With clipping on, a step whose gradient norm is not finite is skipped (the schedule still
-    advances), as a mixed-precision GradScaler skips one: an overflow in back-propagation, as through
-    a long recurrence, cannot be scaled back to the clipping norm (infinity times zero is NaN), and
-    Adam would write NaN into every weight. A NaN loss skips its step too; the epoch's loss then shows
-    the divergence. Returns False when the step was skipped."""
+    Clipping (Pascanu et al. 2013) must see the true norm. A gradient exploding through a long
+    recurrence can have finite entries whose sum of squares overflows; torch's clip_grad_norm_ then
+    gets an infinite norm and multiplies every entry by 0, and Adam moves on its momentum alone. So
+    when an entry exceeds LARGEST_CLIPPABLE_GRADIENT the gradient is first scaled down (its direction
+    kept) and clipping brings it to the clip norm exactly. A gradient with an infinite or NaN entry
+    has no direction: that step is skipped (the schedule still advances), as a mixed-precision
+    GradScaler skips one, instead of Adam writing NaN into every weight. A NaN loss skips its step
+    too; the epoch's loss then shows the divergence. Returns False when the step was skipped."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     stepped = True
     if config.clip > 0:
-        norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        stepped = bool(torch.isfinite(norm))  # one sync a step, as GradScaler's check
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        largest = float(max(g.detach().abs().amax() for g in grads)) if grads else 0.0  # one sync a step, as GradScaler's check
+        stepped = math.isfinite(largest)
+        if stepped and largest > LARGEST_CLIPPABLE_GRADIENT:
+            for g in grads:
+                g.mul_(LARGEST_CLIPPABLE_GRADIENT / largest)
+        if stepped:
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip)
     if stepped:
         optimizer.step()
     else:
