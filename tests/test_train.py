@@ -489,6 +489,12 @@ def test_a_step_whose_gradient_is_not_finite_is_skipped_and_counted():
     assert w.tolist() == [1.0, -2.0] and w.grad is None
     assert optimizer_step(model, optimizer, None, TrainConfig(), (w * w).sum()) is True
     assert w.tolist() != [1.0, -2.0] and torch.isfinite(w).all()
+    # a NaN entry in a later tensor than a finite one is found too
+    b = torch.nn.Parameter(torch.tensor([0.5]))
+    model.b = b
+    optimizer = torch.optim.Adam([w, b], lr=0.1)
+    assert optimizer_step(model, optimizer, None, TrainConfig(), (w * w).sum() + b * torch.tensor([float("nan")])) is False
+    assert torch.isfinite(w).all() and b.item() == 0.5
     # clip 0 turns the check off with the clipping: the step is taken, as the user asked
     assert optimizer_step(model, optimizer, None, TrainConfig(clip=0), (w * torch.tensor([float("inf"), 1.0])).sum()) is True
     assert torch.isnan(w).any()

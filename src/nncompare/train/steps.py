@@ -246,7 +246,8 @@ def optimizer_step(model, optimizer, scheduler, config: TrainConfig, loss: torch
     stepped = True
     if config.clip > 0:
         grads = [p.grad for p in model.parameters() if p.grad is not None]
-        largest = float(max(g.detach().abs().amax() for g in grads)) if grads else 0.0  # one sync a step, as GradScaler's check
+        # amax, not Python's max, which a NaN compared last would slip past; one sync a step, as GradScaler's check
+        largest = float(torch.stack([g.detach().abs().amax() for g in grads]).amax()) if grads else 0.0
         stepped = math.isfinite(largest)
         if stepped and largest > LARGEST_CLIPPABLE_GRADIENT:
             for g in grads:
