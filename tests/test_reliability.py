@@ -528,3 +528,15 @@ def test_the_command_line_names_a_run_that_skipped_steps(tmp_path, monkeypatch, 
     (run,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/mlp-seed0/metrics.json")]
     assert run["status"] == "done" and run["skipped_steps"] == len(calls) // 2 > 0
     assert f"run mlp seed 0 skipped {run['skipped_steps']} training step(s) whose gradient was not finite" in out
+    # every step overflowing: the run stops as stalled after STALL_EPOCHS epochs and the line says so
+    from nncompare.train.epochs import STALL_EPOCHS
+
+    monkeypatch.setattr(steps, "optimizer_step", lambda model, optimizer, scheduler, config, loss: real_step(model, optimizer, scheduler, config, loss * float("inf")))
+    store = tmp_path / "stalled"
+    assert main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "30", "--patience", "50", "--workers", "1", "--store", str(store), "--quiet", "--no-reference"]) == 0
+    out = capsys.readouterr().out
+    (run,) = [json.loads(p.read_text()) for p in store.glob("*/mlp-seed0/metrics.json")]
+    assert run["status"] == "done" and run["stop_reason"] == "stalled" and run["epochs"] == STALL_EPOCHS
+    assert f"and stopped after epoch {STALL_EPOCHS}: every step of its last {STALL_EPOCHS} epochs was skipped" in " ".join(out.split())
+    report = " ".join(next(store.glob("*/report.md")).read_text().split())  # and the report says it under the results
+    assert f"mlp seed 0 skipped {run['skipped_steps']} training step(s) whose gradient was not finite, and stopped after epoch {STALL_EPOCHS}" in report

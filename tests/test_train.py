@@ -2,6 +2,7 @@
 exactly, budgets are respected, bad settings are refused."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -522,17 +523,18 @@ def test_a_finite_gradient_whose_norm_overflows_is_clipped_in_its_own_direction(
 
 
 class Overflows(torch.nn.Module):
-    """A tiny classifier whose backward pass overflows on every third call (a gradient of inf)."""
+    """A tiny classifier whose backward pass overflows (a gradient of inf) on every third training call,
+    or on every call after the `from_call`th."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, from_call: int | None = None):
         super().__init__()
-        self.inner, self.calls = inner, 0
+        self.inner, self.calls, self.from_call = inner, 0, from_call
 
     def forward(self, x, lengths=None):
         out = self.inner(x)
         if self.training:
             self.calls += 1
-            if self.calls % 3 == 0:
+            if (self.calls % 3 == 0) if self.from_call is None else self.calls > self.from_call:
                 out = _InfGradient.apply(out)  # the same values forward
         return out
 
@@ -556,3 +558,22 @@ def test_a_run_with_overflowing_gradients_keeps_finite_weights_and_reports_the_s
     skipped = [row.get("skipped_steps", 0) for row in result.history]
     assert sum(skipped) == result.metrics["skipped_steps"] == 4  # 12 training steps, every third overflows
     assert result.metrics["stop_reason"] == "max_epochs" and math.isfinite(result.history[-1]["train_loss"])
+
+
+def test_a_run_whose_every_step_is_skipped_for_ten_epochs_stops_as_stalled():
+    """From the 9th step (epoch 3, 4 steps an epoch) every gradient overflows: the weights never change
+    again, so the run stops after STALL_EPOCHS such epochs, keeping its best weights, instead of
+    spending its remaining epochs; a run that skips only some steps trains on to its budget."""
+    from nncompare.train.epochs import STALL_EPOCHS
+
+    data = toy_dataset()
+    config = TrainConfig(max_epochs=40, patience=100, batch_size=60, lr=3e-3, validation="split")
+    set_seed(0)
+    model = Overflows(create_model("mlp", data.meta, dropout=0.0), from_call=8)
+    result = fit(model, data, config)
+    assert result.metrics["stop_reason"] == "stalled" and result.metrics["epochs"] == 2 + STALL_EPOCHS
+    assert [row.get("skipped_steps", 0) for row in result.history] == [0, 0] + [4] * STALL_EPOCHS
+    assert result.metrics["best_epoch"] <= 2 and math.isfinite(result.metrics["score"])
+    set_seed(0)
+    model = Overflows(create_model("mlp", data.meta, dropout=0.0))
+    assert fit(model, data, replace(config, max_epochs=2 + STALL_EPOCHS)).metrics["stop_reason"] == "max_epochs"

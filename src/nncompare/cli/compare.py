@@ -464,11 +464,14 @@ def cmd_compare(args) -> int:
         finally:
             progress.close()
         console.print(semi_table(supervised, result, args.semi, args.labels))
+    from ..train.epochs import STALL_EPOCHS
+
     for r in result.runs:
         if r.get("status") == "failed":
             console.print(f"run {r['model']} seed {r['seed']} failed: {r.get('error')}", highlight=False)
         elif r.get("status") == "diverged":
             console.print(f"run {r['model']} seed {r['seed']} {r.get('error', 'diverged')}", highlight=False)
         if r.get("skipped_steps"):
-            console.print(f"run {r['model']} seed {r['seed']} skipped {r['skipped_steps']} training step(s) whose gradient was not finite (history.csv shows the epochs; see docs/reliability.md)", highlight=False)
+            stalled = f", and stopped after epoch {r.get('epochs')}: every step of its last {STALL_EPOCHS} epochs was skipped (its best weights are kept)" if r.get("stop_reason") == "stalled" else ""
+            console.print(f"run {r['model']} seed {r['seed']} skipped {r['skipped_steps']} training step(s) whose gradient was not finite{stalled} (history.csv shows the epochs; see docs/reliability.md)", highlight=False)
     return 0

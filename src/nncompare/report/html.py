@@ -123,6 +123,7 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
         + _table(header, res, classes)
         + f'<p class="note">{html.escape(spec["dataset"])}: {desc}{html.escape(trained_on(spec))}. {len(models)} models × {len(spec["seeds"])} seeds; '
         + f'comparison {html.escape(comparison["folder"].name)}; {summary.get("wall_seconds", 0):.0f} s of wall time.</p>'
+        + "".join(f'<p class="note">{html.escape(line)}</p>' for line in skipped_notes(comparison))
     )
     # overview
     parts["overview"] = _table([""] + models, [[name] + [cells[m] for m in models] for name, cells in ov])
@@ -177,7 +178,7 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>{nav}{body}</body></html>\n"
     )
-    return page, _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm)
+    return page, _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm, skipped_notes(comparison))
 
 
 def _samples(analyses: dict) -> str:
@@ -196,6 +197,20 @@ UNSET = {  # what a setting left at None means (see TrainConfig)
     "lr": "each model's own (above)",
     "max_seconds": "no limit",
 }
+
+
+def skipped_notes(comparison: dict) -> list[str]:
+    """A sentence for each run that skipped optimizer steps whose gradient was not finite
+    (train/steps.py optimizer_step), and whether it stopped as stalled (train/epochs.py stalled)."""
+    out = []
+    for model, runs in comparison["runs"].items():
+        for run in runs:
+            m = run["metrics"]
+            if m.get("skipped_steps"):
+                stalled = f", and stopped after epoch {m.get('epochs')} because every step of its last epochs was skipped" if m.get("stop_reason") == "stalled" else ""
+                out.append(f"{model} seed {m.get('seed')} skipped {m['skipped_steps']} training step(s) whose gradient was not finite{stalled}; "
+                           f"the weights of its best epoch ({m.get('best_epoch')}) were kept and tested.")
+    return out
 
 
 def trained_on(spec: dict) -> str:
@@ -423,8 +438,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm) -> str:
-    parts = [f"# {title}", "", say, "", _md_table(header, res), "", "## Overview", "", _md_table([""] + models, [[name] + [cells[m] for m in models] for name, cells in ov])]
+def _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm, skipped) -> str:
+    parts = [f"# {title}", "", say, "", _md_table(header, res), *[x for line in skipped for x in ("", line)], "", "## Overview", "", _md_table([""] + models, [[name] + [cells[m] for m in models] for name, cells in ov])]
     if classified:
         parts += ["", "## Calibration", "", _md_table(["model", "ECE", "test accuracy (seed analysed)"], [[m, f"{a['calibration']['ece']:.3f}", f"{100 * a['accuracy']:.1f}%"] for m, a in classified.items()])]
     if spec.get("tuning"):

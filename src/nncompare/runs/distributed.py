@@ -196,7 +196,7 @@ def _train_distributed(data, model_name, seed, config, model_args, data_options,
             dist.destroy_process_group()
 
 
-STOP_CODES = {0: None, 1: "early_stopping", 2: "max_seconds", 3: "diverged"}
+STOP_CODES = {0: None, 1: "early_stopping", 2: "max_seconds", 3: "diverged", 4: "stalled"}
 
 
 class Sharded(Supervised):

@@ -116,7 +116,7 @@ def run_epochs(strategy: Strategy, on_epoch: EpochCallback | None = None, checkp
     The budget is `epoch_budget`'s; Adam and the schedule are `make_optimizer`'s over it. After each
     epoch the row goes to the history and `on_epoch`; a run stops when it diverges, when the monitored
     value (validation loss, or the training loss without validation) has not fallen for `patience`
-    epochs, or when `max_seconds` have passed; with `checkpoint` the loop's state is saved and a found
+    epochs, when `max_seconds` have passed, or when it has stalled (`stalled`); with `checkpoint` the loop's state is saved and a found
     checkpoint resumed. The kept module's best weights are then loaded into the model, or, with
     `config.refit`, the model is trained again from its initial weights for the best epoch count on
     train+val (rows with phase "refit"), and it is tested (`final_metrics`)."""
@@ -136,7 +136,7 @@ def run_epochs(strategy: Strategy, on_epoch: EpochCallback | None = None, checkp
     history = resumed.history
     deadline = None if config.max_seconds is None else stopper.start + config.max_seconds
     epochs = range(resumed.first_epoch, max_epochs + 1) if not resumed.stop_reason else range(0)  # stopped: straight to the test
-    reason, why_diverged = _train_epochs(strategy, epochs, history, on_epoch, strategy.trivial, stopper, checkpoint, loop, deadline)
+    reason, why_diverged = _train_epochs(strategy, epochs, history, on_epoch, strategy.trivial, stopper, checkpoint, loop, deadline, steps=steps)
     stop_reason = reason or resumed.stop_reason or "max_epochs"
     best_epoch, best_state, refit_epochs = stopper.best_epoch, strategy.kept_state(stopper), 0
     if config.refit and stop_reason != "diverged" and best_epoch:
@@ -147,7 +147,7 @@ def run_epochs(strategy: Strategy, on_epoch: EpochCallback | None = None, checkp
         refit_steps = refit.prepare(device)
         refit.start(*make_optimizer(model, config, refit_epochs * refit_steps), refit_epochs)
         first = len(history) + 1
-        reason, why = _train_epochs(refit, range(first, first + refit_epochs), history, on_epoch, strategy.trivial, phase="refit")
+        reason, why = _train_epochs(refit, range(first, first + refit_epochs), history, on_epoch, strategy.trivial, phase="refit", steps=refit_steps)
         if reason:
             stop_reason, why_diverged = reason, why
         best_state = model.state_dict()
@@ -164,8 +164,22 @@ def run_epochs(strategy: Strategy, on_epoch: EpochCallback | None = None, checkp
     return RunResult(history=history, metrics=metrics, config=config)
 
 
-def _train_epochs(strategy: Strategy, epochs: range, history: list[dict], on_epoch, trivial: float, stopper: Stopper | None = None, checkpoint=None, loop=None, deadline=None, phase: str | None = None) -> tuple[str | None, str | None]:
-    """Train the numbered `epochs`, a row each; (the reason the loop stopped or None, why it diverged or None)."""
+STALL_EPOCHS = 10  # this many epochs in a row with every optimizer step skipped: the run has stalled
+
+
+def stalled(history: list[dict], steps: int | None, phase: str | None = None) -> bool:
+    """Whether every optimizer step of the last STALL_EPOCHS epochs of `phase` was skipped (a gradient
+    that was not finite: steps.optimizer_step). The weights have not changed since; full-batch
+    training on a fixed set would repeat the same overflow for every epoch left (the default GRU on a
+    1460-step series did for 707 epochs), so the run stops with its best weights kept. Counted from
+    the history, it holds across a resumed checkpoint."""
+    rows = [row for row in history if row.get("phase") == phase][-STALL_EPOCHS:]
+    return bool(steps) and len(rows) == STALL_EPOCHS and all(row.get("skipped_steps", 0) >= steps for row in rows)
+
+
+def _train_epochs(strategy: Strategy, epochs: range, history: list[dict], on_epoch, trivial: float, stopper: Stopper | None = None, checkpoint=None, loop=None, deadline=None, phase: str | None = None, steps: int | None = None) -> tuple[str | None, str | None]:
+    """Train the numbered `epochs`, a row each; (the reason the loop stopped or None, why it diverged
+    or None). `steps` (optimizer steps per epoch) lets a stalled run stop (`stalled`)."""
     for epoch in epochs:
         epoch_start = time.perf_counter()
         row = {"epoch": epoch, **({"phase": phase} if phase else {})}
@@ -178,6 +192,8 @@ def _train_epochs(strategy: Strategy, epochs: range, history: list[dict], on_epo
         monitored = row.get("val_loss", row["train_loss"])
         why_diverged = divergence(row["train_loss"], row.get("val_loss", 0.0), trivial, epoch)
         reason = "diverged" if why_diverged else stopper.after_epoch(epoch, monitored, strategy.kept) if stopper is not None else None
+        if reason is None and stalled(history, steps, phase):
+            reason = "stalled"
         reason = strategy.agree(reason)
         if checkpoint is not None:
             checkpoint.save_epoch(loop, epoch, history, reason)
