@@ -577,3 +577,29 @@ def test_a_run_whose_every_step_is_skipped_for_ten_epochs_stops_as_stalled():
     set_seed(0)
     model = Overflows(create_model("mlp", data.meta, dropout=0.0))
     assert fit(model, data, replace(config, max_epochs=2 + STALL_EPOCHS)).metrics["stop_reason"] == "max_epochs"
+
+
+@pytest.mark.parametrize("way", ["mean teacher", "text streams"])
+def test_every_way_of_training_counts_the_steps_it_skips(way, monkeypatch, tmp_path):
+    """The semi-supervised mean teacher and text read as streams step through optimizer_step too: a
+    gradient that is not finite is skipped there as well, and counted in the row and the metrics."""
+    from nncompare.train import semi, streams
+    from nncompare.train.steps import optimizer_step
+
+    module = semi if way == "mean teacher" else streams
+    calls = []
+
+    def every_other_overflows(model, optimizer, scheduler, config, loss):
+        calls.append(1)
+        return optimizer_step(model, optimizer, scheduler, config, loss * (float("inf") if len(calls) % 2 == 0 else 1.0))
+
+    monkeypatch.setattr(module, "optimizer_step", every_other_overflows)
+    if way == "mean teacher":
+        net, result = nncompare.train("digits", "mlp", seed=0, config=TrainConfig(labels=50, semi="meanteacher", max_epochs=2))
+    else:
+        path = tmp_path / "fox.txt"
+        path.write_text("".join(f"the quick brown fox {i} jumps over the lazy dog\n" for i in range(120)), encoding="utf-8")
+        net, result = nncompare.train(f"text:{path}", "gru", seed=0, config=TrainConfig(max_epochs=2), hidden_size=8)
+    assert result.metrics["skipped_steps"] == len(calls) // 2 > 0
+    assert sum(row.get("skipped_steps", 0) for row in result.history) == len(calls) // 2
+    assert all(torch.isfinite(p).all() for p in net.parameters())

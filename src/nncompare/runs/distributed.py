@@ -216,6 +216,7 @@ class Sharded(Supervised):
         self.ddp.train()
         order = torch.randperm(n, generator=self.shuffle).to(device)  # the same order in every process, as in fit()
         totals = torch.zeros(2, dtype=torch.float64, device=device)  # summed loss, right predictions (this process)
+        skipped = 0  # every process sees the same all-reduced gradient, so all skip the same steps
         for i in range(0, n, self.batch_size):
             batch = order[i : i + self.batch_size]  # global batch: the single-process loop's batch
             mine = batch[self.rank :: self.world]  # this process's share
@@ -226,12 +227,12 @@ class Sharded(Supervised):
             xb, lb = x[idx], None if lengths is None else lengths[idx]
             out = self.ddp(xb) if lb is None else self.ddp(xb, lb)
             loss = self.objective.loss(out, y[idx])
-            optimizer_step(self.model, self.optimizer, self.scheduler, self.config, loss * weight)  # clips the averaged gradients: as in one process
+            skipped += not optimizer_step(self.model, self.optimizer, self.scheduler, self.config, loss * weight)  # clips the averaged gradients: as in one process
             if weight:
                 totals[0] += loss.detach().double() * len(mine)
                 totals[1] += self.objective.correct(out.detach(), y[idx]).double()
         dist.all_reduce(totals)
-        return self.training_columns(totals[0].item() / n, totals[1].item(), n)
+        return self.training_columns(totals[0].item() / n, totals[1].item(), n, skipped)
 
     def agree(self, reason):
         import torch.distributed as dist

@@ -149,7 +149,7 @@ class MeanTeacher(LabelledOnly):
         model.train()
         teacher.train()
         order = torch.randperm(n, generator=self.shuffle).to(x_l.device)
-        loss_sum, consistency_sum, correct, step = 0.0, 0.0, 0, self.extra["step"]
+        loss_sum, consistency_sum, correct, step, skipped = 0.0, 0.0, 0, self.extra["step"], 0
         for i in range(0, n, self.batch_size):
             idx = order[i : i + self.batch_size]
             uidx = torch.randint(0, len(x_u), (len(idx),), generator=self.unlabelled_order).to(x_l.device)
@@ -165,7 +165,7 @@ class MeanTeacher(LabelledOnly):
             weight = CONSISTENCY_WEIGHT * math.exp(-5 * (1 - ramp) ** 2)
             consistency = F.mse_loss(student_u.softmax(-1), teacher_u.softmax(-1))
             loss = objective.loss(out, y_l[idx]) + weight * consistency
-            optimizer_step(model, self.optimizer, self.scheduler, self.config, loss)
+            skipped += not optimizer_step(model, self.optimizer, self.scheduler, self.config, loss)
             _ema(teacher, model, EMA_DECAY)
             raise_if_stopped()
             step += 1
@@ -173,7 +173,7 @@ class MeanTeacher(LabelledOnly):
             consistency_sum += float(consistency.detach()) * len(idx)
             correct += int(objective.correct(out, y_l[idx]))
         self.extra["step"] = step
-        return {"train_loss": loss_sum / n, "train_acc": correct / n, "consistency": consistency_sum / n}
+        return {"train_loss": loss_sum / n, "train_acc": correct / n, "consistency": consistency_sum / n, **({"skipped_steps": skipped} if skipped else {})}
 
 
 @torch.no_grad()

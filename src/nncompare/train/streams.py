@@ -110,26 +110,26 @@ def evaluate_stream(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: i
     return total / n, correct / n
 
 
-def train_epoch(model, optimizer, scheduler, config: TrainConfig, objective: Objective, xs, ys, chunk: int, deadline: float | None = None) -> tuple[float, float]:
+def train_epoch(model, optimizer, scheduler, config: TrainConfig, objective: Objective, xs, ys, chunk: int, deadline: float | None = None) -> tuple[float, float, int]:
     """One pass over the streams (B, L), chunk after chunk from a fresh state; (mean loss per
-    character, accuracy). With a `deadline` (time.perf_counter), the pass ends after the step that
+    character, accuracy, steps skipped for a gradient that was not finite). With a `deadline` (time.perf_counter), the pass ends after the step that
     reaches it, so a wall-clock budget is kept to within one step rather than one epoch."""
     model.train()
     carry = None  # reset at every epoch start
     loss_sum = torch.zeros((), device=xs.device)
     correct = torch.zeros((), device=xs.device, dtype=torch.long)
-    seen = 0
+    seen = skipped = 0
     for xb, yb in chunks(xs, ys, chunk):
         out, carry = stream_step(model, xb, carry)
         loss = objective.loss(out, yb)
-        optimizer_step(model, optimizer, scheduler, config, loss)
+        skipped += not optimizer_step(model, optimizer, scheduler, config, loss)
         carry = detached(carry)
         loss_sum += loss.detach() * yb.numel()  # the last chunk may be shorter: weigh by characters
         correct += objective.correct(out, yb)
         seen += yb.numel()
         if deadline is not None and time.perf_counter() >= deadline:
             break
-    return loss_sum.item() / seen, int(correct.item()) / seen
+    return loss_sum.item() / seen, int(correct.item()) / seen, skipped
 
 
 class Streams(Strategy):
@@ -164,8 +164,8 @@ class Streams(Strategy):
         return math.ceil(self.xs.shape[1] / self.chunk)
 
     def train_epoch(self, epoch, deadline) -> dict:
-        loss, acc = train_epoch(self.model, self.optimizer, self.scheduler, self.config, self.objective, self.xs, self.ys, self.chunk, deadline)
-        return {"train_loss": loss, "train_acc": acc}
+        loss, acc, skipped = train_epoch(self.model, self.optimizer, self.scheduler, self.config, self.objective, self.xs, self.ys, self.chunk, deadline)
+        return {"train_loss": loss, "train_acc": acc, **({"skipped_steps": skipped} if skipped else {})}
 
     def validate(self) -> dict:
         if not self.validation:
