@@ -48,7 +48,7 @@ def receptive_field_text(model: str, analysis: dict, task: str, config: dict) ->
     axis = "pixels per side" if analysis.get("kind") == "image" else "steps"
     if rf is None:
         return "-"
-    if task == "per_step" or model == "tcn":
+    if task == "per_step" or (model == "tcn" and config.get("model_args", {}).get("readout", "last") == "last"):  # runs stored before readout read the last step
         return f"{rf} {axis}" + ("" if task == "per_step" else " (the last step's features)")
     return f"{rf} {axis} per feature, then averaged over the whole input"
 
