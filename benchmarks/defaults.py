@@ -52,6 +52,12 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64}, NONE),
     # batch norm in the TCN's blocks and the MLP's layers, now that the kept weights get their own statistics
     "tcn-bn-none": ("tcn", {"norm": "batch"}, NONE),
+    "tcn-mean-none": ("tcn", {"readout": "mean"}, NONE),
+    "tcn-bn-mean-none": ("tcn", {"norm": "batch", "readout": "mean"}, NONE),
+    "gru-mean-none": ("gru", {"readout": "mean"}, NONE),
+    "lstm-mean-none": ("lstm", {"readout": "mean"}, NONE),
+    "rnn-none": ("rnn", {}, NONE),
+    "rnn-mean-none": ("rnn", {"readout": "mean"}, NONE),
     "mlp-bn-none": ("mlp", {"norm": "batch"}, NONE),
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow

@@ -230,3 +230,11 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert "must be at least 0 and below 1" in capsys.readouterr().err
     assert main(["compare", "digits", "--width", "8", "--params", "5k", "--models", "cnn", "--store", str(tmp_path)]) == 2
     assert "both a parameter budget and its channels" in capsys.readouterr().err
+    assert shared_overrides("tcn", readout="last") == ({"readout": "last"}, [])
+    assert shared_overrides("gru", readout="mean") == ({"readout": "mean"}, [])
+    assert shared_overrides("cnn", readout="last") == ({}, ["`readout` does not apply to cnn"])
+    store = tmp_path / "readout"
+    assert main(["compare", "digits", "--models", "tcn,mlp", "--readout", "last", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(store), "--no-report", "--no-reference"]) == 0
+    assert "note: --readout does not apply to mlp" in capsys.readouterr().out
+    assert json.loads(next(store.glob("*/tcn-seed0/config.json")).read_text())["model_args"]["readout"] == "last"
+    assert main(["compare", "digits", "--readout", "first"]) == 2

@@ -57,3 +57,19 @@ def test_tampered_truncated_or_missing_files_give_user_errors(stored, tmp_path):
     assert "corrupt" in messages["bad-config"]
     with pytest.raises(UserError, match="no run folder"):
         load_run(tmp_path / "nothing-here")
+
+
+def test_a_tcn_stored_before_the_mean_readout_loads_with_the_readout_it_was_trained_with(tmp_path):
+    """Runs stored before 2026-12-06 have no `readout` in their model_args and read their last step;
+    the weights have the same shapes either way, so only the config tells them apart."""
+    import shutil
+
+    result = nncompare.compare("digits", models=["tcn"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path / "store", workers=1, reference=False)
+    now = load_run(result.folder / "tcn-seed0")
+    assert now.model.readout == "mean" == now.config["model_args"]["readout"]
+    old = tmp_path / "old"
+    shutil.copytree(result.folder / "tcn-seed0", old)
+    config = json.loads((old / "config.json").read_text())
+    del config["model_args"]["readout"]
+    (old / "config.json").write_text(json.dumps(config))
+    assert load_run(old).model.readout == "last"

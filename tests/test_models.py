@@ -80,6 +80,8 @@ def test_unknown_hyperparameter_lists_valid_ones():
         ("lstm", {"impl": "cuda"}, "valid choices: auto, fused, equations"),
         ("lstm", {"impl": "fused", "norm": "layer"}, "fused LSTM cannot compute norm='layer'; use impl='auto' or impl='equations'"),
         ("gru", {"impl": "fused", "recurrent_dropout": 0.2}, "fused GRU cannot compute recurrent_dropout=0.2"),
+        ("tcn", {"readout": "max"}, "readout must be one of last, mean"),
+        ("lstm", {"readout": "first"}, "readout must be one of last, mean"),
     ],
 )
 def test_bad_hyperparameters_are_user_errors(name, kwargs, message):
@@ -467,3 +469,23 @@ def test_masked_batch_norm_leaves_the_padding_out_of_its_statistics():
     plain, torch_bn = MaskedBatchNorm1d(3), torch.nn.BatchNorm1d(3)
     assert torch.equal(plain(h), torch_bn(h)) and torch.equal(plain(h, None), torch_bn(h))
     assert set(plain.state_dict()) == set(torch_bn.state_dict())  # runs stored before load as they were
+
+
+@pytest.mark.parametrize("name", ["tcn", "gru", "lstm", "rnn"])
+def test_a_causal_model_reads_out_its_last_step_or_the_mean_of_its_real_steps(name):
+    """readout "last" classifies by the last real step's features, "mean" by their mean over the real
+    steps; either way a padded series scores what it scores unpadded."""
+    meta = series_meta(length=12)
+    torch.manual_seed(0)
+    x = torch.randn(3, *meta.input_shape)
+    lengths = torch.tensor([12, 7, 3])
+    for readout in ("last", "mean"):
+        torch.manual_seed(0)
+        model = create_model(name, meta, readout=readout).eval()
+        with torch.no_grad():
+            h = model.features(x) if name == "tcn" else model.hidden_states(x)  # (B, T, F)
+            pooled = h[:, -1] if readout == "last" else h.mean(1)
+            torch.testing.assert_close(model(x), model.head(pooled))
+            padded = model(x, lengths)
+            for i, n in enumerate(lengths.tolist()):
+                torch.testing.assert_close(padded[i], model(x[i : i + 1, :n])[0], atol=1e-5, rtol=1e-5)

@@ -85,6 +85,7 @@ def _add_shared_model_options(p) -> None:
     p.add_argument("--norm", choices=["none", "batch", "layer"], default=None, help="batch: batch norm after each MLP layer and each CNN/TCN convolution; layer: layer-normalised RNN/LSTM/GRU cells (Ba et al. 2016); default none")
     p.add_argument("--recurrent-dropout", action="store_true", help="recurrent models also drop h_{t-1} where it enters the recurrence, with the --dropout probability and one mask per sequence (Gal & Ghahramani 2016)")
     p.add_argument("--residual", action="store_true", default=None, help="residual connections between equal-width blocks of the MLP and the CNN (the TCN always has them)")
+    p.add_argument("--readout", choices=["last", "mean"], default=None, help="what the TCN and the recurrent models classify a whole sequence by: the mean of their per-step features over the real steps, or the last real step's (default: each model's own, see docs/models.md)")
 
 
 def _add_csv_options(p) -> None:
@@ -102,7 +103,7 @@ def shared_model_args(args, models: list[str], console=None) -> dict:
     recurrent_dropout = args.dropout if args.recurrent_dropout else None
     model_args = {}
     for m in models:
-        overrides, notes = shared_overrides(m, width=args.width, layers=args.layers, activation=args.activation, dropout=args.dropout, norm=args.norm, residual=args.residual, recurrent_dropout=recurrent_dropout)
+        overrides, notes = shared_overrides(m, width=args.width, layers=args.layers, activation=args.activation, dropout=args.dropout, norm=args.norm, residual=args.residual, recurrent_dropout=recurrent_dropout, readout=args.readout)
         if overrides:
             model_args[m] = overrides
         if console is not None:

@@ -69,6 +69,22 @@ def last_step(h: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     return h.gather(1, index).squeeze(1)
 
 
+READOUTS = ("last", "mean")
+
+
+def read_out(h: torch.Tensor, lengths: torch.Tensor | None, readout: str) -> torch.Tensor:
+    """What a causal model (RNN, TCN) classifies a whole sequence by: (B, T, F) -> (B, F). "last": the
+    features of the last real step (`last_step`), which have seen the whole sequence through the
+    recurrence or the receptive field; "mean": the mean over the real steps, as the CNN's global
+    average pool reads its features (being causal, no real step has seen the padding)."""
+    if readout == "last":
+        return last_step(h, lengths)
+    if lengths is None:
+        return h.mean(1)
+    mask = step_mask(lengths.to(h.device), h.shape[1])[:, :, None]  # (B, T, 1)
+    return (h * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
 def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     """(B, T) float mask: 1 for real steps, 0 for padding."""
     return (torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]).float()

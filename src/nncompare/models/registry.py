@@ -152,13 +152,25 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 # one option for every architecture -> the hyperparameter each model calls it by
 LAYER_NAMES = ("depth", "levels", "num_layers")  # MLP/CNN layers, TCN residual blocks, stacked RNN layers
 # what --norm can mean per family: batch norm between layers, or a layer-normalised recurrent cell
+# Hyperparameters whose default changed after runs were stored with the old one: a stored config.json
+# without the key was trained with the value here (the weights' shapes are the same, so only this
+# tells them apart). The TCN read its last step until 2026-12-06.
+STORED_DEFAULTS = {"tcn": {"readout": "last"}}
+
+
+def stored_model_args(model: str, model_args: dict) -> dict:
+    """The hyperparameters a stored run was trained with: its config's model_args, with the old value
+    of each default that has changed since (STORED_DEFAULTS) where the config does not name it."""
+    return {**STORED_DEFAULTS.get(model, {}), **model_args}
+
+
 NORMS_BY_FAMILY = {"feed-forward": ("none", "batch"), "convolutional": ("none", "batch"), "recurrent": ("none", "layer")}
-SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual", "recurrent_dropout")
+SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual", "recurrent_dropout", "readout")
 
 
 def shared_overrides(name: str, **options) -> tuple[dict, list[str]]:
     """Translate the options every architecture understands (`width`, `layers`, `activation`,
-    `dropout`, `norm`, `residual`, `recurrent_dropout`; None = not given) into model `name`'s own hyperparameters.
+    `dropout`, `norm`, `residual`, `recurrent_dropout`, `readout`; None = not given) into model `name`'s own hyperparameters.
 
     Returns (overrides, notes): an option a model has no counterpart for is left out and named in a
     note (e.g. the LSTM's gates fix their own nonlinearities, so `activation` does not apply)."""

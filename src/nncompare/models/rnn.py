@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
-from .layers import check_positive_int, last_step, sequence_shape, sequence_view, symbols
+from .layers import READOUTS, check_positive_int, read_out, sequence_shape, sequence_view, symbols
 from .registry import register_model
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -235,8 +235,11 @@ class RecurrentNet(nn.Module):
     memory itself is not disturbed from step to step. `recurrent_dropout` does drop h_{t-1} where it
     enters W_hh, with one mask per sequence (the same units dropped at every step; Gal & Ghahramani 2016)."""
 
-    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0):
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last"):
         super().__init__()
+        if readout not in READOUTS:
+            raise UserError(f"model '{cell}': readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        self.readout = readout
         check_positive_int("hidden_size", hidden_size, cell)
         check_positive_int("num_layers", num_layers, cell)
         for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -256,8 +259,8 @@ class RecurrentNet(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
             return self.head(self.drop(self.hidden_states(x)))  # y_t = W_hy h_t for every t: (B, T, n_classes)
-        # padded series: the state after the last real step, which the padding that follows cannot touch
-        return self.head(self.drop(last_step(self.hidden_states(x), lengths)))  # (B, outputs)
+        # padded series: the state after the last real step (or the mean of the real steps' states), which the padding that follows cannot touch
+        return self.head(self.drop(read_out(self.hidden_states(x), lengths, self.readout)))  # (B, outputs)
 
     def forward_stream(self, x: torch.Tensor, state=None):
         """One label per position, continuing from `state` (None: zeros): (outputs (B, T, n_classes),
@@ -272,15 +275,15 @@ class RecurrentNet(nn.Module):
 
 
 @register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
-def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
-    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last") -> nn.Module:
+    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
-    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last") -> nn.Module:
+    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
-def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0) -> nn.Module:
-    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last") -> nn.Module:
+    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)

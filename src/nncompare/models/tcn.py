@@ -4,6 +4,12 @@ Each residual block holds two causal convolutions with the same `dilation_size`;
 level (1, 2, 4, ...), so the receptive field grows exponentially with depth:
     receptive field = 1 + 2 (kernel_size - 1) (2^levels - 1).
 Images are read as sequences of rows, like the recurrent models read them.
+
+A whole sequence is classified (or regressed) by the mean of the last block's per-step features over
+the real steps (readout "mean", the default), as the CNN's global average pool and tsai's TCN read
+theirs; readout "last" takes the last step's features, as Bai et al. do for sequential MNIST. On the
+eight bundled UCR/UEA sets the mean readout raised the TCN from 76.8 to 83.0 % (mean test accuracy,
+2 seeds) and on MNIST-1D from 89.4 to 96.7 % (3 seeds): docs/benchmarks.md, "The TCN's readout".
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .registry import register_model
-from .layers import check_positive_int, last_step, make_activation, sequence_shape, sequence_view, symbols
+from .layers import READOUTS, check_positive_int, make_activation, read_out, sequence_shape, sequence_view, symbols
 
 
 class CausalConv1d(nn.Conv1d):
@@ -54,19 +60,21 @@ def levels_for(length: int, kernel_size: int) -> int:
 
 
 class TCN(nn.Module):
-    """Sequence view (B, T, F) -> (B, F, T) -> residual temporal blocks -> last step (B, C) -> Linear."""
+    """Sequence view (B, T, F) -> (B, F, T) -> residual temporal blocks -> mean over the real steps (or
+    the last real step) (B, C) -> Linear."""
 
-    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none"):
+    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none", readout: str = "mean"):
         super().__init__()
-        if norm not in ("none", "batch"):
-            from ..errors import UserError
+        from ..errors import UserError
 
+        if norm not in ("none", "batch"):
             raise UserError(f"model 'tcn': norm must be one of none, batch, got {norm!r}")
+        if readout not in READOUTS:
+            raise UserError(f"model 'tcn': readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        self.readout = readout
         check_positive_int("num_channels", num_channels, "tcn")
         check_positive_int("kernel_size", kernel_size, "tcn")
         if kernel_size < 2:
-            from ..errors import UserError
-
             raise UserError(f"model 'tcn': kernel_size must be at least 2 for dilations to widen the view, got {kernel_size}")
         steps, features = sequence_shape(meta)
         self.levels = check_positive_int("levels", levels, "tcn") if levels is not None else levels_for(steps, kernel_size)
@@ -87,8 +95,7 @@ class TCN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
             return self.head(self.features(x))  # (B, T, n_classes), causal
-        # the last real step sees the whole receptive field; being causal, it never sees the padding
-        return self.head(last_step(self.features(x), lengths))  # (B, outputs)
+        return self.head(read_out(self.features(x), lengths, self.readout))  # (B, outputs)
 
     def receptive_field(self) -> int:
         return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
@@ -99,5 +106,5 @@ class TCN(nn.Module):
 
 
 @register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2, width="num_channels")
-def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none") -> nn.Module:
-    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation, norm=norm)
+def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none", readout: str = "mean") -> nn.Module:
+    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation, norm=norm, readout=readout)

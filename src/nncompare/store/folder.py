@@ -162,6 +162,7 @@ def load_run(run_dir: str | os.PathLike) -> StoredRun:
     from safetensors.torch import load as load_safetensors
 
     from ..models import create_model
+    from ..models.registry import stored_model_args
 
     path = Path(run_dir)
     if not path.is_dir():
@@ -176,7 +177,7 @@ def load_run(run_dir: str | os.PathLike) -> StoredRun:
         raise UserError(f"'{path / 'model.safetensors'}' is not a readable safetensors file ({e}); train the run again") from None
     run = StoredRun(path=path, model=None, config=config, metrics=metrics, history=read_history(path / "history.csv", path / "timing.json"))
     try:
-        model = create_model(config["model"], run.meta, **config.get("model_args", {}))
+        model = create_model(config["model"], run.meta, **stored_model_args(config["model"], config.get("model_args", {})))
     except (KeyError, TypeError) as e:
         raise UserError(f"'{path / 'config.json'}' does not describe a model nncompare can build ({e}); train the run again") from None
     problem = state_mismatch(tensors, model.state_dict())
