@@ -149,9 +149,6 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
     return {**overrides, info.width: best}
 
 
-# one option for every architecture -> the hyperparameter each model calls it by
-LAYER_NAMES = ("depth", "levels", "num_layers")  # MLP/CNN layers, TCN residual blocks, stacked RNN layers
-# what --norm can mean per family: batch norm between layers, or a layer-normalised recurrent cell
 # Hyperparameters whose default changed after runs were stored with the old one: a stored config.json
 # without the key was trained with the value here (the weights' shapes are the same, so only this
 # tells them apart). The TCN read its last step until 2026-12-06.
@@ -164,6 +161,9 @@ def stored_model_args(model: str, model_args: dict) -> dict:
     return {**STORED_DEFAULTS.get(model, {}), **model_args}
 
 
+# one option for every architecture -> the hyperparameter each model calls it by
+LAYER_NAMES = ("depth", "levels", "num_layers")  # MLP/CNN layers, TCN residual blocks, stacked RNN layers
+# what --norm can mean per family: batch norm between layers, or a layer-normalised recurrent cell
 NORMS_BY_FAMILY = {"feed-forward": ("none", "batch"), "convolutional": ("none", "batch"), "recurrent": ("none", "layer")}
 SHARED_OPTIONS = ("width", "layers", "activation", "dropout", "norm", "residual", "recurrent_dropout", "readout")
 

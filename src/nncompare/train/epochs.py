@@ -171,7 +171,7 @@ def stalled(history: list[dict], steps: int | None, phase: str | None = None) ->
     """Whether every optimizer step of the last STALL_EPOCHS epochs of `phase` was skipped (a gradient
     that was not finite: steps.optimizer_step). The weights have not changed since; full-batch
     training on a fixed set would repeat the same overflow for every epoch left (the default GRU on a
-    1460-step series did for 707 epochs), so the run stops with its best weights kept. Counted from
+    1460-step series did for 675 epochs), so the run stops with its best weights kept. Counted from
     the history, it holds across a resumed checkpoint."""
     rows = [row for row in history if row.get("phase") == phase][-STALL_EPOCHS:]
     return bool(steps) and len(rows) == STALL_EPOCHS and all(row.get("skipped_steps", 0) >= steps for row in rows)
