@@ -489,3 +489,21 @@ def test_a_causal_model_reads_out_its_last_step_or_the_mean_of_its_real_steps(na
             padded = model(x, lengths)
             for i, n in enumerate(lengths.tolist()):
                 torch.testing.assert_close(padded[i], model(x[i : i + 1, :n])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_the_tcns_batch_norm_leaves_the_padding_out_as_the_cnns_does():
+    """Training on a padded batch: whatever the padding holds, the real steps' features and the running
+    statistics are the same (causal convolutions never read it; batch norm leaves it out)."""
+    meta = series_meta(length=10)
+    lengths = torch.tensor([10, 4, 7])
+    torch.manual_seed(0)
+    x = torch.randn(3, *meta.input_shape)
+    real = (torch.arange(10)[None, :] < lengths[:, None])[:, :, None]  # (B, T, 1)
+    outs = []
+    for pad in (0.0, 100.0):
+        torch.manual_seed(1)
+        model = create_model("tcn", meta, norm="batch").train()
+        features = model.features(torch.where(real, x, torch.full_like(x, pad)), lengths)
+        outs.append((features * real, model.blocks[0].norm1.running_mean.clone(), model.blocks[-1].norm2.running_var.clone()))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b)

@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .registry import register_model
-from .layers import READOUTS, check_positive_int, make_activation, read_out, sequence_shape, sequence_view, symbols
+from .cnn import MaskedBatchNorm1d
+from .layers import READOUTS, check_positive_int, make_activation, read_out, sequence_shape, sequence_view, step_mask, symbols
 
 
 class CausalConv1d(nn.Conv1d):
@@ -35,19 +36,23 @@ class CausalConv1d(nn.Conv1d):
 
 class TemporalBlock(nn.Module):
     """x -> causal conv -> [batch norm] -> act -> causal conv -> [batch norm] -> act, plus x (1x1 conv when
-    widths differ), -> act. Batch norm's training statistics span every position of the batch (as in
-    the CNN); in eval mode it uses running statistics, so an output still sees no later input."""
+    widths differ), -> act. Batch norm's training statistics span every real position of the batch (as
+    in the CNN: with a mask, the padding after a varying-length series' end is left out); in eval mode it
+    uses running statistics, so an output still sees no later input."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation_size: int, activation: str, norm: str = "none"):
         super().__init__()
         self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation_size)
         self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation_size)
-        self.norm1, self.norm2 = ((nn.BatchNorm1d(out_channels), nn.BatchNorm1d(out_channels)) if norm == "batch" else (nn.Identity(), nn.Identity()))
+        self.norm1, self.norm2 = ((MaskedBatchNorm1d(out_channels), MaskedBatchNorm1d(out_channels)) if norm == "batch" else (None, None))
         self.act1, self.act2, self.act_out = (make_activation(activation) for _ in range(3))
         self.downsample = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, T) -> (B, C_out, T)
-        h = self.act2(self.norm2(self.conv2(self.act1(self.norm1(self.conv1(x))))))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # (B, C_in, T), mask (B, 1, T) -> (B, C_out, T)
+        h = self.conv1(x)
+        h = self.act1(h if self.norm1 is None else self.norm1(h, mask))
+        h = self.conv2(h)
+        h = self.act2(h if self.norm2 is None else self.norm2(h, mask))
         return self.act_out(h + self.downsample(x))
 
 
@@ -87,15 +92,19 @@ class TCN(nn.Module):
         self.head = nn.Linear(num_channels, meta.output_size)
         self.per_step = meta.task == "per_step"
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-step features (B, T, C); step t has seen only steps <= t."""
+    def features(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-step features (B, T, C); step t has seen only steps <= t. `lengths` (padded series) keep
+        the padding out of batch norm's training statistics."""
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, F, T)
-        return self.blocks(h).transpose(1, 2)  # (B, T, C)
+        mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, T)
+        for block in self.blocks:
+            h = block(h, mask)
+        return h.transpose(1, 2)  # (B, T, C)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
-            return self.head(self.features(x))  # (B, T, n_classes), causal
-        return self.head(read_out(self.features(x), lengths, self.readout))  # (B, outputs)
+            return self.head(self.features(x, lengths))  # (B, T, n_classes), causal
+        return self.head(read_out(self.features(x, lengths), lengths, self.readout))  # (B, outputs)
 
     def receptive_field(self) -> int:
         return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
