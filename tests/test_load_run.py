@@ -73,3 +73,23 @@ def test_a_tcn_stored_before_the_mean_readout_loads_with_the_readout_it_was_trai
     del config["model_args"]["readout"]
     (old / "config.json").write_text(json.dumps(config))
     assert load_run(old).model.readout == "last"
+
+
+def test_a_series_tcn_stored_before_batch_norm_was_its_default_loads_without_it(tmp_path):
+    """Runs stored before 2026-12-06 have no `norm` in their model_args and were trained without batch
+    norm; a run stored now records norm None, which on a whole series means batch norm."""
+    import shutil
+
+    result = nncompare.compare("adding:20", models=["tcn"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path / "store", workers=1, reference=False)
+    now = load_run(result.folder / "tcn-seed0")
+    assert now.config["model_args"]["norm"] is None
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in now.model.modules())
+    old_store = tmp_path / "old-store"
+    old_result = nncompare.compare("adding:20", models=["tcn"], seeds=1, config=TrainConfig(max_epochs=1), model_args={"tcn": {"norm": "none"}}, store=old_store, workers=1, reference=False)
+    old = tmp_path / "old"
+    shutil.copytree(old_result.folder / "tcn-seed0", old)
+    config = json.loads((old / "config.json").read_text())
+    del config["model_args"]["norm"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded = load_run(old)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in loaded.model.modules())

@@ -289,7 +289,9 @@ def test_match_parameters_lands_within_five_percent(name):
     from nncompare.models import get_model_info, match_parameters
 
     meta = series_meta(length=50, channels=2, n_classes=4)
-    for target in (5_000, 20_000):
+    # not 5,000: there one more TCN channel adds ~12 % (five levels; 4,638 at 14, 5,284 at 15 with its batch norm),
+    # so no width lands within 5 % and the budget is refused as the next test shows for the fixed layers
+    for target in (8_000, 20_000):
         args = match_parameters(name, meta, target)
         assert set(args) == {get_model_info(name).width}
         achieved = count_parameters(create_model(name, meta, **args))
@@ -507,3 +509,23 @@ def test_the_tcns_batch_norm_leaves_the_padding_out_as_the_cnns_does():
         outs.append((features * real, model.blocks[0].norm1.running_mean.clone(), model.blocks[-1].norm2.running_var.clone()))
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b)
+
+
+def test_the_tcn_takes_batch_norm_by_default_on_whole_series_only():
+    """As the series CNN: batch norm when a whole series gets one output; none for images, text and one
+    output per step; an explicit norm wins."""
+    from nncompare.data import DatasetMeta
+
+    def batch_norms(meta, **kw):
+        return sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in create_model("tcn", meta, num_channels=4, **kw).modules())
+
+    series = series_meta(length=8, channels=2)
+    assert batch_norms(series) == 2 * create_model("tcn", series).levels
+    assert batch_norms(series, norm="none") == 0
+    regress = DatasetMeta(name="r", kind="series", task="regress", input_shape=(8, 2), n_classes=0, n_outputs=1)
+    assert batch_norms(regress) > 0
+    per_step = DatasetMeta(name="p", kind="series", task="per_step", input_shape=(10, 3), n_classes=4)
+    image = DatasetMeta(name="i", kind="image", task="classify", input_shape=(1, 8, 8), n_classes=3)
+    text = DatasetMeta(name="t", kind="text", task="per_step", input_shape=(12,), n_classes=20)
+    assert batch_norms(per_step) == batch_norms(image) == batch_norms(text) == 0
+    assert batch_norms(image, norm="batch") > 0

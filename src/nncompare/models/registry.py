@@ -151,8 +151,9 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 
 # Hyperparameters whose default changed after runs were stored with the old one: a stored config.json
 # without the key was trained with the value here (the weights' shapes are the same, so only this
-# tells them apart). The TCN read its last step until 2026-12-06.
-STORED_DEFAULTS = {"tcn": {"readout": "last"}}
+# tells them apart). Before 2026-12-06 the TCN read its last step and had no batch norm by default;
+# runs from then on record "readout" and "norm" (None: the rule in models/tcn.py default_norm).
+STORED_DEFAULTS = {"tcn": {"readout": "last", "norm": "none"}}
 
 
 def stored_model_args(model: str, model_args: dict) -> dict:

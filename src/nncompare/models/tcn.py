@@ -64,14 +64,23 @@ def levels_for(length: int, kernel_size: int) -> int:
     return levels
 
 
+def default_norm(meta) -> str:
+    """`norm` None: batch norm for a whole series read as one (classification, regression), as the
+    series CNN uses it (FCN, Wang et al. 2017); none for images read row by row, text, and one output
+    per step (there batch statistics taken in training would mix later steps into earlier ones' features)."""
+    return "batch" if meta.kind == "series" and meta.task != "per_step" else "none"
+
+
 class TCN(nn.Module):
     """Sequence view (B, T, F) -> (B, F, T) -> residual temporal blocks -> mean over the real steps (or
     the last real step) (B, C) -> Linear."""
 
-    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none", readout: str = "mean"):
+    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str | None = None, readout: str = "mean"):
         super().__init__()
         from ..errors import UserError
 
+        if norm is None:
+            norm = default_norm(meta)
         if norm not in ("none", "batch"):
             raise UserError(f"model 'tcn': norm must be one of none, batch, got {norm!r}")
         if readout not in READOUTS:
@@ -115,5 +124,5 @@ class TCN(nn.Module):
 
 
 @register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2, width="num_channels")
-def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str = "none", readout: str = "mean") -> nn.Module:
+def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str | None = None, readout: str = "mean") -> nn.Module:
     return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation, norm=norm, readout=readout)
