@@ -238,3 +238,16 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert "note: --readout does not apply to mlp" in capsys.readouterr().out
     assert json.loads(next(store.glob("*/tcn-seed0/config.json")).read_text())["model_args"]["readout"] == "last"
     assert main(["compare", "digits", "--readout", "first"]) == 2
+
+
+def test_names_with_brackets_and_colons_are_printed_as_they_are(tmp_path, capsys, monkeypatch):
+    """rich would read "[raw]" as markup and ":coffee:" as an emoji code; a file's name is shown verbatim."""
+    monkeypatch.chdir(tmp_path)  # a short relative name, so the table's title is not folded
+    path = tmp_path / "brew:coffee:[raw].csv"
+    rows = [f"{'dark' if i % 2 else 'light'}," + ",".join(str((i % 2) + 0.1 * j) for j in range(12)) for i in range(30)]
+    path.write_text("\n".join(rows) + "\n")
+    code = main(["compare", path.name, "--models", "mlp", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", "store", "--no-report", "--no-reference"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "brew:coffee:[raw].csv: test accuracy" in out
+    assert "\N{HOT BEVERAGE}" not in out

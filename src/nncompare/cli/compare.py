@@ -151,7 +151,7 @@ class GridProgress:
                     TimeElapsedColumn(),
                     TextColumn("eta"),
                     TimeRemainingColumn(),
-                    TextColumn("{task.description}"),
+                    TextColumn("{task.description}", markup=False),
                     console=self.console,
                     transient=True,
                 )
@@ -303,6 +303,7 @@ def run_sanity(console, data, models, **options):
 def sanity_table(results):
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(box=box.SIMPLE_HEAD, title="overfit check", title_justify="left")
     for col, justify in (("model", "left"), ("steps", "right"), ("loss start", "right"), ("loss end", "right"), ("train acc", "right"), ("verdict", "left"), ("hint", "left")):
@@ -311,7 +312,7 @@ def sanity_table(results):
         acc = "-" if r.train_acc is None else f"{100 * r.train_acc:.1f}%"
         if r.target_acc is not None and r.target_acc < 1:
             acc += f" (of {100 * r.target_acc:.1f}% possible)"
-        verdict = "[green]pass[/green]" if r.passed else "[red]fail[/red]"
+        verdict = Text("pass", style="green") if r.passed else Text("fail", style="red")
         t.add_row(r.model, str(r.steps), f"{r.initial_loss:.3g}", f"{r.final_loss:.3g}", acc, verdict, for_command_line(r.hint))
     return t
 

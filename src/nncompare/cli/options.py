@@ -117,8 +117,11 @@ def _console():
 
     from rich.console import Console
 
-    # a pipe or CI log has no width; rich would assume 80 columns and fold the tables
-    return Console(width=None if sys.stdout.isatty() else max(120, shutil.get_terminal_size().columns))
+    # a pipe or CI log has no width; rich would assume 80 columns and fold the tables. Printed text is
+    # taken as it is: data set names, file names and class labels reach the console, and rich's markup
+    # and emoji codes would eat "[...]" and turn "ucr:Coffee: ..." into a coffee cup
+    width = None if sys.stdout.isatty() else max(120, shutil.get_terminal_size().columns)
+    return Console(width=width, markup=False, emoji=False)
 
 
 def compact_number(x: float) -> str:
