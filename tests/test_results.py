@@ -6,7 +6,7 @@ import os
 import stat
 
 from nncompare.report.overview import verdict
-from nncompare.results import best_models, format_score, seeds_text
+from nncompare.results import best_models, format_score, seeds_text, underfit, underfit_line
 from nncompare.utils import atomic_write_text
 
 
@@ -36,6 +36,23 @@ def test_the_verdict_calls_a_tie_a_tie_and_counts_one_seed_in_words():
     assert text.startswith("CNN and GRU tie for best on gunpoint (100.0% test accuracy, one seed each).")
     alone = verdict("gunpoint", rows[:1] + rows[2:], "cnn", None, {}, {}, tied=["cnn"])
     assert alone.startswith("CNN fits gunpoint best (100.0% test accuracy, one seed).") and "1 seeds" not in alone
+
+
+def test_models_that_fit_their_training_data_far_less_than_the_best_fitting_one_are_named():
+    fit = {"cnn": 1.0, "gru": 0.95, "lstm": 0.857, "rnn": 0.90}
+    rows = [{**row(m, 0.8), "train_acc_mean": a} for m, a in fit.items()]
+    top, low = underfit(rows)
+    assert top["model"] == "cnn" and [r["model"] for r in low] == ["lstm", "rnn"]  # 10 points or more below; gru is 5 below
+    line = underfit_line(rows)
+    assert line.startswith("lstm, rnn fit the training data far less than cnn (training accuracy 85.7%, 90.0% at the kept epochs, against 100.0%)")
+    text = verdict("coffee", rows, "cnn", None, {}, {}, tied=["cnn"])
+    assert "LSTM and RNN fit their own training data far less than CNN (training accuracy 85.7% and 90.0%" in text
+    one = verdict("coffee", rows[:2] + [{**row("lstm", 0.8), "train_acc_mean": 0.5}], "cnn", None, {}, {}, tied=["cnn"])
+    assert "LSTM fits its own training data far less than CNN (training accuracy 50.0% at the kept epochs, against 100.0%): its test score is" in one
+    # nothing to say: every model fits, regression has no training accuracy, runs stored before it was recorded
+    assert underfit_line([{**row(m, 0.8), "train_acc_mean": 0.99} for m in ("cnn", "gru")]) == ""
+    assert underfit_line([{**row(m, 0.1, name="test MSE"), "train_acc_mean": float("nan")} for m in ("cnn", "gru")]) == ""
+    assert underfit_line([row("cnn", 0.9), row("gru", 0.5)]) == "" and "training data" not in verdict("x", [row("cnn", 0.9), row("gru", 0.5)], "cnn", None, {}, {})
 
 
 def test_files_are_written_as_the_umask_allows(tmp_path):

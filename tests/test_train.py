@@ -61,6 +61,7 @@ def test_early_stopping_restores_best_weights():
     val_loss, val_acc = evaluate(model, data.val.x, data.val.y)
     assert math.isclose(val_loss, best_val, rel_tol=1e-5)
     assert math.isclose(val_acc, result.history[m["best_epoch"] - 1]["val_acc"])
+    assert m["train_acc"] == result.history[m["best_epoch"] - 1]["train_acc"] > 0.5  # the kept epoch's training accuracy
 
 
 @pytest.mark.parametrize("name", ["cnn", "gru"])

@@ -65,6 +65,8 @@ class Comparison:
             lines.append(separation_line(self.separation, self.rows[0]["score_name"]))
         if ref:
             lines.append(reference_line(ref, next((r for r in self.rows if r["model"] == self.best), None)))
+        if underfit_line(self.rows):
+            lines.append(underfit_line(self.rows))
         return "\n".join(lines)
 
 
@@ -129,6 +131,37 @@ def format_ci(row: dict) -> str:
     return f"[{lo:.3g}, {hi:.3g}]"
 
 
+# a model that fits its own training data this much (accuracy) below the best-fitting model is named:
+# its test score is limited by fitting, which longer training or another rate may change, not only by
+# how well what it fitted generalises
+UNDERFIT_GAP = 0.10
+
+
+def underfit(rows: list[dict]) -> tuple[dict | None, list[dict]]:
+    """(the row that fits its training data best, the rows that fit theirs UNDERFIT_GAP or more below
+    it), by the mean training accuracy of the kept epochs; (None, []) when there is none to compare."""
+    fitted = [r for r in rows if r.get("n_done") and r["score_name"] == "test accuracy" and math.isfinite(r.get("train_acc_mean", math.nan))]
+    if len(fitted) < 2:
+        return None, []
+    top = max(fitted, key=lambda r: r["train_acc_mean"])
+    return top, [r for r in fitted if r["train_acc_mean"] <= top["train_acc_mean"] - UNDERFIT_GAP]
+
+
+def underfit_line(rows: list[dict]) -> str:
+    """One sentence naming the models that did not fit their own training data, or ""."""
+    top, low = underfit(rows)
+    if not low:
+        return ""
+    names = ", ".join(r["model"] for r in low)
+    accs = ", ".join(f"{100 * r['train_acc_mean']:.1f}%" for r in low)
+    verb, it, they = ("fits", "it", "it") if len(low) == 1 else ("fit", "them", "they")
+    return (
+        f"{names} {verb} the training data far less than {top['model']} (training accuracy {accs} at the kept epochs, "
+        f"against {100 * top['train_acc_mean']:.1f}%): limited by fitting, not only by generalising; "
+        f"longer training (--epochs) or another rate (--lr) may move {it}, and 'nncompare sanity' shows whether {they} can fit a batch at all"
+    )
+
+
 def separation_line(sep: dict | None, score_name: str) -> str:
     """One sentence: are the best two models told apart at the 95% level?"""
     if sep is None:
@@ -171,6 +204,7 @@ def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list
                 "score_ci95": ci95_half_width(std, len(scores)),
                 "scores": scores,
                 "train_seconds": mean("train_seconds"),
+                "train_acc_mean": mean("train_acc"),  # NaN for regression and for runs stored before it was recorded
                 "epochs": mean("epochs"),
                 "inference_per_second": mean("inference_per_second"),
                 "context": next((r["context"] for r in done if "context" in r), None),  # text: characters seen per prediction

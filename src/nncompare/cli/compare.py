@@ -396,7 +396,7 @@ def cmd_scaling(args) -> int:
 
 def cmd_compare(args) -> int:
     from ..models import parse_models
-    from ..results import separation_line
+    from ..results import separation_line, underfit_line
     from ..runs.grid import compare
 
     config = train_config_from(args)
@@ -450,6 +450,8 @@ def cmd_compare(args) -> int:
     if result.reference and result.reference["model"] != "trivial":  # the trivial one is the baseline line above
         best = next((r for r in result.rows if r["model"] == result.best), None)
         console.print(reference_line(result.reference, best), highlight=False)
+    if underfit_line(result.rows):
+        console.print(underfit_line(result.rows), highlight=False)
     if result.order:
         console.print(order_line(result.rows, result.order), highlight=False)
     console.print(f"{len(result.runs) + len(result.order or []) * args.seeds} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..reference import reference_line
-from ..results import format_score, seeds_text
+from ..results import format_score, seeds_text, underfit
 
 BASIC = {
     "mlp": "weighted sum of the whole input, then a nonlinearity, layer after layer",
@@ -138,6 +138,16 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
         gap = 100 * (win["score_mean"] - mlp["score_mean"])
         if gap > 0:
             parts.append(f"The MLP, which ties no weights across positions, is {gap:.1f} points behind: sharing weights across positions pays on this data.")
+    top, low = underfit(done)
+    if low:
+        names = ", ".join(r["model"].upper() for r in low[:-1]) + (" and " if len(low) > 1 else "") + low[-1]["model"].upper()
+        accs = " and ".join(f"{100 * r['train_acc_mean']:.1f}%" for r in low)
+        one = len(low) == 1
+        parts.append(
+            f"{names} {'fits its' if one else 'fit their'} own training data far less than {top['model'].upper()} (training accuracy {accs} at the kept epochs, "
+            f"against {100 * top['train_acc_mean']:.1f}%): {'its test score is' if one else 'their test scores are'} limited by fitting, not only by generalising, "
+            f"and longer training or another learning rate may change {'it' if one else 'them'}."
+        )
     if permuted_rows and acc:
         drops = {m: 100 * (permuted_rows[m]["score_mean"] - by[m]["score_mean"]) for m in by if m in permuted_rows and permuted_rows[m].get("n_done")}
         if drops:

@@ -317,6 +317,7 @@ def final_metrics(model, dataset, objective: Objective, history: list[dict], bes
         "higher_is_better": higher_is_better,
         "val_loss": best.get("val_loss"),  # None without a validation split (validation="none")
         "val_acc": best.get("val_acc"),
+        "train_acc": best.get("train_acc"),  # the kept epoch's, measured over its batches as it trained (None: regression)
         "best_epoch": best_epoch,
         "epochs": len(history),
         "max_epochs": max_epochs,
