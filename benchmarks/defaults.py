@@ -59,6 +59,9 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "rnn-none": ("rnn", {}, NONE),
     "rnn-mean-none": ("rnn", {"readout": "mean"}, NONE),
     "mlp-bn-none": ("mlp", {"norm": "batch"}, NONE),
+    # the LSTM's forget-gate bias at initialisation: torch's (random around 0) and 1 (Jozefowicz et al. 2015)
+    "lstm-fb0-none": ("lstm", {"forget_bias": None}, NONE),
+    "lstm-fb1-none": ("lstm", {"forget_bias": 1.0}, NONE),
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
 

@@ -529,3 +529,19 @@ def test_the_tcn_takes_batch_norm_by_default_on_whole_series_only():
     text = DatasetMeta(name="t", kind="text", task="per_step", input_shape=(12,), n_classes=20)
     assert batch_norms(per_step) == batch_norms(image) == batch_norms(text) == 0
     assert batch_norms(image, norm="batch") > 0
+
+
+def test_the_lstm_forget_bias_sets_the_forget_gates_only():
+    meta = series_meta(length=12, channels=2, n_classes=3)
+    torch.manual_seed(0)
+    lstm = create_model("lstm", meta, hidden_size=8, num_layers=2, forget_bias=1.0)
+    for k in range(2):  # b_if + b_hf = 1 in every layer; the other gates keep torch's random biases
+        total = getattr(lstm.recurrent.fused, f"bias_ih_l{k}") + getattr(lstm.recurrent.fused, f"bias_hh_l{k}")
+        assert torch.equal(total[8:16], torch.ones(8))
+        assert 0 < total[:8].abs().max() < 1
+    torch.manual_seed(0)
+    plain = create_model("lstm", meta, hidden_size=8, num_layers=2)  # the default: torch's initialisation
+    assert plain.recurrent.fused.bias_ih_l0[8:16].abs().max() < 1 / 8**0.5 + 1e-6
+    assert torch.equal(plain.recurrent.fused.weight_hh_l1, lstm.recurrent.fused.weight_hh_l1)  # only the forget biases differ
+    with pytest.raises(nncompare.UserError, match="forget_bias"):
+        create_model("lstm", meta, forget_bias="open")

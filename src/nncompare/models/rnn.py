@@ -18,6 +18,8 @@ sequence has to pass through it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -280,8 +282,20 @@ def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last") -> nn.Module:
-    return RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last", forget_bias: float | None = None) -> nn.Module:
+    """`forget_bias`: the forget gate's bias at initialisation. torch draws every bias at random around
+    0 (None, the default, keeps that), so f_t starts near 0.5; 1, as Gers et al. (2000) and Jozefowicz
+    et al. (2015) set it, starts f_t near 0.73, so the cell keeps more of its memory from the first
+    step. Measured on nine UCR/UEA sets it did not help (docs/benchmarks.md), so it is not the default."""
+    if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias)):
+        raise UserError(f"model 'lstm': forget_bias must be a number (or None: torch's initialisation), got {forget_bias!r}")
+    net = RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
+    if forget_bias is not None:
+        with torch.no_grad():  # b_if + b_hf = forget_bias, in every layer (gates in torch's order i, f, g, o)
+            for k in range(num_layers):
+                getattr(net.recurrent.fused, f"bias_ih_l{k}")[hidden_size : 2 * hidden_size].fill_(forget_bias)
+                getattr(net.recurrent.fused, f"bias_hh_l{k}")[hidden_size : 2 * hidden_size].zero_()
+    return net
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
