@@ -87,6 +87,20 @@ def test_csv_without_header_and_numeric_labels_sort_as_numbers(tmp_path):
     assert sum(ds.sizes().values()) == 30  # the first row is data, not a header
 
 
+def test_a_label_column_of_quantities_is_refused_not_read_as_hundreds_of_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [[f"s{i}", f"{1 + 0.61 * i:.2f}", *(f"{v:.3f}" for v in rng.normal(size=12))] for i in range(80)]  # a fat content: 80 values
+    path = write_csv(tmp_path / "fat.csv", rows, ["sample_id", "fat", *(f"w{j}" for j in range(12))])
+    with pytest.raises(UserError, match=r"'fat' has 80 different values in 80 series, too many to be classes; they look like a quantity.*--label-column"):
+        load_path(str(path), label_column="fat")
+    np.savez(tmp_path / "q.npz", X=rng.normal(size=(60, 20)), y=rng.normal(size=60))
+    with pytest.raises(UserError, match="the label array y has 60 different values in 60 series.*store class labels in y"):
+        load_path(str(tmp_path / "q.npz"))
+    # many classes of a few examples each still load: 25 classes of 2 series
+    many = write_csv(tmp_path / "many.csv", [[f"c{i // 2}", *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(50)])
+    assert len(load_path(str(many)).meta.class_names) == 25
+
+
 def test_label_column_by_name_and_by_index(tmp_path):
     rows = [[*row[1:], row[0]] for row in series_rows()]  # the label moved to the last column
     header = [f"t{i}" for i in range(10)] + ["kind"]

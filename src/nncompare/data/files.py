@@ -164,6 +164,20 @@ def _encode_labels(labels: np.ndarray, where) -> tuple[np.ndarray, list[str]]:
     return y.reshape(-1).astype(np.int64), [_number_name(c) for c in classes]
 
 
+def _check_classes(y: np.ndarray, class_names: list[str], path: str, label: str, what: str, fix: str = "give the column that holds the classes with --label-column (label_column in Python)") -> None:
+    """More different labels than max(20, half the examples) are not classes: most likely a quantity
+    (a fat content, a price) or an identifier, which a comparison of classifiers would score as
+    hundreds of classes of one or two examples each."""
+    if len(class_names) <= max(20, len(y) // 2):
+        return
+    quantity = all(_is_number(c) for c in class_names)
+    raise UserError(
+        f"'{path}': {label} has {len(class_names)} different values in {len(y)} {what}, too many to be classes"
+        + ("; they look like a quantity, and nncompare compares classifiers on a file (regression: built-in data sets only)" if quantity else "")
+        + f"; {fix}"
+    )
+
+
 def _check_sizes(y: np.ndarray, class_names: list[str], path: str, what: str) -> None:
     """Enough examples for a train/val/test split, and at least two classes to tell apart."""
     if len(y) < MIN_EXAMPLES:
@@ -468,6 +482,7 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
     values = _to_floats([[cells[j] for j in columns] for _, cells in data], lines, columns, header, path)  # (N, L)
     _check_finite(values, lines, columns, header, path)
     _check_sizes(y, class_names, path, "series")
+    _check_classes(y, class_names, path, f"the label column '{record['label']}'", "series")
     return _series_dataset(values[:, :, None], y, class_names, path, "CSV", normalize, {"columns": record, "notes": notes})  # (N, L) -> (N, L, C=1)
 
 
@@ -501,11 +516,7 @@ def _table_dataset(path, header, columns, by_column, lines, y, class_names, reas
     from . import tables
 
     _check_sizes(y, class_names, path, "rows")
-    if len(class_names) > max(20, len(y) // 2):
-        raise UserError(
-            f"'{path}': the label column '{record['label']}' has {len(class_names)} different values in {len(y)} rows, too many to be classes; "
-            f"give the column that holds the classes with `label_column`"
-        )
+    _check_classes(y, class_names, path, f"the label column '{record['label']}'", "rows")
     names = [header[j] if header is not None else f"column {j + 1}" for j in columns]
     cells = [by_column[j] for j in columns]
     for name, col in zip(names, cells):
@@ -632,6 +643,7 @@ def _load_npz(p: Path, path: str, normalize: bool) -> Dataset:
         raise UserError(f"'{path}': X[{i}, {t}, {c}] (series {i}, step {t}, channel {c}) is {x[i, t, c]}; every value must be a finite number")
     y, class_names = _encode_labels(y, lambda i: f"'{path}': y[{i}]")
     _check_sizes(y, class_names, path, "series")
+    _check_classes(y, class_names, path, "the label array y", "series", "store class labels in y")
     return _series_dataset(x, y, class_names, path, "NPZ", normalize)
 
 
