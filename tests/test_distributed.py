@@ -56,7 +56,9 @@ def test_two_processes_with_torchrun_match_one_process(series_csv, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "nncompare"]
     proc = subprocess.run([*torchrun, *args, "--out", str(tmp_path / "two")], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # a rank's own error (an abort's reason) comes first in stderr, the launcher's summary last
+    causes = [line for line in proc.stderr.splitlines() if any(w in line for w in ("terminate", "what()", "Error", "error"))][:20]
+    assert proc.returncode == 0, "\n".join(causes) + "\n...\n" + proc.stderr[-1500:]
     one, two = load_run(tmp_path / "one"), load_run(tmp_path / "two")
     assert two.config["distributed"] == {"world_size": 2, "backend": "gloo", "per_process_batch": 16}
     assert two.metrics["world_size"] == 2 and len(two.history) == len(one.history) == 2
