@@ -250,4 +250,5 @@ def test_names_with_brackets_and_colons_are_printed_as_they_are(tmp_path, capsys
     assert code == 0
     out = capsys.readouterr().out
     assert "brew:coffee:[raw].csv: test accuracy" in out
+    assert "1 run on 1 worker(s)" in out and "1 run in " in out  # one run, not "1 runs"
     assert "\N{HOT BEVERAGE}" not in out

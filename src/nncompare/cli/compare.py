@@ -134,7 +134,7 @@ class GridProgress:
             if not self.quiet:
                 kept = f" ({e['skipped']} finished before, kept)" if e.get("skipped") else ""
                 self.console.print(
-                    f"{e['runs']} runs{kept} on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}", highlight=False
+                    f"{e['runs']} run{'' if e['runs'] == 1 else 's'}{kept} on {e['workers']} worker(s) x {e['threads']} thread(s); storing in {e['folder']}", highlight=False
                 )
             if not self.quiet and self.console.is_terminal:
                 from rich.progress import (
@@ -454,7 +454,8 @@ def cmd_compare(args) -> int:
         console.print(underfit_line(result.rows), highlight=False)
     if result.order:
         console.print(order_line(result.rows, result.order), highlight=False)
-    console.print(f"{len(result.runs) + len(result.order or []) * args.seeds} runs in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
+    n_runs = len(result.runs) + len(result.order or []) * args.seeds
+    console.print(f"{n_runs} run{'' if n_runs == 1 else 's'} in {result.wall_seconds:.1f} s; stored in {result.folder}", highlight=False)
     if result.report:
         console.print(f"report: {result.report[0]}  (tables only: {result.report[1].name})", highlight=False)
     if args.semi != "none":
