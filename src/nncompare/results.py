@@ -65,8 +65,8 @@ class Comparison:
             lines.append(separation_line(self.separation, self.rows[0]["score_name"]))
         if ref:
             lines.append(reference_line(ref, next((r for r in self.rows if r["model"] == self.best), None)))
-        if underfit_line(self.rows):
-            lines.append(underfit_line(self.rows))
+        if fitting := underfit_line(self.rows):
+            lines.append(fitting)
         return "\n".join(lines)
 
 

@@ -450,8 +450,8 @@ def cmd_compare(args) -> int:
     if result.reference and result.reference["model"] != "trivial":  # the trivial one is the baseline line above
         best = next((r for r in result.rows if r["model"] == result.best), None)
         console.print(reference_line(result.reference, best), highlight=False)
-    if underfit_line(result.rows):
-        console.print(underfit_line(result.rows), highlight=False)
+    if fitting := underfit_line(result.rows):
+        console.print(fitting, highlight=False)
     if result.order:
         console.print(order_line(result.rows, result.order), highlight=False)
     n_runs = len(result.runs) + len(result.order or []) * args.seeds
