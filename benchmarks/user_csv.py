@@ -1,12 +1,14 @@
 """A bundled UCR set written out as a user's own CSV, compared by the default command for a file:
 `nncompare compare FILE --label-column day_type`, nothing else.
 
-    python benchmarks/user_csv.py [--set ItalyPowerDemand] [--seeds 3] [--keep power.csv]
+    python benchmarks/user_csv.py [--set ItalyPowerDemand] [--seeds 3] [--layout wide|long] [--keep power.csv]
     python benchmarks/user_csv.py --smoke   # seconds: MLP and CNN, 1 seed of 1 epoch
 
 The file is what a user tends to have, not what a loader was written for: an identifier column first
 (`m1000`, `m1001`, ...), the steps as named columns (`h00`, `h01`, ...), the labels as words, and the
-label column between two steps. The set's train and test series go into one file, so the comparison
+label column between two steps. `--layout long` writes the same series as a logger or a database
+would, one row per time step: `meter_id`, an ISO `timestamp` (one day per series, one hour per step),
+the value `kw` and the label `day_type`, each day's hours written newest first. The set's train and test series go into one file, so the comparison
 makes its own stratified test split. Nothing here names the set to nncompare: the same rules that
 decide for `ucr:NAME` (identifier set aside, series or table, validation protocol, reference) decide
 for the file (issue 19: no special cases).
@@ -32,8 +34,8 @@ HEADER = f"{'model':12} {'test acc % (mean ± std)':>24} {'train s':>8}"
 LABEL_COLUMN = "day_type"
 
 
-def write_csv(name: str, path: str) -> tuple[int, int]:
-    """Write ucr:`name` (train, validation and test series) to `path` as described above; (rows, steps)."""
+def write_csv(name: str, path: str, layout: str = "wide") -> tuple[int, int]:
+    """Write ucr:`name` (train, validation and test series) to `path` as described above; (series, steps)."""
     dataset = load_dataset(f"ucr:{name}")
     parts = [dataset.train, dataset.val, dataset.test]
     x = np.concatenate([p.x.numpy().reshape(len(p.x), -1) for p in parts if len(p.x)])
@@ -42,6 +44,15 @@ def write_csv(name: str, path: str) -> tuple[int, int]:
     steps = x.shape[1]
     middle = steps // 2
     names = [f"h{i:02d}" for i in range(steps)]
+    if layout == "long":
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["meter_id", "timestamp", "kw", LABEL_COLUMN])
+            day0 = np.datetime64("2024-01-01T00:00")
+            for i, (row, label) in enumerate(zip(x, y)):
+                for t in reversed(range(steps)):
+                    w.writerow([f"m{1000 + i}", str(day0 + np.timedelta64(24 * i + t, "h")), f"{row[t]:.5g}", words[int(label)]])
+        return len(x), steps
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["meter_id", *names[:middle], LABEL_COLUMN, *names[middle:]])
@@ -55,13 +66,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", default="ItalyPowerDemand", help="the bundled UCR/UEA set of equal-length univariate series to write out")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--layout", choices=["wide", "long"], default="wide", help="one series per row (default), or one row per time step")
     p.add_argument("--keep", default=None, help="also keep the CSV at this path")
     p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: MLP and CNN, 1 seed of 1 epoch")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="nncompare-bench-")
     path = args.keep or os.path.join(work, "user.csv")
-    rows, steps = write_csv(args.set, path)
-    print(f"{path}: {rows} rows, an id column, {steps} step columns, labels in '{LABEL_COLUMN}'")
+    n, steps = write_csv(args.set, path, args.layout)
+    if args.layout == "long":
+        print(f"{path}: {n * steps} rows, one per time step of {n} series of {steps} steps: meter_id, timestamp, kw, {LABEL_COLUMN}")
+    else:
+        print(f"{path}: {n} rows, an id column, {steps} step columns, labels in '{LABEL_COLUMN}'")
     options = {"models": ["mlp", "cnn"], "config": TrainConfig(max_epochs=1), "workers": 1} if args.smoke else {}
     seeds = 1 if args.smoke else args.seeds
     start = time.perf_counter()

@@ -68,10 +68,10 @@ CELL = st.one_of(
 def csv_files(draw):
     kind = draw(st.sampled_from(["grid", "text", "bytes"]))
     if kind == "bytes":
-        return draw(st.binary(max_size=400)), draw(st.sampled_from([".csv", ".tsv"])), None
+        return draw(st.binary(max_size=400)), draw(st.sampled_from([".csv", ".tsv"])), None, None
     if kind == "text":
         text = draw(st.text(alphabet=st.sampled_from(list("0123456789,;\t\n\r .-+eE\"'abcnaif\ufeff")), max_size=400))
-        return text.encode("utf-8"), ".csv", None
+        return text.encode("utf-8"), ".csv", None, None
     n_rows, n_cols = draw(st.one_of(st.integers(0, 3), st.integers(6, 30))), draw(st.integers(1, 6))
     delimiter = draw(st.sampled_from([",", ";", "\t"]))
     damage = draw(st.sampled_from([0.0, 0.0, 0.05, 0.3, 1.0]))  # the share of cells replaced by anything at all
@@ -82,13 +82,14 @@ def csv_files(draw):
         cells = [draw(CELL) if draw(st.floats(0, 1)) < damage else c for c in cells]
         rows.append(delimiter.join(cells))
     if draw(st.booleans()):
-        header = draw(st.sampled_from([[f"c{j}" for j in range(n_cols)], ["label"] + [f"t{j}" for j in range(1, n_cols)], None]))
+        long = (["id", "label", "time"] + [f"v{j}" for j in range(3, n_cols)])[:n_cols]  # long layout: the first column repeats
+        header = draw(st.sampled_from([[f"c{j}" for j in range(n_cols)], ["label"] + [f"t{j}" for j in range(1, n_cols)], long, None]))
         rows.insert(0, delimiter.join(header or [draw(st.text(max_size=5)) for _ in range(n_cols)]))
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     text = newline.join(rows) + draw(st.sampled_from(["", newline, newline * 3]))
     label = draw(st.one_of(st.none(), st.none(), st.integers(-2, 7), st.sampled_from(["label", "0", "-1", " 1 ", "x", ""])))
     encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"]))
-    return text.encode(encoding, errors="replace"), ".csv", label
+    return text.encode(encoding, errors="replace"), ".csv", label, draw(st.sampled_from([None, None, None, "long"]))
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # an overflow warning would reach the user too
@@ -98,11 +99,11 @@ def test_malformed_csv_loads_or_is_refused(report_line):
     @SETTINGS
     @given(csv_files())
     def check(case):
-        data, suffix, label = case
+        data, suffix, label, kind = case
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / f"data{suffix}"
             path.write_bytes(data)
-            options = {} if label is None else {"label_column": label}
+            options = ({} if label is None else {"label_column": label}) | ({} if kind is None else {"kind": kind})
             loads_or_refuses(str(path), tally, **options)
 
     check()

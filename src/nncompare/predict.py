@@ -10,6 +10,8 @@ What a file holds is read as the data loaders read it (`data/files.py`):
 - `.csv` / `.tsv`: one series per row, L values, or a label and L values (`label_column`, default the
   first column when the row has one cell more than the series has steps); the identifier and dropped
   columns of the run's own CSV are set aside by name, and the identifier names the prediction;
+  for a run on a CSV in long layout: one row per time step, grouped and ordered by the run's identifier
+  and time columns (data/longform.py), each series the run's number of steps;
 - for a run on a table: a `.csv` with the training file's feature columns (by header name, in any
   order; extra columns ignored), encoded as in training: missing cells and unseen categories are fine;
 - a folder of images (flat, or one subfolder per class, whose name is then the true label) or one

@@ -90,7 +90,7 @@ def _add_shared_model_options(p) -> None:
 
 def _add_csv_options(p) -> None:
     """How a CSV is read: a table or series (overriding the rule of docs/data.md), and columns to ignore."""
-    p.add_argument("--as", dest="kind", choices=["table", "series"], default=None, help="for a CSV: read it as a table of feature columns or as one series per row (default: decided from the header and the cells, see docs/data.md)")
+    p.add_argument("--as", dest="kind", choices=["table", "series", "long"], default=None, help="for a CSV: read it as a table of feature columns, as one series per row, or in long layout (one row per time step, series grouped by an identifier column) (default: decided from the header and the cells, see docs/data.md)")
     p.add_argument("--drop-columns", default=None, metavar="A,B", help="for a CSV: comma-separated column names (or 0-based indexes) to ignore entirely")
 
 

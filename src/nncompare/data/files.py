@@ -3,7 +3,8 @@
 Three kinds of input, chosen by what the path is:
 - a folder with one subfolder of images per class (PNG, JPEG, BMP, GIF) -> an `image` data set;
 - a `.csv` (or `.tsv`) with one series per row and one column of labels -> a `series` data set, or,
-  when its columns are named features (data/tables.py has the rule), a `table` data set;
+  when its columns are named features (data/tables.py has the rule), a `table` data set, or, with
+  one row per time step grouped by a repeating identifier (data/longform.py), a `series` data set;
 - a `.npz` with arrays `X` (N, L) or (N, L, C) and `y` (N,) -> a `series` data set.
 
 Every input gets the same fixed, seeded, stratified split (test 20%, then validation 20% of the
@@ -73,7 +74,8 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
     `label_column` (CSV only): the header name or 0-based index of the label column, as str or int;
     default a column named label/target/class/y, else the first column that is not an identifier.
     `normalize` (CSV/NPZ series): z-normalise each series per channel; images are always scaled to [0, 1].
-    `kind` (CSV only): "table" or "series" overrides the rule that tells them apart (data/tables.py).
+    `kind` (CSV only): "table", "series" (one per row) or "long" (one row per time step) overrides the
+    rules that tell them apart (data/longform.py, data/tables.py).
     `drop_columns` (CSV only): column names or 0-based indexes (a list, or one comma-separated string)
     never read as a label, a feature or a series value.
     """
@@ -106,7 +108,7 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
     raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; supported: {SUPPORTED}")
 
 
-CSV_KINDS = ("table", "series")  # how a CSV may be read (kind=, --as)
+CSV_KINDS = ("table", "series", "long")  # how a CSV may be read (kind=, --as): data/tables.py, data/longform.py
 
 
 def _drop_list(drop_columns) -> list:
@@ -218,16 +220,17 @@ def _split_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rest[keep], rest[val], test
 
 
-def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict, split: tuple | None = None) -> Dataset:
-    """The fixed seeded stratified split (`split`: its indexes, when already made)."""
+def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict, split: tuple | None = None, lengths: np.ndarray | None = None) -> Dataset:
+    """The fixed seeded stratified split (`split`: its indexes, when already made); `lengths`: the real
+    steps of zero-padded series of varying length."""
     train, val, test = split if split is not None else _split_indices(y)
     sizes = f"split {len(train)} / {len(val)} / {len(test)} (train / val / test, stratified, seed {SPLIT_SEED})"
     meta = DatasetMeta(task="classify", input_shape=tuple(x.shape[1:]), **meta_fields)
     meta.description = f"{meta.description}; {sizes}"
     return Dataset(
-        train=make_split(x[train], y[train]),
-        val=make_split(x[val], y[val]),
-        test=make_split(x[test], y[test]),
+        train=make_split(x[train], y[train], None if lengths is None else lengths[train]),
+        val=make_split(x[val], y[val], None if lengths is None else lengths[val]),
+        test=make_split(x[test], y[test], None if lengths is None else lengths[test]),
         meta=meta,
     )
 
@@ -418,7 +421,7 @@ def _check_finite(values: np.ndarray, lines: list[int], columns: list[int], head
 def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | None = None, drop_columns: list | None = None) -> Dataset:
     """A series per row (a label cell and L value cells -> x (N, L, 1)) or a table of named features
     (data/tables.py says which); identifier columns and `drop_columns` are set aside first."""
-    from . import tables
+    from . import longform, tables
 
     rows = _drop_trailing_delimiter(_read_rows(p, path))
     _check_ragged(rows, path)
@@ -441,6 +444,8 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
     dropped = _drop_indexes(drop_columns, header, width, path)
     kept = [j for j in range(width) if j not in dropped]
     named_label = header is not None and label_column is None and tables.named_label(header) is not None
+    if kind == "long" or (kind is None and longform.looks_long(header, by_column, kept, label_at) is not None):
+        return longform.load_long(path, header, by_column, lines, kept, label_at, normalize, dropped, width, asked=kind == "long")
     if label_at is None:
         label_at = kept[tables.default_label(None if header is None else [header[j] for j in kept], [by_column[j] for j in kept])] if kept else 0
     if label_at in dropped:

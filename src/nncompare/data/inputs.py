@@ -189,6 +189,8 @@ def _read_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[
 
     if meta.kind != "series":
         raise UserError(f"a .csv holds series, one per row, but this run was trained on {meta.kind}; give a .npz with X as {layout_text(meta)} or image files")
+    if (meta.columns or {}).get("layout") == "long":
+        return _read_long_csv(p, path, meta, label_column)
     steps, channels = meta.input_shape
     if channels != 1:
         raise UserError(f"this run was trained on {channels}-channel series, which a .csv row cannot hold; give a .npz with X of shape (N, {steps}, {channels})")
@@ -217,6 +219,45 @@ def _read_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[
     labels = [cells[label_at] for _, cells in data] if has_label else None
     names = ids if ids is not None and len(ids) == len(lines) else [str(line) for line in lines]
     return values[:, :, None].astype(np.float32), names, labels, name_header if ids is not None else "input"  # (N, L) -> (N, L, C=1)
+
+
+def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[str], list[str] | None, str]:
+    """New series in long layout (data/longform.py), read with the run's columns by header name: its
+    identifier groups the rows into series (named by it), its time column orders them, its channel
+    columns are the values; the label column, when the file has it, gives the true labels. Every
+    series needs the run's number of steps."""
+    from . import longform
+    from .files import _check_ragged, _drop_trailing_delimiter, _read_rows
+
+    cols = meta.columns
+    rows = _drop_trailing_delimiter(_read_rows(p, path))
+    _check_ragged(rows, path)
+    header, data = rows[0][1], rows[1:]
+    needed = [cols["group"], *([cols["time"]] if cols.get("time") else []), *cols["channels"]]
+    missing = [n for n in needed if n not in header]
+    if missing:
+        raise UserError(
+            f"'{path}' has no column {', '.join(repr(n) for n in missing)}; this run reads series in long layout, one row per time step, "
+            f"with the columns {', '.join(repr(n) for n in needed)} (a header row naming them)"
+        )
+    if not data:
+        raise UserError(f"'{path}' has a header row but no data rows; expected one row per series and time step")
+    lines = [line for line, _ in data]
+    by_column = [[cells[j] for _, cells in data] for j in range(len(header))]
+    names, groups = longform.groups(by_column[header.index(cols["group"])])
+    time_at = header.index(cols["time"]) if cols.get("time") else None
+    series = longform.series_by_group(path, header, by_column, lines, names, groups, time_at, [header.index(c) for c in cols["channels"]])
+    steps = meta.input_shape[0]
+    for name, s in zip(names, series):
+        if len(s) != steps:
+            raise UserError(f"'{path}': series '{name}' has {len(s)} rows (time steps); this run reads series of {steps} steps: give {steps} rows per series")
+    label_name = label_column if label_column is not None else cols["label"]
+    labels = None
+    if label_name in header:
+        labels = [by_column[header.index(label_name)][g[0]] for g in groups]
+    elif label_column is not None:
+        raise UserError(f"'{path}' has no column '{label_column}' (`label_column`); its columns are {', '.join(repr(h) for h in header)}")
+    return np.stack(series).astype(np.float32), names, labels, cols["group"]  # (N, L, C)
 
 
 def _read_images(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None]:

@@ -2,7 +2,8 @@
 steps of one signal. The rule that tells the two apart, and the encoding a table gets.
 
 The rule (documented in docs/data.md), applied to the columns left after the label column, the
-identifier columns and `drop_columns` are set aside; the first that holds decides:
+identifier columns and `drop_columns` are set aside, when the file is not in long layout (one row per
+time step, data/longform.py); the first that holds decides:
 
 1. `kind="table"` or `kind="series"` (`--as table|series`) was given: that;
 2. a header row whose names are an ordered run of positions (`t0, t1, ...`, `1, 2, 3`, `x_1 ... x_40`,

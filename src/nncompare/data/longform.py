@@ -1,0 +1,276 @@
+"""CSV files in long layout: one row per time step, the series told apart by an identifier column.
+
+    series_id,time,accel_x,accel_y,activity
+    s1,0,0.12,0.30,walk
+    s1,1,0.18,0.27,walk
+    ...
+    s2,0,0.02,0.91,run
+
+Data loggers, databases and pandas' `melt` write series this way (tsfresh and sktime call it the long
+format). Read row by row as a table, such a file is scored as a classification of single time steps,
+with steps of one series in both the training and the test split: a wrong answer, not a weak one. So
+a file whose identifier column repeats its values is read as one series per identifier.
+
+The rule (docs/data.md), applied to the columns left after `drop_columns`:
+
+- the group column: the first column named like an identifier (`id`, `series_id`, `subjectId`, ...:
+  tables.id_like_name) that is not the label and has at most half as many different values as rows;
+- the label: `label_column`, else the one column named label/target/class/y, else the last column
+  whose value is the same on every row of each series; a label that changes within a series is an
+  error (one label per series; labels per step are not read from files);
+- the time column: one named like a time (TIME_NAMES: `time`, `t`, `timestamp`, `date`, `step`, ...).
+  Each series' rows are put in its order (numbers, or ISO dates such as 2024-05-03T10:00), and two
+  rows of one series at the same time are an error. Without one, the rows' order in the file is the
+  time order;
+- every other column is a channel: numbers, no gaps.
+
+Series are kept in the order their identifiers first appear. Series of different lengths are
+zero-padded at the end with their real lengths kept, as UCR sets of varying length are (data/ucr.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..errors import UserError
+from . import tables
+
+TIME_NAMES = ("time", "t", "timestamp", "datetime", "date", "step", "timestep", "time_step", "tick", "frame", "seconds", "elapsed", "index", "position")
+
+
+def time_like_name(name: str) -> bool:
+    """`time`, `Timestamp`, `time_s`, `step`, `date`, `elapsed_time`: a column that orders the steps."""
+    low = name.strip().lower()
+    base = re.sub(r"[\s_\-.]*\(?(s|sec|ms|seconds|min|h|utc)\)?$", "", low)  # a unit after the name: time_s, time (ms)
+    return low in TIME_NAMES or base in TIME_NAMES or bool(re.search(r"[_\s\-.](time|timestamp|date|step)$", low))
+
+
+def group_column(header: list[str] | None, by_column: list[list[str]], candidates: list[int]) -> int | None:
+    """The first column named like an identifier whose values repeat (at most half as many different
+    values as rows): the column that would tell the series of a long file apart; None without one."""
+    if header is None:
+        return None
+    for j in candidates:
+        cells = by_column[j]
+        if tables.id_like_name(header[j]) and 2 * len(set(cells)) <= len(cells):
+            return j
+    return None
+
+
+def looks_long(header: list[str] | None, by_column: list[list[str]], candidates: list[int], label_at: int | None) -> int | None:
+    """The group column when the file reads as long layout by the module's rule, else None.
+
+    Besides a repeating identifier, the rest must fit: the value columns are not named as a run of
+    positions (`t0, t1, ...` is one series per row, several rows per subject), some column holds one
+    label per series, and the value columns hold numbers. A table of visits with a repeating
+    `patient_id` and a diagnosis per visit stays a table."""
+    group_at = group_column(header, by_column, [j for j in candidates if j != label_at])
+    if group_at is None:
+        return None
+    rest = [j for j in candidates if j != group_at]
+    _, rows = groups(by_column[group_at])
+    label_at = label_at if label_at is not None else _default_label(header, by_column, rest, rows)
+    if label_at is None or not _constant_within(by_column[label_at], rows):
+        return None
+    values = [j for j in rest if j != label_at and not time_like_name(header[j])]
+    if not values or tables.positional_names([header[j] for j in values]) and len(values) > 1:
+        return None
+    return group_at if all(tables.is_numeric_column(by_column[j]) for j in values) else None
+
+
+def _default_label(header: list[str], by_column: list[list[str]], rest: list[int], rows: list[np.ndarray]) -> int | None:
+    """The one column named label/target/class/y, else the last one constant within every series."""
+    named = tables.named_label([header[j] for j in rest])
+    if named is not None:
+        return rest[named]
+    constant = [j for j in rest if not time_like_name(header[j]) and _constant_within(by_column[j], rows)]
+    return constant[-1] if constant else None
+
+
+def groups(ids: list[str]) -> tuple[list[str], list[np.ndarray]]:
+    """The identifiers in order of first appearance, and the row indexes of each."""
+    order: dict[str, list[int]] = {}
+    for i, key in enumerate(ids):
+        order.setdefault(key, []).append(i)
+    return list(order), [np.array(rows, dtype=np.int64) for rows in order.values()]
+
+
+def _float_or_nan(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return np.nan
+
+
+def _constant_within(cells: list[str], rows: list[np.ndarray]) -> bool:
+    return all(len({cells[i] for i in r}) == 1 for r in rows)
+
+
+def _time_keys(cells: list[str], name: str, lines: list[int], path: str) -> np.ndarray:
+    """The time column as sortable values: numbers, else ISO dates and times."""
+    try:
+        return np.array(cells, dtype=str).astype(np.float64)
+    except ValueError:
+        pass
+    try:
+        return np.array(cells, dtype="datetime64[ns]").astype(np.int64)
+    except ValueError:
+        pass
+    for i, cell in enumerate(cells):
+        try:
+            float(cell)
+            continue
+        except ValueError:
+            pass
+        try:
+            np.datetime64(cell)
+        except ValueError:
+            raise UserError(
+                f"'{path}' row {lines[i]}, time column '{name}' holds '{cell}', which is neither a number nor an ISO date "
+                "(2024-05-03 or 2024-05-03T10:00); give times so, or drop the column with --drop-columns (the rows' order is then the time order)"
+            ) from None
+    raise UserError(f"'{path}': time column '{name}' mixes numbers and dates; give every time the same way")  # each cell parses, not all alike
+
+
+def read_long(path: str, header: list[str], by_column: list[list[str]], lines: list[int], candidates: list[int], group_at: int, label_at: int | None) -> dict:
+    """Series from a long file: {"series": [(L_i, C) float64], "labels": [str], "names": [identifier],
+    "group", "time", "label", "channels": column indexes, "lengths": (min, max)}."""
+    ids = by_column[group_at]
+    names, rows = groups(ids)
+    rest = [j for j in candidates if j != group_at]
+    if label_at is None:
+        label_at = _default_label(header, by_column, rest, rows)
+        if label_at is None:
+            raise UserError(
+                f"'{path}' has one row per time step (series told apart by '{header[group_at]}'), but no column holds one value per "
+                "series to be its label; give the label column with --label-column (label_column in Python)"
+            )
+    labels = by_column[label_at]
+    for key, r in zip(names, rows):
+        seen = list(dict.fromkeys(labels[i] for i in r))
+        if len(seen) > 1:
+            raise UserError(
+                f"'{path}': series '{key}' (column '{header[group_at]}') has the labels '{seen[0]}' and '{seen[1]}' in column "
+                f"'{header[label_at]}' (rows {lines[r[0]]} and {lines[r[[labels[i] for i in r].index(seen[1])]]}); a file in long layout needs one label "
+                "per series, the same on each of its rows (labels per time step are not read from files)"
+            )
+        if seen[0] == "":
+            raise UserError(f"'{path}': series '{key}' has no label in column '{header[label_at]}' (row {lines[r[0]]}); every series needs a label")
+    rest = [j for j in rest if j != label_at]
+    time_at = next((j for j in rest if time_like_name(header[j])), None)
+    channels = [j for j in rest if j != time_at]
+    if not channels:
+        raise UserError(f"'{path}' has no value columns besides the identifier '{header[group_at]}', the label and the time column; keep at least one")
+    series = series_by_group(path, header, by_column, lines, names, rows, time_at, channels)
+    lengths = [len(s) for s in series]
+    return {
+        "series": series,
+        "labels": [labels[r[0]] for r in rows],
+        "names": names,
+        "group": group_at,
+        "time": time_at,
+        "label": label_at,
+        "channels": channels,
+        "lengths": (min(lengths), max(lengths)),
+    }
+
+
+def series_by_group(path: str, header: list[str], by_column: list[list[str]], lines: list[int], names: list[str], rows: list[np.ndarray], time_at: int | None, channels: list[int]) -> list[np.ndarray]:
+    """One (L_i, C) float64 array per group of `rows` (named `names`): the `channels` columns, the rows
+    in the order of the time column (or the file's). Gaps, words and repeated times are errors."""
+    try:
+        values = np.array([by_column[j] for j in channels], dtype=str).astype(np.float64).T  # (rows, C)
+    except ValueError:  # some cell is not a number: parse cell by cell to name the first one
+        values = np.array([[_float_or_nan(by_column[j][i]) for j in channels] for i in range(len(lines))])
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        i, j = int(bad[0][0]), channels[int(bad[0][1])]
+        cell = by_column[j][i]
+        what = "is empty" if tables.is_missing(cell) else f"holds '{cell}', which is not a finite number"
+        raise UserError(
+            f"'{path}' row {lines[i]}, column '{header[j]}' {what}; in long layout (one row per time step) every column besides the "
+            "identifier, the label and the time is a channel of numbers: fill the gap or drop the column with --drop-columns "
+            "(--as table reads each row as an example instead)"
+        )
+    series = []
+    for key, r in zip(names, rows):
+        if time_at is not None:
+            keys = _time_keys([by_column[time_at][i] for i in r], header[time_at], [lines[i] for i in r], path)
+            order = np.argsort(keys, kind="stable")
+            same = np.flatnonzero(np.diff(keys[order]) == 0)
+            if same.size:
+                a, b = r[order[same[0]]], r[order[same[0] + 1]]
+                raise UserError(
+                    f"'{path}': series '{key}' has two rows at {header[time_at]} {by_column[time_at][a]} (rows {lines[a]} and {lines[b]}); "
+                    "give one row per series and time step, with a column for each channel"
+                )
+            r = r[order]
+        series.append(values[r])  # (L_i, C)
+    return series
+
+
+def load_long(path: str, header: list[str] | None, by_column: list[list[str]], lines: list[int], kept: list[int], label_at: int | None, normalize: bool, dropped: set[int], width: int, asked: bool):
+    """The Dataset of a CSV in long layout (the module docstring has the rule; data/files.py has read its
+    cells into `by_column`): one series per identifier, its rows in time order, its other numeric
+    columns its channels; series of different lengths zero-padded at the end with their lengths kept."""
+    from .files import FLOAT32_MAX, _check_classes, _check_sizes, _encode_labels, _split_dataset, znormalise
+    from .ucr import _pad_end, z_normalize
+
+    if header is None:
+        raise UserError(f"'{path}' has no header row; a file in long layout needs one that names its identifier, time and label columns")
+    group_at = group_column(header, by_column, [j for j in kept if j != label_at])
+    if group_at is None:
+        raise UserError(
+            f"'{path}' has no identifier column whose values repeat, so its rows cannot be grouped into series; name the column that "
+            "tells the series apart like an identifier (id, series_id, subject_id, ...), or leave out --as long"
+        )
+    read = read_long(path, header, by_column, lines, [j for j in kept], group_at, label_at)
+    y, class_names = _encode_labels(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'")
+    label_name = header[read["label"]]
+    _check_sizes(y, class_names, path, "series")
+    _check_classes(y, class_names, path, f"the label column '{label_name}'", "series")
+    shortest, longest = read["lengths"]
+    x, lengths = _pad_end(read["series"], longest)  # (N, L, C), (N,)
+    if normalize:  # as a wide file's series when all have one length (the same numbers to the bit); over real steps otherwise
+        x = znormalise(x) if shortest == longest else z_normalize(x, lengths)
+    elif np.abs(x).max() > FLOAT32_MAX:
+        raise UserError(f"'{path}' holds values beyond what float32 holds (about ±3.4e38); leave out `normalize=False` (z-normalised values fit) or rescale the file")
+    channels = [header[j] for j in read["channels"]]
+    time_name = header[read["time"]] if read["time"] is not None else None
+    steps = f"{longest} steps" if shortest == longest else f"{shortest}-{longest} steps (zero-padded at the end to {longest})"
+    order = f"in the order of '{time_name}'" if time_name else "in the file's row order (no time column)"
+    why = "as asked" if asked else f"'{header[group_at]}' repeats its values"
+    notes = [
+        f"{path}: long layout ({why}): one row per time step, {len(y)} series told apart by '{header[group_at]}', {steps} {order}, "
+        f"channel(s) {', '.join(repr(c) for c in channels)}, label column '{label_name}'; --as table reads each row as an example"
+    ]
+    record = {
+        "layout": "long",
+        "header": header,
+        "label": label_name,
+        "group": header[group_at],
+        "time": time_name,
+        "channels": channels,
+        "ids": [],
+        "dropped": [header[j] for j in sorted(dropped)],
+        "width": width,
+    }
+    x = x.astype(np.float32)
+    scaling = "z-normalised per series and channel over its real steps" if normalize else "raw values"
+    return _split_dataset(
+        x,
+        y,
+        {
+            "name": path,
+            "kind": "series",
+            "n_classes": len(class_names),
+            "class_names": class_names,
+            "description": f"CSV in long layout '{path}': {len(y)} series of {steps} x {len(channels)} channel(s), {len(class_names)} classes, {scaling}",
+            "reference": f"the user's file '{path}'",
+            "columns": record,
+            "notes": notes,
+        },
+        lengths=lengths if shortest < longest else None,
+    )
