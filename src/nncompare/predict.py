@@ -14,6 +14,7 @@ What a file holds is read as the data loaders read it (`data/files.py`):
   and time columns (data/longform.py), each series the run's number of steps;
 - for a run on a table: a `.csv` with the training file's feature columns (by header name, in any
   order; extra columns ignored), encoded as in training: missing cells and unseen categories are fine;
+- a file of the UCR/UEA archive (`.ts`, `.arff`, the text format; data/archive.py), its labels when it has them;
 - a folder of images (flat, or one subfolder per class, whose name is then the true label) or one
   image file: resized to the training size, grey or RGB as the run was trained, pixels scaled to [0, 1].
 

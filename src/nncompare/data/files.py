@@ -6,6 +6,8 @@ Three kinds of input, chosen by what the path is:
   when its columns are named features (data/tables.py has the rule), a `table` data set, or, with
   one row per time step grouped by a repeating identifier (data/longform.py), a `series` data set;
 - a `.npz` with arrays `X` (N, L) or (N, L, C) and `y` (N,) -> a `series` data set.
+- a file of the UCR/UEA archive (`.ts`, `.arff`, the text format), alone or as a TRAIN/TEST pair ->
+  a `series` data set (data/archive.py).
 
 Every input gets the same fixed, seeded, stratified split (test 20%, then validation 20% of the
 rest), so every model and every run sees the same examples. A bad file is a `UserError` naming the
@@ -39,11 +41,13 @@ MIN_EXAMPLES = 3  # one each for train, validation and test
 MAX_IMAGE_SIDE = 64  # larger images are shrunk to this long side: small, quick models
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 TABLE_EXTENSIONS = (".csv", ".tsv")
-PATH_EXTENSIONS = TABLE_EXTENSIONS + (".npz", ".txt")  # a source ending so is a path, not a data set name
+ARCHIVE_EXTENSIONS = (".ts", ".arff")  # the UCR/UEA archive's own file formats (data/archive.py)
+PATH_EXTENSIONS = TABLE_EXTENSIONS + (".npz", ".txt") + ARCHIVE_EXTENSIONS  # a source ending so is a path, not a data set name
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "F")
 SUPPORTED = (
     "a folder with one subfolder of images per class (PNG, JPEG, BMP, GIF), "
-    "a .csv of series (one per row, one label column) or a .npz with arrays X and y"
+    "a .csv of series (one per row, one label column), a .npz with arrays X and y, "
+    "or a UCR/UEA archive file (.ts, .arff)"
 )
 
 
@@ -95,17 +99,38 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
         return _load_image_folder(p, path)
     if p.stat().st_size == 0:
         raise UserError(f"'{path}' is empty; expected {SUPPORTED}")
-    if suffix in TABLE_EXTENSIONS:
-        return _load_csv(p, path, label_column, normalize, kind, drop_columns)
     if suffix == ".npz":
         _no_label_column(label_column, path)
         return _load_npz(p, path, normalize)
+    if _archive_file(p, suffix, kind, label_column, drop_columns):
+        from .archive import load_archive_file
+
+        _no_label_column(label_column, path)
+        return load_archive_file(p, path, normalize)
+    if suffix in TABLE_EXTENSIONS:
+        return _load_csv(p, path, label_column, normalize, kind, drop_columns)
     if suffix == ".txt":
         _no_label_column(label_column, path)
         from .text import read_text, text_dataset
 
         return text_dataset(read_text(path), path, path)  # character-level, as text:FILE
     raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; supported: {SUPPORTED}")
+
+
+def _archive_file(p: Path, suffix: str, kind, label_column, drop_columns) -> bool:
+    """Whether `p` is a file of the UCR/UEA archive (data/archive.py): a .ts or .arff file; a .txt file,
+    or one without an extension, in the archive's text format (numbers only, the label first); a .csv
+    or .tsv in that format with its TRAIN/TEST partner beside it, unless CSV options were given."""
+    from .archive import AEON_EXTENSIONS, archive_pair, text_format
+
+    if suffix in AEON_EXTENSIONS:
+        return True
+    if suffix in (".txt", ""):
+        return text_format(p)
+    if suffix in TABLE_EXTENSIONS and kind is None and label_column is None and not drop_columns:
+        pair = archive_pair(p)
+        return pair is not None and all(text_format(f) for f in pair)
+    return False
 
 
 CSV_KINDS = ("table", "series", "long")  # how a CSV may be read (kind=, --as): data/tables.py, data/longform.py

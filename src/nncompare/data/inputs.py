@@ -10,15 +10,16 @@ import torch
 
 from ..errors import UserError
 
-INPUT_KINDS = "a .npz with an array X, a .csv of series (one per row), an image file or a folder of images"
+INPUT_KINDS = "a .npz with an array X, a .csv of series (one per row), a UCR/UEA .ts or .arff file, an image file or a folder of images"
 
 
 # -- the preprocessing of the run's loader ---------------------------------------------------------
 def normalises_series(config: dict) -> bool:
     """Whether the run's loader z-normalised each series on its own (an example-by-example transform
     that new inputs must get as well): the user's CSV/NPZ series and univariate UCR series, unless the
-    run was trained with normalize=False. (Multivariate UCR series are standardised with the training
-    split's statistics instead, and the built-in sets are used as generated.)"""
+    run was trained with normalize=False; the archive's files given by path as UCR series. (Multivariate
+    UCR series are standardised with the training split's statistics instead, and the built-in sets are
+    used as generated.)"""
     from .files import looks_like_path
     from .registry import list_families, list_sources
 
@@ -31,7 +32,11 @@ def normalises_series(config: dict) -> bool:
     prefix, colon, _ = source.partition(":")
     if colon and prefix in {f.name.split(":")[0] for f in list_families()}:
         return prefix == "ucr" and list(meta.get("input_shape", [0, 0]))[-1] == 1
-    return looks_like_path(source) and source.lower().endswith((".csv", ".tsv", ".npz"))
+    if not looks_like_path(source):
+        return False
+    if str(meta.get("description", "")).startswith("UCR/UEA "):  # the archive's own files (data/archive.py): as ucr:NAME
+        return list(meta.get("input_shape", [0, 0]))[-1] == 1
+    return source.lower().endswith((".csv", ".tsv", ".npz"))
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -44,7 +49,8 @@ def read_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, list[str
 
 def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, list[str], list[str] | None, str]:
     """read_inputs, plus what the names are: the identifier column's name, or "input"."""
-    from .files import IMAGE_EXTENSIONS, TABLE_EXTENSIONS, _expand, znormalise
+    from .archive import text_format
+    from .files import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, TABLE_EXTENSIONS, _expand, znormalise
 
     meta = run.meta
     if meta.kind == "table":
@@ -72,6 +78,10 @@ def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, li
         x, names, labels = _read_npz(p, path, meta)
     elif suffix in TABLE_EXTENSIONS:
         x, names, labels, name_header = _read_csv(p, path, meta, label_column)
+    elif suffix in ARCHIVE_EXTENSIONS or (suffix in (".txt", "") and text_format(p)):
+        if label_column is not None:
+            raise UserError("a label column is only read from a .csv file; leave `label_column` out")
+        x, names, labels = _read_archive(p, path, meta)
     else:
         raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; give {INPUT_KINDS}")
     if meta.kind == "series" and normalises_series(run.config):
@@ -165,6 +175,27 @@ def _read_npz(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str
             raise UserError(f"'{path}': X has {len(x)} examples but y has {len(y)} labels; give one label per example or leave y out")
         labels = [_label_text(v) for v in y]
     return x, [str(i) for i in range(len(x))], labels
+
+
+def _read_archive(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None]:
+    """Series of a .ts or .arff file of the UCR/UEA archive's format (their labels, when it has them);
+    each series needs the run's number of steps."""
+    from .archive import _read_archive_file
+    from .ucr import _convert
+
+    if meta.kind != "series":
+        raise UserError(f"'{path}' holds series but this run was trained on {meta.kind}; give {layout_text(meta)}")
+    data, header_labels = _read_archive_file(p, path)
+    raw = _convert(data, data, header_labels, f"'{path}'")[0]
+    steps, channels = meta.input_shape
+    if raw.x.shape[2] != channels:
+        raise UserError(f"'{path}' holds series of {raw.x.shape[2]} channel(s); this run reads {channels}")
+    wrong = np.flatnonzero(raw.lengths != steps)
+    if wrong.size:
+        i = int(wrong[0])
+        raise UserError(f"'{path}': series {i} has {raw.lengths[i]} steps; this run reads series of {steps} steps")
+    labels = [str(v) for v in raw.labels] if len(raw.labels) and all(str(v) not in ("", "NaN") for v in raw.labels) else None
+    return raw.x.astype(np.float32), [str(i) for i in range(len(raw.x))], labels
 
 
 def _label_text(v) -> str:

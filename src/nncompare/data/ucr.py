@@ -331,14 +331,12 @@ def _split(raw: RawSplit, index: np.ndarray, class_ids: dict, normalize, varying
     return make_split(x.astype(np.float32), y, raw.lengths[index] if varying else None)
 
 
-def _description(name: str, train: RawSplit, test: RawSplit, n_train: int, n_val: int, n_classes: int) -> str:
+def _description(name: str, train: RawSplit, test: RawSplit, n_train: int, n_val: int, n_classes: int, split: str | None = None) -> str:
     length, channels = train.x.shape[1:]
     shortest = int(min(train.lengths.min(), test.lengths.min()))
     span = f"length {length}" if shortest == length else f"length {shortest}-{length} (zero-padded to {length})"
-    return (
-        f"UCR/UEA {name}: {n_classes} classes, {channels}-channel series of {span}; {n_train} train / {n_val} val "
-        f"({VAL_FRACTION:.0%} of the published train) / {len(test.labels)} test (published)"
-    )
+    split = split or f"{n_train} train / {n_val} val ({VAL_FRACTION:.0%} of the published train) / {len(test.labels)} test (published)"
+    return f"UCR/UEA {name}: {n_classes} classes, {channels}-channel series of {span}; {split}"
 
 
 @register_family(
@@ -352,11 +350,24 @@ def load_ucr(name: str, *, normalize: bool = True) -> Dataset:
     if not isinstance(normalize, bool):
         raise UserError(f"normalize must be True or False, got {normalize!r}")
     name, train, test = load_raw(name)
+    return _published_split(f"ucr:{name}", name, train, test, normalize, REFERENCE)
+
+
+def _published_split(source: str, name: str, train: RawSplit, test: RawSplit, normalize: bool, reference: str) -> Dataset:
+    """The Dataset of a TRAIN/TEST pair: TRAIN minus a stratified validation split, TEST as published."""
     classes = _label_order(np.concatenate([train.labels, test.labels]))
     class_ids = {label: i for i, label in enumerate(classes)}
-    length = train.x.shape[1]
-    varying = bool((train.lengths < length).any() or (test.lengths < length).any())
     keep, held = stratified_split(np.array([class_ids[v] for v in train.labels]), VAL_FRACTION, SPLIT_SEED)
+    parts = {"train": (train, keep), "val": (train, held), "test": (test, np.arange(len(test.labels)))}
+    return _archive_dataset(source, _description(name, train, test, len(keep), len(held), len(classes)), reference, parts, classes, normalize)
+
+
+def _archive_dataset(source: str, description: str, reference: str, parts: dict, classes: list[str], normalize: bool) -> Dataset:
+    """`parts`: {"train" | "val" | "test": (RawSplit, indexes into it)} -> the Dataset, normalised."""
+    class_ids = {label: i for i, label in enumerate(classes)}
+    train, keep = parts["train"]
+    length = train.x.shape[1]
+    varying = any(bool((raw.lengths[index] < length).any()) for raw, index in parts.values())
     if normalize:
         # univariate: each series z-normalised (the archive's convention, Dau et al. 2019). Multivariate:
         # per series and channel that would erase levels that carry the class (JapaneseVowels' cepstra:
@@ -364,18 +375,14 @@ def load_ucr(name: str, *, normalize: bool = True) -> Dataset:
         # the training split's statistics instead, which keeps differences between series.
         normalize = "series" if train.x.shape[2] == 1 else channel_statistics(train.x[keep], train.lengths[keep])
     meta = DatasetMeta(
-        name=f"ucr:{name}",
+        name=source,
         kind="series",
         task="classify",
         input_shape=tuple(train.x.shape[1:]),
         n_classes=len(classes),
         class_names=[str(c) for c in classes],
-        description=_description(name, train, test, len(keep), len(held), len(classes)),
-        reference=REFERENCE,
+        description=description,
+        reference=reference,
     )
-    return Dataset(
-        train=_split(train, keep, class_ids, normalize, varying),
-        val=_split(train, held, class_ids, normalize, varying),
-        test=_split(test, np.arange(len(test.labels)), class_ids, normalize, varying),
-        meta=meta,
-    )
+    splits = {part: _split(raw, index, class_ids, normalize, varying) for part, (raw, index) in parts.items()}
+    return Dataset(train=splits["train"], val=splits["val"], test=splits["test"], meta=meta)

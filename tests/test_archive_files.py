@@ -1,0 +1,117 @@
+"""Files of the UCR/UEA archive given by path (.ts, .arff, the text format of .txt / .tsv / no extension):
+a TRAIN/TEST pair keeps the published split and gives what `ucr:NAME` gives, a file alone is split as
+other user files are, and bad files are one-line errors."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from nncompare import UserError
+from nncompare.data import load_dataset
+from nncompare.data.ucr import _bundled_files
+
+
+def same(a, b):
+    return all(torch.equal(getattr(a, s).x, getattr(b, s).x) and torch.equal(getattr(a, s).y, getattr(b, s).y) for s in ("train", "val", "test"))
+
+
+def write_ts(path, series, labels, classes=("a", "b")):
+    """A univariate .ts file as the archive writes them (equal or varying length)."""
+    equal = len({len(s) for s in series}) == 1
+    head = ["@problemName test", "@timeStamps false", "@univariate true", f"@equalLength {str(equal).lower()}", f"@classLabel true {' '.join(classes)}", "@data"]
+    path.write_text("\n".join(head + [",".join(f"{v:.6f}" for v in s) + f":{lab}" for s, lab in zip(series, labels)]) + "\n")
+    return path
+
+
+def write_text_format(path, series, labels, sep=","):
+    """The archive's text format: the label first, then the values; shorter series padded with NaN."""
+    length = max(len(s) for s in series)
+    rows = [[str(lab), *(f"{v:.6f}" for v in s), *(["NaN"] * (length - len(s)))] for s, lab in zip(series, labels)]
+    path.write_text("\n".join(sep.join(r) for r in rows) + "\n")
+    return path
+
+
+def toy(n, seed, lengths=None):
+    rng = np.random.default_rng(seed)
+    labels = [i % 2 for i in range(n)]
+    series = [rng.normal(size=(lengths[i] if lengths else 20)) + 2 * lab for i, lab in enumerate(labels)]
+    return series, labels
+
+
+def test_a_ts_pair_gives_what_ucr_name_gives_and_a_file_alone_is_split(tmp_path):
+    train, test = _bundled_files()["GunPoint"]
+    for f in (train, test):
+        shutil.copy(f, tmp_path / f.name)
+    from_files = load_dataset(str(tmp_path / "GunPoint_TEST.ts"))  # either file of the pair names it
+    assert same(load_dataset("ucr:GunPoint"), from_files)
+    assert "150 test (published)" in from_files.meta.description
+    (tmp_path / "GunPoint_TEST.ts").unlink()
+    alone = load_dataset(str(tmp_path / "GunPoint_TRAIN.ts"))
+    assert alone.sizes() == {"train": 32, "val": 8, "test": 10}  # 50 series: 20% test, then 20% of the rest
+    assert "one file: stratified" in alone.meta.description
+
+
+@pytest.mark.parametrize("sep, suffix", [(",", ".txt"), ("\t", ".tsv"), (" ", "")])
+def test_the_text_format_pair_reads_as_the_same_series_as_ts_files(tmp_path, sep, suffix):
+    lengths = [20 if i % 4 else 15 for i in range(24)]  # some shorter series, NaN-padded in the text format
+    (trs, trl), (tes, tel) = toy(24, 0, lengths), toy(16, 1, lengths[:16])
+    write_ts(tmp_path / "T_TRAIN.ts", trs, ["ab"[k] for k in trl])
+    write_ts(tmp_path / "T_TEST.ts", tes, ["ab"[k] for k in tel])
+    write_text_format(tmp_path / f"U_TRAIN{suffix}", trs, [k + 1 for k in trl], sep)
+    write_text_format(tmp_path / f"U_TEST{suffix}", tes, [k + 1 for k in tel], sep)
+    ts, text = load_dataset(str(tmp_path / "T_TRAIN.ts")), load_dataset(str(tmp_path / f"U_TRAIN{suffix}"))
+    assert text.meta.class_names == ["1", "2"] and ts.meta.class_names == ["a", "b"]
+    assert text.sizes() == ts.sizes() == {"train": 19, "val": 5, "test": 16}
+    for part in ("train", "val", "test"):
+        a, b = getattr(ts, part), getattr(text, part)
+        assert torch.equal(a.y, b.y) and torch.equal(a.lengths, b.lengths)
+        assert torch.allclose(a.x, b.x, atol=1e-5)
+    assert 15 in text.train.lengths.tolist()
+
+
+def test_a_csv_pair_with_a_header_stays_a_csv(tmp_path):
+    for part, seed in (("TRAIN", 0), ("TEST", 1)):
+        series, labels = toy(20, seed)
+        rows = ["label," + ",".join(f"t{j}" for j in range(20))] + [f"{lab}," + ",".join(f"{v:.4f}" for v in s) for s, lab in zip(series, labels)]
+        (tmp_path / f"D_{part}.csv").write_text("\n".join(rows) + "\n")
+    ds = load_dataset(str(tmp_path / "D_TRAIN.csv"))
+    assert sum(ds.sizes().values()) == 20  # only this file, split on its own, as any CSV
+
+
+def test_bad_archive_files_are_one_line_errors(tmp_path):
+    def refused(path, *fragments):
+        with pytest.raises(UserError) as e:
+            load_dataset(str(path))
+        assert "\n" not in str(e.value) and all(f in str(e.value) for f in fragments), str(e.value)
+
+    regression = tmp_path / "R_TRAIN.ts"
+    regression.write_text("@problemName r\n@univariate true\n@equalLength true\n@targetLabel true\n@data\n1,2,3:0.5\n2,3,4:1.5\n")
+    refused(regression, "is a regression problem", "@targetLabel true")
+    empty = tmp_path / "E.ts"
+    empty.write_text("garbage\n")
+    refused(empty, "holds no series")
+    words = tmp_path / "W.txt"
+    words.write_text("1,2,3\n2,x,4\n")
+    refused(words, "line 2 holds 'x', which is not a number")
+    prose = tmp_path / "notes.txt"
+    prose.write_text("words, not numbers\n" * 10)
+    refused(prose, "characters; at least")  # read as text, and refused there for its length
+
+
+def test_predict_reads_a_ts_file(tmp_path):
+    import csv
+
+    import nncompare
+    from nncompare.predict import predict_file
+    from nncompare.train import TrainConfig
+
+    (trs, trl), (tes, tel) = toy(30, 0), toy(10, 1)
+    write_ts(tmp_path / "P_TRAIN.ts", trs, ["ab"[k] for k in trl])
+    write_ts(tmp_path / "P_TEST.ts", tes, ["ab"[k] for k in tel])
+    result = nncompare.compare(str(tmp_path / "P_TRAIN.ts"), models=["mlp"], seeds=1, config=TrainConfig(max_epochs=20), store=tmp_path / "store", workers=1, reference=False)
+    out = predict_file(result.folder / "mlp-seed0", str(tmp_path / "P_TEST.ts"), out=tmp_path / "pred.csv")
+    rows = list(csv.reader(open(tmp_path / "pred.csv")))
+    assert out["n"] == 10 and rows[0][:3] == ["input", "label", "predicted"] and [r[1] for r in rows[1:]] == ["ab"[k] for k in tel]
+    assert out["accuracy"] == pytest.approx(result.rows[0]["score_mean"])  # the same test series, z-normalised as in training
