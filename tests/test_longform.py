@@ -52,7 +52,7 @@ def test_a_long_file_reads_as_the_same_series_as_the_wide_file(tmp_path):
         assert torch.equal(getattr(a, part).y, getattr(b, part).y)
         assert torch.equal(getattr(a, part).x, getattr(b, part).x)  # the same numbers to the bit: the same runs
         assert getattr(b, part).lengths is None
-    assert b.meta.columns["layout"] == "long" and b.meta.columns["group"] == "series_id" and b.meta.columns["time"] == "time"
+    assert b.meta.columns["layout"] == "long" and b.meta.columns["group"] == ["series_id"] and b.meta.columns["time"] == "time"
     note = b.meta.notes[0]
     assert "long layout" in note and "30 series told apart by 'series_id'" in note and "in the order of 'time'" in note and "'value'" in note
 
@@ -116,9 +116,22 @@ def test_bad_long_files_are_refused_in_one_line(tmp_path):
     refused("twice.csv", header, repeated, "series 's000' has two rows at time 0", "one row per series and time step")
     gap = [r if k != 4 else [*r[:2], "", r[3]] for k, r in enumerate(rows)]
     refused("gap.csv", header, gap, "row 6, column 'value' is empty", "fill the gap", kind="long")
-    dates = [[r[0], "soon", *r[2:]] if k == 1 else r for k, r in enumerate(rows)]
-    refused("dates.csv", header, dates, "time column 'time' holds 'soon'", "ISO date")
+    for bad, fragment in (("soon", "holds 'soon'"), ("nan", "holds 'nan'"), ("", "is empty")):
+        times = [[r[0], bad, *r[2:]] if k == 1 else r for k, r in enumerate(rows)]
+        refused("times.csv", header, times, f"row 3, time column 'time' {fragment}", "ISO date")
+    mixed = [[r[0], "2024-05-01" if k == 1 else r[1], *r[2:]] for k, r in enumerate(rows)]
+    refused("mixed_times.csv", header, mixed, "mixes numbers and dates")
     refused("noid.csv", ["name", "time", "value", "label"], rows, "no identifier column whose values repeat", kind="long")
+
+
+def test_two_identifier_columns_tell_series_apart_and_a_row_number_is_set_aside(tmp_path):
+    x, labels = make_series(n=12, length=6)
+    rows = [[f"subj{int(r[0][1:]) // 2}", f"trial{int(r[0][1:]) % 2}", k, *r[1:]] for k, r in enumerate(long_rows(x, labels))]
+    path = write(tmp_path / "trials.csv", ["subject_id", "trial_id", "row_id", "time", "value", "label"], rows)
+    ds = load_path(str(path))
+    assert sum(ds.sizes().values()) == 12 and ds.meta.input_shape == (6, 1)  # 6 subjects x 2 trials, 6 steps each
+    assert ds.meta.columns["group"] == ["subject_id", "trial_id"] and ds.meta.columns["ids"] == ["row_id"] and ds.meta.columns["channels"] == ["value"]
+    assert "told apart by 'subject_id' and 'trial_id'" in ds.meta.notes[0] and "'row_id' set aside" in ds.meta.notes[1]
 
 
 def test_iso_dates_order_the_steps(tmp_path):

@@ -469,7 +469,7 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
     dropped = _drop_indexes(drop_columns, header, width, path)
     kept = [j for j in range(width) if j not in dropped]
     named_label = header is not None and label_column is None and tables.named_label(header) is not None
-    if kind == "long" or (kind is None and longform.looks_long(header, by_column, kept, label_at) is not None):
+    if kind == "long" or (kind is None and longform.looks_long(header, by_column, kept, label_at)):
         return longform.load_long(path, header, by_column, lines, kept, label_at, normalize, dropped, width, asked=kind == "long")
     if label_at is None:
         label_at = kept[tables.default_label(None if header is None else [header[j] for j in kept], [by_column[j] for j in kept])] if kept else 0

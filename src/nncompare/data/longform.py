@@ -13,8 +13,10 @@ a file whose identifier column repeats its values is read as one series per iden
 
 The rule (docs/data.md), applied to the columns left after `drop_columns`:
 
-- the group column: the first column named like an identifier (`id`, `series_id`, `subjectId`, ...:
+- the group columns: every column named like an identifier (`id`, `series_id`, `subjectId`, ...:
   tables.id_like_name) that is not the label and has at most half as many different values as rows;
+  together they tell the series apart (`subject_id` and `trial_id`: one series per subject and trial).
+  Other identifier columns (values all different, such as a row number) are set aside;
 - the label: `label_column`, else the one column named label/target/class/y, else the last column
   whose value is the same on every row of each series; a label that changes within a series is an
   error (one label per series; labels per step are not read from files);
@@ -47,37 +49,47 @@ def time_like_name(name: str) -> bool:
     return low in TIME_NAMES or base in TIME_NAMES or bool(re.search(r"[_\s\-.](time|timestamp|date|step)$", low))
 
 
-def group_column(header: list[str] | None, by_column: list[list[str]], candidates: list[int]) -> int | None:
-    """The first column named like an identifier whose values repeat (at most half as many different
-    values as rows): the column that would tell the series of a long file apart; None without one."""
+def group_columns(header: list[str] | None, by_column: list[list[str]], candidates: list[int]) -> list[int]:
+    """The columns named like an identifier whose values repeat (at most half as many different values
+    as rows): together they tell the series of a long file apart (`subject_id` and `trial_id`: one
+    series per subject and trial); [] without one."""
     if header is None:
-        return None
-    for j in candidates:
-        cells = by_column[j]
-        if tables.id_like_name(header[j]) and 2 * len(set(cells)) <= len(cells):
-            return j
-    return None
+        return []
+    return [j for j in candidates if tables.id_like_name(header[j]) and 2 * len(set(by_column[j])) <= len(by_column[j])]
 
 
-def looks_long(header: list[str] | None, by_column: list[list[str]], candidates: list[int], label_at: int | None) -> int | None:
-    """The group column when the file reads as long layout by the module's rule, else None.
+def series_keys(by_column: list[list[str]], group: list[int]) -> list[str]:
+    """Each row's series: the value of its identifier column, or of several joined by " / "."""
+    if len(group) == 1:
+        return by_column[group[0]]
+    return [" / ".join(cells) for cells in zip(*(by_column[j] for j in group))]
+
+
+def quoted(header: list[str], columns: list[int]) -> str:
+    """'a', or 'a' and 'b', or 'a', 'b' and 'c'."""
+    names = [f"'{header[j]}'" for j in columns]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def looks_long(header: list[str] | None, by_column: list[list[str]], candidates: list[int], label_at: int | None) -> list[int] | None:
+    """The group columns when the file reads as long layout by the module's rule, else None.
 
     Besides a repeating identifier, the rest must fit: the value columns are not named as a run of
     positions (`t0, t1, ...` is one series per row, several rows per subject), some column holds one
     label per series, and the value columns hold numbers. A table of visits with a repeating
     `patient_id` and a diagnosis per visit stays a table."""
-    group_at = group_column(header, by_column, [j for j in candidates if j != label_at])
-    if group_at is None:
+    group = group_columns(header, by_column, [j for j in candidates if j != label_at])
+    if not group:
         return None
-    rest = [j for j in candidates if j != group_at]
-    _, rows = groups(by_column[group_at])
+    rest = [j for j in candidates if j not in group and not tables.is_identifier(header[j], by_column[j])]
+    _, rows = groups(series_keys(by_column, group))
     label_at = label_at if label_at is not None else _default_label(header, by_column, rest, rows)
     if label_at is None or not _constant_within(by_column[label_at], rows):
         return None
     values = [j for j in rest if j != label_at and not time_like_name(header[j])]
     if not values or tables.positional_names([header[j] for j in values]) and len(values) > 1:
         return None
-    return group_at if all(tables.is_numeric_column(by_column[j]) for j in values) else None
+    return group if all(tables.is_numeric_column(by_column[j]) for j in values) else None
 
 
 def _default_label(header: list[str], by_column: list[list[str]], rest: list[int], rows: list[np.ndarray]) -> int | None:
@@ -109,42 +121,62 @@ def _constant_within(cells: list[str], rows: list[np.ndarray]) -> bool:
 
 
 def _time_keys(cells: list[str], name: str, lines: list[int], path: str) -> np.ndarray:
-    """The time column as sortable values: numbers, else ISO dates and times."""
+    """The time column as sortable values: finite numbers, else ISO dates and times (no gaps)."""
+    keys = None
     try:
-        return np.array(cells, dtype=str).astype(np.float64)
+        keys = np.array(cells, dtype=str).astype(np.float64)
+        bad = ~np.isfinite(keys)
+    except ValueError:
+        try:
+            if any(_is_float(c) for c in cells):  # numpy would read "10" as the year 10
+                raise ValueError("numbers among dates")
+            dates = np.array(cells, dtype="datetime64[ns]")
+            keys, bad = dates.astype(np.int64), np.isnat(dates)
+        except (ValueError, OverflowError):  # some cell is neither, or numbers and dates are mixed
+            bad = np.array([not _is_time(c) for c in cells])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "is empty" if not cells[i] else f"holds '{cells[i]}', which is neither a finite number nor an ISO date"
+        raise UserError(
+            f"'{path}' row {lines[i]}, time column '{name}' {what}; give every time as a number or an ISO date (2024-05-03 or "
+            "2024-05-03T10:00), or drop the column with --drop-columns (the rows' order is then the time order)"
+        )
+    if keys is None:
+        raise UserError(f"'{path}': time column '{name}' mixes numbers and dates; give every time the same way")
+    return keys
+
+
+def _is_float(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_time(cell: str) -> bool:
+    try:
+        return bool(np.isfinite(float(cell)))
     except ValueError:
         pass
     try:
-        return np.array(cells, dtype="datetime64[ns]").astype(np.int64)
-    except ValueError:
-        pass
-    for i, cell in enumerate(cells):
-        try:
-            float(cell)
-            continue
-        except ValueError:
-            pass
-        try:
-            np.datetime64(cell)
-        except ValueError:
-            raise UserError(
-                f"'{path}' row {lines[i]}, time column '{name}' holds '{cell}', which is neither a number nor an ISO date "
-                "(2024-05-03 or 2024-05-03T10:00); give times so, or drop the column with --drop-columns (the rows' order is then the time order)"
-            ) from None
-    raise UserError(f"'{path}': time column '{name}' mixes numbers and dates; give every time the same way")  # each cell parses, not all alike
+        return not np.isnat(np.datetime64(cell, "ns"))
+    except (ValueError, OverflowError):
+        return False
 
 
-def read_long(path: str, header: list[str], by_column: list[list[str]], lines: list[int], candidates: list[int], group_at: int, label_at: int | None) -> dict:
+def read_long(path: str, header: list[str], by_column: list[list[str]], lines: list[int], candidates: list[int], group: list[int], label_at: int | None) -> dict:
     """Series from a long file: {"series": [(L_i, C) float64], "labels": [str], "names": [identifier],
-    "group", "time", "label", "channels": column indexes, "lengths": (min, max)}."""
-    ids = by_column[group_at]
-    names, rows = groups(ids)
-    rest = [j for j in candidates if j != group_at]
+    "time", "label", "channels": column indexes, "aside": other identifier columns, "lengths": (min, max)}."""
+    names, rows = groups(series_keys(by_column, group))
+    told = quoted(header, group)
+    aside = [j for j in candidates if j not in group and j != label_at and tables.is_identifier(header[j], by_column[j])]
+    rest = [j for j in candidates if j not in group and j not in aside]
     if label_at is None:
         label_at = _default_label(header, by_column, rest, rows)
         if label_at is None:
             raise UserError(
-                f"'{path}' has one row per time step (series told apart by '{header[group_at]}'), but no column holds one value per "
+                f"'{path}' has one row per time step (series told apart by {told}), but no column holds one value per "
                 "series to be its label; give the label column with --label-column (label_column in Python)"
             )
     labels = by_column[label_at]
@@ -152,7 +184,7 @@ def read_long(path: str, header: list[str], by_column: list[list[str]], lines: l
         seen = list(dict.fromkeys(labels[i] for i in r))
         if len(seen) > 1:
             raise UserError(
-                f"'{path}': series '{key}' (column '{header[group_at]}') has the labels '{seen[0]}' and '{seen[1]}' in column "
+                f"'{path}': series '{key}' ({told}) has the labels '{seen[0]}' and '{seen[1]}' in column "
                 f"'{header[label_at]}' (rows {lines[r[0]]} and {lines[r[[labels[i] for i in r].index(seen[1])]]}); a file in long layout needs one label "
                 "per series, the same on each of its rows (labels per time step are not read from files)"
             )
@@ -162,15 +194,15 @@ def read_long(path: str, header: list[str], by_column: list[list[str]], lines: l
     time_at = next((j for j in rest if time_like_name(header[j])), None)
     channels = [j for j in rest if j != time_at]
     if not channels:
-        raise UserError(f"'{path}' has no value columns besides the identifier '{header[group_at]}', the label and the time column; keep at least one")
+        raise UserError(f"'{path}' has no value columns besides the identifier {told}, the label and the time column; keep at least one")
     series = series_by_group(path, header, by_column, lines, names, rows, time_at, channels)
     lengths = [len(s) for s in series]
     return {
         "series": series,
         "labels": [labels[r[0]] for r in rows],
         "names": names,
-        "group": group_at,
         "time": time_at,
+        "aside": aside,
         "label": label_at,
         "channels": channels,
         "lengths": (min(lengths), max(lengths)),
@@ -220,13 +252,13 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
 
     if header is None:
         raise UserError(f"'{path}' has no header row; a file in long layout needs one that names its identifier, time and label columns")
-    group_at = group_column(header, by_column, [j for j in kept if j != label_at])
-    if group_at is None:
+    group = group_columns(header, by_column, [j for j in kept if j != label_at])
+    if not group:
         raise UserError(
             f"'{path}' has no identifier column whose values repeat, so its rows cannot be grouped into series; name the column that "
             "tells the series apart like an identifier (id, series_id, subject_id, ...), or leave out --as long"
         )
-    read = read_long(path, header, by_column, lines, [j for j in kept], group_at, label_at)
+    read = read_long(path, header, by_column, lines, list(kept), group, label_at)
     y, class_names = _encode_labels(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'")
     label_name = header[read["label"]]
     _check_sizes(y, class_names, path, "series")
@@ -241,19 +273,22 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
     time_name = header[read["time"]] if read["time"] is not None else None
     steps = f"{longest} steps" if shortest == longest else f"{shortest}-{longest} steps (zero-padded at the end to {longest})"
     order = f"in the order of '{time_name}'" if time_name else "in the file's row order (no time column)"
-    why = "as asked" if asked else f"'{header[group_at]}' repeats its values"
+    told = quoted(header, group)
+    why = "as asked" if asked else (f"{told} repeats its values" if len(group) == 1 else f"{told} repeat their values")
     notes = [
-        f"{path}: long layout ({why}): one row per time step, {len(y)} series told apart by '{header[group_at]}', {steps} {order}, "
+        f"{path}: long layout ({why}): one row per time step, {len(y)} series told apart by {told}, {steps} {order}, "
         f"channel(s) {', '.join(repr(c) for c in channels)}, label column '{label_name}'; --as table reads each row as an example"
     ]
+    if read["aside"]:
+        notes.append(f"{path}: {quoted(header, read['aside'])} set aside as an identifier (all values distinct or an id name), not read as a channel")
     record = {
         "layout": "long",
         "header": header,
         "label": label_name,
-        "group": header[group_at],
+        "group": [header[j] for j in group],
         "time": time_name,
         "channels": channels,
-        "ids": [],
+        "ids": [header[j] for j in read["aside"]],
         "dropped": [header[j] for j in sorted(dropped)],
         "width": width,
     }
