@@ -139,7 +139,7 @@ def _time_keys(cells: list[str], name: str, lines: list[int], path: str) -> np.n
         what = "is empty" if not cells[i] else f"holds '{cells[i]}', which is neither a finite number nor an ISO date"
         raise UserError(
             f"'{path}' row {lines[i]}, time column '{name}' {what}; give every time as a number or an ISO date (2024-05-03 or "
-            "2024-05-03T10:00), or drop the column with --drop-columns (the rows' order is then the time order)"
+            "2024-05-03T10:00), or drop the column (`drop_columns`; the rows' order is then the time order)"
         )
     if keys is None:
         raise UserError(f"'{path}': time column '{name}' mixes numbers and dates; give every time the same way")
@@ -177,7 +177,7 @@ def read_long(path: str, header: list[str], by_column: list[list[str]], lines: l
         if label_at is None:
             raise UserError(
                 f"'{path}' has one row per time step (series told apart by {told}), but no column holds one value per "
-                "series to be its label; give the label column with --label-column (label_column in Python)"
+                "series to be its label; give the label column as `label_column`"
             )
     labels = by_column[label_at]
     for key, r in zip(names, rows):
@@ -223,8 +223,8 @@ def series_by_group(path: str, header: list[str], by_column: list[list[str]], li
         what = "is empty" if tables.is_missing(cell) else f"holds '{cell}', which is not a finite number"
         raise UserError(
             f"'{path}' row {lines[i]}, column '{header[j]}' {what}; in long layout (one row per time step) every column besides the "
-            "identifier, the label and the time is a channel of numbers: fill the gap or drop the column with --drop-columns "
-            "(--as table reads each row as an example instead)"
+            "identifier, the label and the time is a channel of numbers: fill the gap or drop the column (`drop_columns`), "
+            "or read each row as an example (`kind='table'`)"
         )
     series = []
     for key, r in zip(names, rows):
@@ -256,7 +256,7 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
     if not group:
         raise UserError(
             f"'{path}' has no identifier column whose values repeat, so its rows cannot be grouped into series; name the column that "
-            "tells the series apart like an identifier (id, series_id, subject_id, ...), or leave out --as long"
+            "tells the series apart like an identifier (id, series_id, subject_id, ...), or leave out `kind='long'`"
         )
     read = read_long(path, header, by_column, lines, list(kept), group, label_at)
     y, class_names = _encode_labels(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'")
