@@ -64,7 +64,7 @@ def _is_float(cell: str) -> bool:
 
 def _read_text_format(p: Path, path: str) -> tuple[list[np.ndarray], np.ndarray]:
     """(series as (1, L_i) arrays, as aeon returns them; labels) of a file in the archive's text format."""
-    from .files import _number_name
+    from .userdata import _number_name
 
     try:
         lines = p.read_text(encoding="utf-8-sig").splitlines()
@@ -113,7 +113,7 @@ def _read_archive_file(p: Path, path: str) -> tuple[tuple, list[str]]:
 
 def load_archive_file(p: Path, path: str, normalize: bool) -> Dataset:
     """A file of the archive on the user's disk, alone or one of a TRAIN/TEST pair (the module docstring)."""
-    from .files import _check_classes, _check_sizes, _split_indices
+    from .userdata import _check_classes, _check_sizes, _split_indices
 
     pair = archive_pair(p)
     files = pair if pair is not None else (p,)

@@ -247,7 +247,7 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
     """The Dataset of a CSV in long layout (the module docstring has the rule; data/files.py has read its
     cells into `by_column`): one series per identifier, its rows in time order, its other numeric
     columns its channels; series of different lengths zero-padded at the end with their lengths kept."""
-    from .files import FLOAT32_MAX, _check_classes, _check_sizes, _encode_labels, _split_dataset, znormalise
+    from .userdata import FLOAT32_MAX, _check_classes, _check_sizes, _encode_labels, _split_dataset, znormalise
     from .ucr import _pad_end, z_normalize
 
     if header is None:
