@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import Dataset
+from .userdata import _is_number
 from .ucr import _convert, _description, _header_class_labels, _label_order, _published_split, _archive_dataset, _ts_header
 
 AEON_EXTENSIONS = (".ts", ".arff")
@@ -51,15 +52,7 @@ def text_format(p: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     cells = TEXT_SEPARATORS.split(first.strip())
-    return len(cells) >= 2 and all(_is_float(c) for c in cells)
-
-
-def _is_float(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    return len(cells) >= 2 and all(_is_number(c) for c in cells)
 
 
 def _read_text_format(p: Path, path: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -78,7 +71,7 @@ def _read_text_format(p: Path, path: str) -> tuple[list[np.ndarray], np.ndarray]
         try:
             values = np.array([float(c) for c in cells])
         except ValueError:
-            bad = next(c for c in cells if not _is_float(c))
+            bad = next(c for c in cells if not _is_number(c))
             raise UserError(f"'{path}' line {number} holds '{bad}', which is not a number; a file of the archive's text format holds a label and the values on each line, numbers only") from None
         if len(values) < 2 or not np.isfinite(values[0]):
             raise UserError(f"'{path}' line {number} needs a class label first and at least one value after it")

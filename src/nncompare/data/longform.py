@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import tables
+from .userdata import _is_number
 
 TIME_NAMES = ("time", "t", "timestamp", "datetime", "date", "step", "timestep", "time_step", "tick", "frame", "seconds", "elapsed", "index", "position")
 
@@ -128,7 +129,7 @@ def _time_keys(cells: list[str], name: str, lines: list[int], path: str) -> np.n
         bad = ~np.isfinite(keys)
     except ValueError:
         try:
-            if any(_is_float(c) for c in cells):  # numpy would read "10" as the year 10
+            if any(_is_number(c) for c in cells):  # numpy would read "10" as the year 10
                 raise ValueError("numbers among dates")
             dates = np.array(cells, dtype="datetime64[ns]")
             keys, bad = dates.astype(np.int64), np.isnat(dates)
@@ -144,14 +145,6 @@ def _time_keys(cells: list[str], name: str, lines: list[int], path: str) -> np.n
     if keys is None:
         raise UserError(f"'{path}': time column '{name}' mixes numbers and dates; give every time the same way")
     return keys
-
-
-def _is_float(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_time(cell: str) -> bool:
@@ -247,8 +240,8 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
     """The Dataset of a CSV in long layout (the module docstring has the rule; data/files.py has read its
     cells into `by_column`): one series per identifier, its rows in time order, its other numeric
     columns its channels; series of different lengths zero-padded at the end with their lengths kept."""
-    from .userdata import FLOAT32_MAX, _check_classes, _check_sizes, _encode_labels, _split_dataset, znormalise
-    from .ucr import _pad_end, z_normalize
+    from .ucr import _pad_end
+    from .userdata import _check_classes, _check_sizes, _encode_labels, _series_dataset
 
     if header is None:
         raise UserError(f"'{path}' has no header row; a file in long layout needs one that names its identifier, time and label columns")
@@ -265,10 +258,6 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
     _check_classes(y, class_names, path, f"the label column '{label_name}'", "series")
     shortest, longest = read["lengths"]
     x, lengths = _pad_end(read["series"], longest)  # (N, L, C), (N,)
-    if normalize:  # as a wide file's series when all have one length (the same numbers to the bit); over real steps otherwise
-        x = znormalise(x) if shortest == longest else z_normalize(x, lengths)
-    elif np.abs(x).max() > FLOAT32_MAX:
-        raise UserError(f"'{path}' holds values beyond what float32 holds (about ±3.4e38); leave out `normalize=False` (z-normalised values fit) or rescale the file")
     channels = [header[j] for j in read["channels"]]
     time_name = header[read["time"]] if read["time"] is not None else None
     steps = f"{longest} steps" if shortest == longest else f"{shortest}-{longest} steps (zero-padded at the end to {longest})"
@@ -292,20 +281,5 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
         "dropped": [header[j] for j in sorted(dropped)],
         "width": width,
     }
-    x = x.astype(np.float32)
-    scaling = "z-normalised per series and channel over its real steps" if normalize else "raw values"
-    return _split_dataset(
-        x,
-        y,
-        {
-            "name": path,
-            "kind": "series",
-            "n_classes": len(class_names),
-            "class_names": class_names,
-            "description": f"CSV in long layout '{path}': {len(y)} series of {steps} x {len(channels)} channel(s), {len(class_names)} classes, {scaling}",
-            "reference": f"the user's file '{path}'",
-            "columns": record,
-            "notes": notes,
-        },
-        lengths=lengths if shortest < longest else None,
-    )
+    # series of one length are normalised as a wide file's (the same numbers to the bit), others over their real steps
+    return _series_dataset(x, y, class_names, path, "CSV in long layout", normalize, {"columns": record, "notes": notes}, lengths if shortest < longest else None)

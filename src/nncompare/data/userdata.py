@@ -120,8 +120,11 @@ def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict, split: tuple
     )
 
 
-def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool, extra: dict | None = None) -> Dataset:
-    """x (N, L, C) float -> a series Dataset, z-normalised per series and channel unless told not to."""
+def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: str, source: str, normalize: bool, extra: dict | None = None, lengths: np.ndarray | None = None) -> Dataset:
+    """x (N, L, C) float -> a series Dataset, z-normalised per series and channel unless told not to;
+    `lengths`: the real steps of zero-padded series of varying length, which alone are normalised."""
+    from .ucr import z_normalize
+
     n, length, channels = x.shape
     if not normalize and x.size and np.abs(x).max() > FLOAT32_MAX:
         i, t, c = (int(k) for k in np.unravel_index(np.abs(x).argmax(), x.shape))
@@ -129,8 +132,12 @@ def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: 
             f"'{path}': series {i}, step {t}, channel {c} is {x[i, t, c]:g}, beyond what float32 holds (about ±3.4e38); "
             f"leave out `normalize=False` (z-normalised values fit) or rescale the file"
         )
-    x = znormalise(x) if normalize else x.astype(np.float32)
-    scaling = "z-normalised per series and channel" if normalize else "raw values"
+    if normalize:
+        x = znormalise(x) if lengths is None else z_normalize(x, lengths).astype(np.float32)
+    else:
+        x = x.astype(np.float32)
+    scaling = ("z-normalised per series and channel" + ("" if lengths is None else " over its real steps")) if normalize else "raw values"
+    steps = f"{length} steps" if lengths is None else f"{int(lengths.min())}-{length} steps (zero-padded at the end)"
     return _split_dataset(
         x,
         y,
@@ -139,8 +146,9 @@ def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: 
             "kind": "series",
             "n_classes": len(class_names),
             "class_names": class_names,
-            "description": f"{source} '{path}': {n} series of {length} steps x {channels} channel(s), {len(class_names)} classes, {scaling}",
+            "description": f"{source} '{path}': {n} series of {steps} x {channels} channel(s), {len(class_names)} classes, {scaling}",
             "reference": f"the user's file '{path}'",
             **(extra or {}),
         },
+        lengths=lengths,
     )
