@@ -45,7 +45,7 @@ COMPARE_OPTIONS = ("max_epochs", "max_seconds", "patience", "lr", "schedule", "c
 def add_commands(sub, d) -> None:
     """Add this group's subcommand parsers to `sub`; `d` is a TrainConfig() for the defaults."""
     c = sub.add_parser("compare", help="train models on one data set under the same rules and compare them")
-    c.add_argument("data", metavar="DATA", help="a data set name or family (mnist1d, ucr:GunPoint, adding:200; see 'nncompare datasets'), or the path of your own CSV / NPZ file or image folder")
+    c.add_argument("data", metavar="DATA", help="a data set name or family (mnist1d, ucr:GunPoint, adding:200; see 'nncompare datasets'), or the path of your own CSV / NPZ file, UCR/UEA archive file (.ts, .arff; NAME_TRAIN beside NAME_TEST keeps the published split) or image folder")
     c.add_argument("--label-column", default=None, help="for a CSV of series: the column holding the labels, by name or 0-based index (default: the first)")
     c.add_argument("--no-normalize", action="store_true", help="for UCR/UEA and CSV/NPZ series: keep the raw values instead of z-normalising each series")
     _add_csv_options(c)

@@ -39,7 +39,7 @@ def add_commands(sub, d) -> None:
 
     p = sub.add_parser("predict", help="predict with a stored run on new inputs (CSV / NPZ series, images) and write a CSV of predictions and class probabilities")
     p.add_argument("run", metavar="RUN", help="a run folder, such as nncompare-runs/<comparison>/cnn-seed0")
-    p.add_argument("input", metavar="INPUT", help="a .npz with X (and optionally y), a .csv of series (one per row, with or without a label), an image file or a folder of images")
+    p.add_argument("input", metavar="INPUT", help="a .npz with X (and optionally y), a .csv of series (one per row, with or without a label; one row per time step for a run trained so), a UCR/UEA .ts or .arff file, an image file or a folder of images")
     p.add_argument("--out", default="predictions.csv", help="the CSV to write (default: predictions.csv)")
     p.add_argument("--label-column", default=None, help="for a .csv whose rows hold a label: its column, by name or 0-based index (default: the first)")
     p.set_defaults(handler=cmd_predict)
