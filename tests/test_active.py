@@ -194,6 +194,24 @@ def test_label_add_appends_csv_rows_with_the_label_first(tmp_path):
     assert training.read_text().splitlines() == ["a,9,9,9,9,9", "b,1,1.5,2,3,4", "c,2,2.5,3,4,5"]
 
 
+def test_label_add_finds_inputs_named_by_an_identifier_and_refuses_a_long_pool(tmp_path):
+    from nncompare import UserError
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("meter_id,t0,t1\nm7,1,2\nm8,3,4\n")
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("name,score,predicted,label\nm8,0.9,a,b\n")  # label-next names the inputs by their identifier
+    training = tmp_path / "train.csv"
+    assert add_labels(labelled, pool, training)["added"] == 1
+    assert training.read_text().splitlines() == ["label,meter_id,t0,t1", "b,m8,3,4"]
+    long = tmp_path / "long.csv"
+    long.write_text("series_id,time,value\nm8,0,1\nm8,1,2\n")
+    before = training.read_text()
+    with pytest.raises(UserError, match="several rows per input in column 'series_id'.*long layout"):
+        add_labels(labelled, long, training)
+    assert training.read_text() == before  # nothing written
+
+
 def test_label_add_npz_and_image_folder(tmp_path):
     pool = series_pool(tmp_path)
     label_next(stub_run(), pool, k=2, out=tmp_path / "o")

@@ -414,7 +414,19 @@ def _add_csv_rows(labels: dict, p: Path, pool, out: Path) -> dict:
     rows = _drop_trailing_delimiter(_read_rows(p, str(pool)))
     has_header = any(c and not _is_number(c) for c in rows[0][1])
     header = rows[0][1] if has_header else None
-    by_name = {str(line): cells for line, cells in (rows[1:] if has_header else rows)}
+    data = rows[1:] if has_header else rows
+    by_name = {str(line): cells for line, cells in data}
+    if header is not None and not set(labels) <= set(by_name):  # label-next named the inputs by an identifier column
+        for j, name in enumerate(header):
+            column = [cells[j] if len(cells) > j else "" for _, cells in data]
+            if set(labels) <= set(column):
+                if len(set(column)) < len(column):
+                    raise UserError(
+                        f"'{pool}' has several rows per input in column '{name}' (one row per time step, the long layout); label-add "
+                        "appends one row per series, so put the labels into your training file's rows yourself"
+                    )
+                by_name = dict(zip(column, (cells for _, cells in data)))
+                break
     _missing(labels, by_name, pool)
     new = [[labels[n], *by_name[n]] for n in sorted(labels, key=lambda n: int(n) if n.isdigit() else 0)]
     buf = io.StringIO()

@@ -261,10 +261,11 @@ def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, 
     from .files import _check_ragged, _drop_trailing_delimiter, _read_rows
 
     cols = meta.columns
+    group = [cols["group"]] if isinstance(cols["group"], str) else list(cols["group"])  # one name, or several
     rows = _drop_trailing_delimiter(_read_rows(p, path))
     _check_ragged(rows, path)
     header, data = rows[0][1], rows[1:]
-    needed = [*cols["group"], *([cols["time"]] if cols.get("time") else []), *cols["channels"]]
+    needed = [*group, *([cols["time"]] if cols.get("time") else []), *cols["channels"]]
     missing = [n for n in needed if n not in header]
     if missing:
         raise UserError(
@@ -275,7 +276,7 @@ def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, 
         raise UserError(f"'{path}' has a header row but no data rows; expected one row per series and time step")
     lines = [line for line, _ in data]
     by_column = [[cells[j] for _, cells in data] for j in range(len(header))]
-    names, groups = longform.groups(longform.series_keys(by_column, [header.index(c) for c in cols["group"]]))
+    names, groups = longform.groups(longform.series_keys(by_column, [header.index(c) for c in group]))
     time_at = header.index(cols["time"]) if cols.get("time") else None
     series = longform.series_by_group(path, header, by_column, lines, names, groups, time_at, [header.index(c) for c in cols["channels"]])
     steps = meta.input_shape[0]
@@ -288,7 +289,7 @@ def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, 
         labels = [by_column[header.index(label_name)][g[0]] for g in groups]
     elif label_column is not None:
         raise UserError(f"'{path}' has no column '{label_column}' (`label_column`); its columns are {', '.join(repr(h) for h in header)}")
-    return np.stack(series).astype(np.float32), names, labels, " / ".join(cols["group"])  # (N, L, C)
+    return np.stack(series).astype(np.float32), names, labels, " / ".join(group)  # (N, L, C)
 
 
 def _read_images(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None]:
