@@ -47,6 +47,7 @@ def test_a_ts_pair_gives_what_ucr_name_gives_and_a_file_alone_is_split(tmp_path)
     from_files = load_dataset(str(tmp_path / "GunPoint_TEST.ts"))  # either file of the pair names it
     assert same(load_dataset("ucr:GunPoint"), from_files)
     assert "150 test (published)" in from_files.meta.description
+    assert same(from_files, load_dataset(str(tmp_path)))  # the folder the archive's download unpacks
     (tmp_path / "GunPoint_TEST.ts").unlink()
     alone = load_dataset(str(tmp_path / "GunPoint_TRAIN.ts"))
     assert alone.sizes() == {"train": 32, "val": 8, "test": 10}  # 50 series: 20% test, then 20% of the rest

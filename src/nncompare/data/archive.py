@@ -6,7 +6,8 @@ Three formats, as the archive has shipped them:
   per line, the class label first, the values separated by commas, tabs or spaces (`Coffee_TRAIN.txt`,
   `Coffee_TRAIN.tsv`, `Coffee_TRAIN`); shorter series padded with NaN at the end.
 
-A file named NAME_TRAIN.ext with NAME_TEST.ext beside it (either may be given) is one problem with
+A file named NAME_TRAIN.ext with NAME_TEST.ext beside it (either may be given, or the folder that holds
+the two, as the archive's download unpacks a set) is one problem with
 its published split, exactly as `ucr:NAME` loads it: TRAIN minus a stratified 20% validation split,
 TEST as published; the same files give the same tensors as `ucr:NAME`, to the bit. A file alone is
 split as every other user file is (data/files.py: stratified, seed 0, 20% test, then 20% of the rest
@@ -41,6 +42,18 @@ def archive_pair(p: Path) -> tuple[Path, Path] | None:
         names = {f"{base}_{v}{p.suffix}" for v in (part, part.lower(), part.title())}
         found.append(next((p.with_name(n) for n in sorted(names) if p.with_name(n).is_file()), None))
     return (found[0], found[1]) if None not in found else None
+
+
+def pair_in_folder(folder: Path) -> Path | None:
+    """The TRAIN file of the one archive pair in `folder` (as the archive's download unpacks a set:
+    Coffee/Coffee_TRAIN.ts beside Coffee/Coffee_TEST.ts), else None. Where several formats of the set
+    lie there, .ts is read first, then .arff, .tsv, .txt and no extension."""
+    for suffix in (".ts", ".arff", ".tsv", ".txt", ""):
+        trains = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() == suffix and re.fullmatch(r".+_train", f.stem, flags=re.IGNORECASE))
+        pairs = [f for f in trains if archive_pair(f) is not None and (suffix in AEON_EXTENSIONS or all(text_format(g) for g in archive_pair(f)))]
+        if len(pairs) == 1:
+            return pairs[0]
+    return None
 
 
 def text_format(p: Path) -> bool:

@@ -101,8 +101,11 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
     if suffix not in TABLE_EXTENSIONS:
         _csv_only(path, kind=None if (kind == "series" and suffix == ".npz") else kind, drop_columns=drop_columns)
     if p.is_dir():
+        from .archive import load_archive_file, pair_in_folder
+
         _no_label_column(label_column, path)
-        return _load_image_folder(p, path)
+        train = pair_in_folder(p)  # a folder as the archive's download unpacks a set
+        return _load_image_folder(p, path) if train is None else load_archive_file(train, str(train), normalize)
     if p.stat().st_size == 0:
         raise UserError(f"'{path}' is empty; expected {SUPPORTED}")
     if suffix == ".npz":
