@@ -90,6 +90,9 @@ def test_bad_archive_files_are_one_line_errors(tmp_path):
     regression = tmp_path / "R_TRAIN.ts"
     regression.write_text("@problemName r\n@univariate true\n@equalLength true\n@targetLabel true\n@data\n1,2,3:0.5\n2,3,4:1.5\n")
     refused(regression, "is a regression problem", "@targetLabel true")
+    write_ts(tmp_path / "One_TRAIN.ts", [np.zeros(5)], ["a"])
+    write_ts(tmp_path / "One_TEST.ts", [np.zeros(5), np.ones(5)], ["a", "b"])
+    refused(tmp_path / "One_TEST.ts", "One_TRAIN.ts' holds 1 series; a TRAIN file needs at least 2")
     empty = tmp_path / "E.ts"
     empty.write_text("garbage\n")
     refused(empty, "holds no series")

@@ -135,6 +135,8 @@ def load_archive_file(p: Path, path: str, normalize: bool) -> Dataset:
     reference = f"the user's file{'s' if pair else ''} {', '.join(repr(str(f)) for f in files)} (UCR/UEA archive format)"
     name = re.sub(r"_(train|test)$", "", p.stem, flags=re.IGNORECASE)
     if pair is not None:
+        if len(train.labels) < 2:
+            raise UserError(f"'{files[0]}' holds {len(train.labels)} series; a TRAIN file needs at least 2, one to train on and one to validate with")
         return _published_split(path, name, train, test, normalize, reference)
     keep, held, rest = _split_indices(ids)
     split = f"{len(keep)} train / {len(held)} val / {len(rest)} test (one file: stratified, seed 0)"
