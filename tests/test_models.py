@@ -545,3 +545,25 @@ def test_the_lstm_forget_bias_sets_the_forget_gates_only():
     assert torch.equal(plain.recurrent.fused.weight_hh_l1, lstm.recurrent.fused.weight_hh_l1)  # only the forget biases differ
     with pytest.raises(nncompare.UserError, match="forget_bias"):
         create_model("lstm", meta, forget_bias="open")
+
+
+def test_the_series_cnn_sizes_its_kernels_to_the_series():
+    """5-5-5 up to 549 steps; the first kernel about 1% of a longer series, each next half of it (at
+    least 5); 3x3 on images; 5 where every position gets a label; a kernel_size given is kept."""
+    from dataclasses import replace
+
+    def kernels(meta, **args):
+        return create_model("cnn", meta, **args).kernel_sizes
+
+    assert kernels(series_meta(length=40)) == [5, 5, 5]
+    assert kernels(series_meta(length=549)) == [5, 5, 5]
+    assert kernels(series_meta(length=1460)) == [15, 7, 5]
+    assert kernels(series_meta(length=2000)) == [20, 10, 5]
+    assert kernels(series_meta(length=2000), depth=4) == [20, 10, 5, 5]
+    assert kernels(series_meta(length=2000), channels=[8, 8]) == [20, 10]
+    assert kernels(replace(series_meta(length=2000), task="per_step", n_classes=3)) == [5, 5, 5]
+    assert kernels(image_meta()) == [3, 3, 3]
+    assert kernels(series_meta(length=2000), kernel_size=7) == [7, 7, 7]
+    # a run stored before the rule recorded kernel_size None: it is rebuilt with the kernels it had
+    assert kernels(series_meta(length=2000), kernel_size=None) == [5, 5, 5]
+    assert kernels(image_meta(), kernel_size=None) == [3, 3, 3]

@@ -44,6 +44,26 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return normed * self.weight[None, :, None] + self.bias[None, :, None]
 
 
+MIN_KERNEL = 5  # steps: the series CNN's kernel up to 500 steps (3x3 on images)
+KERNEL_SHARE = 100  # the first kernel spans about 1/KERNEL_SHARE of a long series
+
+
+def default_kernels(meta, n_layers: int) -> list[int]:
+    """Kernel sizes by the data's shape: 3x3 on images; along a series whose task is one label per
+    position, 5 steps. On a whole series the first kernel spans about 1% of it, at least MIN_KERNEL
+    steps, and each next one half the one before, never below MIN_KERNEL: 5-5-5 up to 549 steps,
+    20-10-5 on 2000. A fixed small kernel gives a long series a receptive field of a few steps
+    (13 of 2000 at 5-5-5), while the networks that do well there see far more (InceptionTime's
+    kernels span 10 to 40 steps; Ismail Fawaz et al. 2020 show accuracy on long series growing
+    with the receptive field). Measured in docs/benchmarks.md ("Kernels sized to the series")."""
+    if meta.kind == "image":
+        return [3] * n_layers
+    if meta.task == "per_step":
+        return [MIN_KERNEL] * n_layers
+    first = max(MIN_KERNEL, round(sequence_shape(meta)[0] / KERNEL_SHARE))
+    return [max(MIN_KERNEL, first // 2**i) for i in range(n_layers)]
+
+
 def per_layer(name: str, value, depth: int) -> list[int]:
     """`value` as one positive whole number per layer: a number repeated `depth` times, or a list as given."""
     values = list(value) if isinstance(value, (list, tuple)) else [value] * depth
@@ -76,7 +96,7 @@ class CNN(nn.Module):
     layer to sample; it holds no weights, so a model with and without it has the same state_dict keys.
     """
 
-    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0):
         super().__init__()
         if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise UserError(f"model 'cnn': dropout must be in [0, 1), got {dropout!r}")
@@ -86,9 +106,11 @@ class CNN(nn.Module):
             norm = "none" if meta.kind == "image" else "batch"
         if norm not in NORMS:
             raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
-        if kernel_size is None:  # 5 steps along a series; 3x3 on images, the usual choice for small images
-            kernel_size = 3 if meta.kind == "image" else 5
         check_positive_int("depth", depth, "cnn")
+        if kernel_size == "auto":  # the default: sized to the data (default_kernels)
+            kernel_size = default_kernels(meta, len(channels) if isinstance(channels, (list, tuple)) else depth)
+        elif kernel_size is None:  # the default before 2026-12-06, as runs stored then record it: 5 steps; 3x3 on images
+            kernel_size = 3 if meta.kind == "image" else 5
         lists = [len(v) for v in (channels, kernel_size) if isinstance(v, (list, tuple))]
         n_layers = lists[0] if lists else depth  # a list gives the number of layers
         widths, kernels = per_layer("channels", channels, n_layers), per_layer("kernel_size", kernel_size, n_layers)
@@ -158,5 +180,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | None = None, activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0) -> nn.Module:
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0) -> nn.Module:
     return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout)
