@@ -129,7 +129,8 @@ def load_archive_file(p: Path, path: str, normalize: bool) -> Dataset:
     train, test = raw[0], raw[1] if pair is not None else raw[0]
     classes = _label_order(np.concatenate([train.labels, test.labels]))
     every = np.concatenate([train.labels, test.labels]) if pair is not None else train.labels
-    ids = np.array([classes.index(v) for v in every])
+    class_ids = {label: i for i, label in enumerate(classes)}
+    ids = np.array([class_ids[v] for v in every])
     _check_sizes(ids, classes, path, "series")
     _check_classes(ids, classes, path, "the class labels", "series", fix="give a classification problem (regression: built-in data sets only)")
     reference = f"the user's file{'s' if pair else ''} {', '.join(repr(str(f)) for f in files)} (UCR/UEA archive format)"

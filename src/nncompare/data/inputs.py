@@ -34,7 +34,7 @@ def normalises_series(config: dict) -> bool:
         return prefix == "ucr" and list(meta.get("input_shape", [0, 0]))[-1] == 1
     if not looks_like_path(source):
         return False
-    if str(meta.get("description", "")).startswith("UCR/UEA "):  # the archive's own files (data/archive.py): as ucr:NAME
+    if Path(source).suffix.lower() in (".ts", ".arff", ".txt", ""):  # the archive's own files or their folder (data/archive.py): as ucr:NAME
         return list(meta.get("input_shape", [0, 0]))[-1] == 1
     return source.lower().endswith((".csv", ".tsv", ".npz"))
 
