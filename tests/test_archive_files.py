@@ -119,3 +119,53 @@ def test_predict_reads_a_ts_file(tmp_path):
     rows = list(csv.reader(open(tmp_path / "pred.csv")))
     assert out["n"] == 10 and rows[0][:3] == ["input", "label", "predicted"] and [r[1] for r in rows[1:]] == ["ab"[k] for k in tel]
     assert out["accuracy"] == pytest.approx(result.rows[0]["score_mean"])  # the same test series, z-normalised as in training
+
+
+def test_predict_on_a_varying_length_multivariate_pair_scores_as_the_run_did(tmp_path):
+    """JapaneseVowels: 12 channels standardised with the training split's statistics, 7-29 steps. Its
+    TEST file, shorter series and all, gets the same preprocessing, padding and lengths as in training."""
+    import nncompare
+    from nncompare.predict import predict_file
+    from nncompare.train import TrainConfig
+
+    train, test = _bundled_files()["JapaneseVowels"]
+    for f in (train, test):
+        shutil.copy(f, tmp_path / f.name)
+    result = nncompare.compare(str(tmp_path / train.name), models=["cnn"], seeds=1, config=TrainConfig(max_epochs=2), store=tmp_path / "store", workers=1, reference=False)
+    run = nncompare.load_run(result.folder / "cnn-seed0")
+    assert run.meta.varying_length and len(run.meta.channel_scaling["mean"]) == 12
+    out = predict_file(run.path, str(tmp_path / test.name), out=tmp_path / "pred.csv")
+    assert out["n"] == 370 and out["accuracy"] == pytest.approx(result.rows[0]["score_mean"])
+
+    data = run.dataset().test
+    short = data.lengths < 29
+    x, lengths = data.x[short].numpy(), data.lengths[short].numpy()
+    padded = run.predict_proba(x, lengths)
+    assert padded.shape == (int(short.sum()), 9)
+    n = int(lengths.min())  # series of n steps given as an array of n steps: padded by predict itself
+    assert np.allclose(run.predict_proba(x[:, :n]), run.predict_proba(x[:, :n], np.full(len(x), n)))
+    with pytest.raises(UserError, match="`lengths` must be whole numbers from 1 to 29"):
+        run.predict(x, lengths + 30)
+    long = [np.zeros((40, 12))]  # longer than any training series
+    from nncompare.data.inputs import fit_to_run
+
+    with pytest.raises(UserError, match="series 0 has 40 steps; this run reads series of at most 29 steps"):
+        fit_to_run(long, ["0"], run.meta, "new.ts")
+
+
+def test_a_run_of_one_length_refuses_shorter_series_and_lengths(tmp_path):
+    import nncompare
+    from nncompare.predict import predict_file
+    from nncompare.train import TrainConfig
+
+    (trs, trl), (tes, tel) = toy(30, 0), toy(10, 1, [20] * 9 + [15])
+    write_ts(tmp_path / "P_TRAIN.ts", trs, ["ab"[k] for k in trl])
+    new = write_ts(tmp_path / "new.ts", tes, ["ab"[k] for k in tel])
+    result = nncompare.compare(str(tmp_path / "P_TRAIN.ts"), models=["cnn"], seeds=1, config=TrainConfig(max_epochs=2), store=tmp_path / "store", workers=1, reference=False)
+    run = nncompare.load_run(result.folder / "cnn-seed0")
+    assert not run.meta.varying_length and not run.meta.channel_scaling
+    with pytest.raises(UserError, match="series 9 has 15 steps; this run reads series of 20 steps"):
+        predict_file(run.path, str(new), out=tmp_path / "pred.csv")
+    assert not (tmp_path / "pred.csv").exists()
+    with pytest.raises(UserError, match="trained on series of one length, so it takes no `lengths`"):
+        run.predict(np.zeros((2, 20)), [20, 10])

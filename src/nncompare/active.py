@@ -85,11 +85,12 @@ def check_strategy(strategy: str, passes: int = 20) -> None:
         raise UserError(f"passes must be a whole number of at least 2 MC-dropout passes (BALD compares them), got {passes!r}")
 
 
-def acquisition_scores(model: torch.nn.Module, x: torch.Tensor, strategy: str, probs: np.ndarray | None = None, passes: int = 20, seed: int = 0, model_name: str | None = None) -> np.ndarray:
+def acquisition_scores(model: torch.nn.Module, x: torch.Tensor, strategy: str, probs: np.ndarray | None = None, passes: int = 20, seed: int = 0, model_name: str | None = None, lengths: torch.Tensor | None = None) -> np.ndarray:
     """The `strategy`'s score of each input in `x` (a batch in the model's layout) -> (N,).
 
     `probs`: the model's deterministic (N, K) probabilities when already computed (entropy, margin);
-    `model_name`: the registry name, for the advice when bald finds no dropout."""
+    `model_name`: the registry name, for the advice when bald finds no dropout; `lengths`: the real
+    steps of zero-padded series of varying length."""
     from .analysis.predict import mc_dropout_proba, predict_proba
 
     check_strategy(strategy, passes)
@@ -97,9 +98,9 @@ def acquisition_scores(model: torch.nn.Module, x: torch.Tensor, strategy: str, p
         return random_scores(len(x), seed)
     if strategy == "bald":
         require_dropout(model, model_name)
-        return bald_scores(mc_dropout_proba(model, x, passes=passes, seed=seed))
+        return bald_scores(mc_dropout_proba(model, x, lengths, passes=passes, seed=seed))
     if probs is None:
-        probs = predict_proba(model, x)
+        probs = predict_proba(model, x, lengths)
     return entropy_scores(probs) if strategy == "entropy" else margin_scores(probs)
 
 
@@ -150,8 +151,8 @@ def label_next(run, pool, k: int = 50, strategy: str = "entropy", out="label-nex
 
     >>> chosen = nncompare.label_next("nncompare-runs/<comparison>/cnn-seed0", "pool/", k=20, strategy="margin")
     """
-    from .data.inputs import as_model_input, read_inputs
-    from .models.inference import probabilities
+    from .data.inputs import read_named_inputs
+    from .models.inference import padded_input, probabilities
     from .store import load_run
 
     check_strategy(strategy, passes)
@@ -163,9 +164,10 @@ def label_next(run, pool, k: int = 50, strategy: str = "entropy", out="label-nex
         raise UserError(f"label-next ranks inputs by class probabilities; this run's task is '{meta.task}' ({'values' if meta.task == 'regress' else 'a label per position'}), which it does not cover")
     if strategy == "bald":  # before the pool is read: a model without dropout cannot do it at all
         require_dropout(run.model, run.config.get("model"))
-    x, names, _ = read_inputs(str(pool), run)
-    probs = probabilities(run.model, meta, x)  # (N, K), dropout off
-    scores = acquisition_scores(run.model, as_model_input(x, meta), strategy, probs=probs, passes=passes, seed=seed, model_name=run.config.get("model"))
+    x, names, _, _, lengths = read_named_inputs(str(pool), run)
+    tensor, lengths = padded_input(x, meta, lengths)
+    probs = probabilities(run.model, meta, tensor, lengths)  # (N, K), dropout off
+    scores = acquisition_scores(run.model, tensor, strategy, probs=probs, passes=passes, seed=seed, model_name=run.config.get("model"), lengths=lengths)
     chosen = ranking(scores)[:k]
     classes = class_names(meta)
     result = LabelNext(strategy=strategy, pool_size=len(x))

@@ -41,6 +41,12 @@ class DatasetMeta:
     # for a table the encoding of each feature column (data/tables.py), which predict re-applies
     columns: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # one line each, said once when the data is loaded (e.g. "read as a table")
+    # series of varying length (a split has `lengths`): new inputs may be shorter than input_shape's L,
+    # and are zero-padded with their lengths as the training series were (set by load_dataset)
+    varying_length: bool = False
+    # {"mean": [C], "std": [C]}: the training split's per-channel statistics that multivariate archive
+    # series were standardised with (data/ucr.py); predict applies them to new inputs from files
+    channel_scaling: dict = field(default_factory=dict)
 
     @property
     def output_size(self) -> int:

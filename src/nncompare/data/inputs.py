@@ -18,8 +18,8 @@ def normalises_series(config: dict) -> bool:
     """Whether the run's loader z-normalised each series on its own (an example-by-example transform
     that new inputs must get as well): the user's CSV/NPZ series and univariate UCR series, unless the
     run was trained with normalize=False; the archive's files given by path as UCR series. (Multivariate
-    UCR series are standardised with the training split's statistics instead, and the built-in sets are
-    used as generated.)"""
+    UCR series are standardised with the training split's statistics instead, which the run records in
+    `meta.channel_scaling`, and the built-in sets are used as generated.)"""
     from .files import looks_like_path
     from .registry import list_families, list_sources
 
@@ -47,8 +47,10 @@ def read_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, list[str
     return read_named_inputs(path, run, label_column)[:3]
 
 
-def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, list[str], list[str] | None, str]:
-    """read_inputs, plus what the names are: the identifier column's name, or "input"."""
+def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, list[str], list[str] | None, str, np.ndarray | None]:
+    """read_inputs, plus what the names are (the identifier column's name, or "input") and the real
+    steps of each series when the run was trained on series of varying length and some of the new
+    ones are shorter than its longest (zero-padded to it, as in training; else None)."""
     from .archive import text_format
     from .files import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, TABLE_EXTENSIONS, _expand, znormalise
 
@@ -59,7 +61,7 @@ def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, li
             raise UserError(f"no such file or folder '{path}'; give a .csv with the columns this run was trained on")
         if p.is_dir() or p.suffix.lower() not in TABLE_EXTENSIONS:
             raise UserError(f"this run was trained on a table; give its new rows as a .csv with the same columns (not '{path}')")
-        return _read_table_rows(p, path, meta, label_column)
+        return (*_read_table_rows(p, path, meta, label_column), None)
     if meta.task == "per_step":
         raise UserError("'nncompare predict' writes one prediction per input; this run labels every position (per-position task), which it does not cover")
     p = _expand(str(path))
@@ -71,22 +73,47 @@ def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, li
             raise UserError(f"'{path}' holds images but this run was trained on {meta.kind}; give {layout_text(meta)} as a .npz or .csv")
         if label_column is not None:
             raise UserError("a label column is only read from a .csv file; leave `label_column` out")
-        return (*_read_images(p, path, meta), "input")
+        return (*_read_images(p, path, meta), "input", None)
+    lengths = None
     if suffix == ".npz":
         if label_column is not None:
             raise UserError("a label column is only read from a .csv file; leave `label_column` out")
         x, names, labels = _read_npz(p, path, meta)
     elif suffix in TABLE_EXTENSIONS:
-        x, names, labels, name_header = _read_csv(p, path, meta, label_column)
+        x, names, labels, name_header, lengths = _read_csv(p, path, meta, label_column)
     elif suffix in ARCHIVE_EXTENSIONS or (suffix in (".txt", "") and text_format(p)):
         if label_column is not None:
             raise UserError("a label column is only read from a .csv file; leave `label_column` out")
-        x, names, labels = _read_archive(p, path, meta)
+        x, names, labels, lengths = _read_archive(p, path, meta)
     else:
         raise UserError(f"'{path}' has an unsupported extension '{p.suffix or '(none)'}'; give {INPUT_KINDS}")
     if meta.kind == "series" and normalises_series(run.config):
-        x = znormalise(x.reshape(len(x), *meta.input_shape))
-    return x, names, labels, name_header if suffix in TABLE_EXTENSIONS else "input"
+        from .ucr import z_normalize
+
+        x = x.reshape(len(x), *meta.input_shape)
+        x = znormalise(x) if lengths is None else z_normalize(x, lengths).astype(np.float32)
+    elif meta.kind == "series" and meta.channel_scaling:  # multivariate archive series: the training split's statistics
+        from .ucr import standardize_channels
+
+        real = lengths if lengths is not None else np.full(len(x), meta.input_shape[0])
+        x = standardize_channels(x.reshape(len(x), *meta.input_shape), real, np.asarray(meta.channel_scaling["mean"]), np.asarray(meta.channel_scaling["std"])).astype(np.float32)
+    return x, names, labels, name_header if suffix in TABLE_EXTENSIONS else "input", lengths
+
+
+def fit_to_run(series: list[np.ndarray], names: list[str], meta, path: str, unit: str = "steps") -> tuple[np.ndarray, np.ndarray | None]:
+    """Series (each (l, C)) as the run's input (N, L, C) and their real steps. A run trained on series
+    of varying length takes any length up to its longest, zero-padded at the end (lengths returned when
+    some series are shorter); any other run takes its length only."""
+    steps = meta.input_shape[0]
+    for name, one in zip(names, series):
+        if len(one) > steps or (len(one) < steps and not meta.varying_length):
+            reads = f"series of at most {steps} steps (it was trained on series of varying length)" if meta.varying_length else f"series of {steps} steps"
+            raise UserError(f"'{path}': series {name} has {len(one)} {unit}; this run reads {reads}")
+    lengths = np.array([len(one) for one in series], dtype=np.int64)
+    x = np.zeros((len(series), steps, meta.input_shape[1]), dtype=np.float32)
+    for i, one in enumerate(series):
+        x[i, : len(one)] = one
+    return x, lengths if (lengths < steps).any() else None
 
 
 def _set_aside(rows: list[tuple[int, list[str]]], meta) -> tuple[list[tuple[int, list[str]]], list[str] | None, str]:
@@ -177,9 +204,9 @@ def _read_npz(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str
     return x, [str(i) for i in range(len(x))], labels
 
 
-def _read_archive(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None]:
-    """Series of a .ts or .arff file of the UCR/UEA archive's format (their labels, when it has them);
-    each series needs the run's number of steps."""
+def _read_archive(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None, np.ndarray | None]:
+    """Series of a .ts or .arff file of the UCR/UEA archive's format (their labels, when it has them)
+    and their lengths, as `fit_to_run` takes them."""
     from .archive import _read_archive_file
     from .ucr import _convert
 
@@ -187,15 +214,13 @@ def _read_archive(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list
         raise UserError(f"'{path}' holds series but this run was trained on {meta.kind}; give {layout_text(meta)}")
     data, header_labels = _read_archive_file(p, path)
     raw = _convert(data, data, header_labels, f"'{path}'")[0]
-    steps, channels = meta.input_shape
+    channels = meta.input_shape[1]
     if raw.x.shape[2] != channels:
         raise UserError(f"'{path}' holds series of {raw.x.shape[2]} channel(s); this run reads {channels}")
-    wrong = np.flatnonzero(raw.lengths != steps)
-    if wrong.size:
-        i = int(wrong[0])
-        raise UserError(f"'{path}': series {i} has {raw.lengths[i]} steps; this run reads series of {steps} steps")
     labels = [str(v) for v in raw.labels] if len(raw.labels) and all(str(v) not in ("", "NaN") for v in raw.labels) else None
-    return raw.x.astype(np.float32), [str(i) for i in range(len(raw.x))], labels
+    names = [str(i) for i in range(len(raw.x))]
+    x, lengths = fit_to_run([one[:n] for one, n in zip(raw.x, raw.lengths)], names, meta, path)
+    return x, names, labels, lengths
 
 
 def _label_text(v) -> str:
@@ -206,7 +231,7 @@ def _label_text(v) -> str:
     return str(v)
 
 
-def _read_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[str], list[str] | None, str]:
+def _read_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[str], list[str] | None, str, np.ndarray | None]:
     """One series per row: L values, or L values and a label cell (by `label_column`, default the first)."""
     from .files import (
         _check_finite,
@@ -249,14 +274,14 @@ def _read_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[
     _check_finite(values, lines, columns, header, path)
     labels = [cells[label_at] for _, cells in data] if has_label else None
     names = ids if ids is not None and len(ids) == len(lines) else [str(line) for line in lines]
-    return values[:, :, None].astype(np.float32), names, labels, name_header if ids is not None else "input"  # (N, L) -> (N, L, C=1)
+    return values[:, :, None].astype(np.float32), names, labels, name_header if ids is not None else "input", None  # (N, L) -> (N, L, C=1)
 
 
-def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[str], list[str] | None, str]:
+def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, list[str], list[str] | None, str, np.ndarray | None]:
     """New series in long layout (data/longform.py), read with the run's columns by header name: its
     identifier groups the rows into series (named by it), its time column orders them, its channel
-    columns are the values; the label column, when the file has it, gives the true labels. Every
-    series needs the run's number of steps."""
+    columns are the values; the label column, when the file has it, gives the true labels. The
+    series' lengths as `fit_to_run` takes them."""
     from . import longform
     from .files import _check_ragged, _drop_trailing_delimiter, _read_rows
 
@@ -279,17 +304,14 @@ def _read_long_csv(p: Path, path: str, meta, label_column) -> tuple[np.ndarray, 
     names, groups = longform.groups(longform.series_keys(by_column, [header.index(c) for c in group]))
     time_at = header.index(cols["time"]) if cols.get("time") else None
     series = longform.series_by_group(path, header, by_column, lines, names, groups, time_at, [header.index(c) for c in cols["channels"]])
-    steps = meta.input_shape[0]
-    for name, s in zip(names, series):
-        if len(s) != steps:
-            raise UserError(f"'{path}': series '{name}' has {len(s)} rows (time steps); this run reads series of {steps} steps: give {steps} rows per series")
+    x, lengths = fit_to_run(series, [repr(n) for n in names], meta, path, unit="rows (time steps)")
     label_name = label_column if label_column is not None else cols["label"]
     labels = None
     if label_name in header:
         labels = [by_column[header.index(label_name)][g[0]] for g in groups]
     elif label_column is not None:
         raise UserError(f"'{path}' has no column '{label_column}' (`label_column`); its columns are {', '.join(repr(h) for h in header)}")
-    return np.stack(series).astype(np.float32), names, labels, " / ".join(group)  # (N, L, C)
+    return x, names, labels, " / ".join(group), lengths  # (N, L, C)
 
 
 def _read_images(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None]:

@@ -94,6 +94,12 @@ def load_dataset(source: str, **options) -> Dataset:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise UserError(f"permute must be a whole number >= 0 (the permutation's seed), got {seed!r}")
         return permuted_dataset(load_dataset(source, **options), seed)
+    dataset = _load(source, options)
+    dataset.meta.varying_length = any(s.lengths is not None for s in (dataset.train, dataset.val, dataset.test))
+    return dataset
+
+
+def _load(source: str, options: dict) -> Dataset:
     if not isinstance(source, str) or not source.strip():
         raise UserError(f"no data set given; valid choices: {', '.join(valid_sources())}")
     if source in _SOURCES:

@@ -384,5 +384,7 @@ def _archive_dataset(source: str, description: str, reference: str, parts: dict,
         description=description,
         reference=reference,
     )
+    if isinstance(normalize, tuple):
+        meta.channel_scaling = {"mean": [float(v) for v in normalize[0]], "std": [float(v) for v in normalize[1]]}
     splits = {part: _split(raw, index, class_ids, normalize, varying) for part, (raw, index) in parts.items()}
     return Dataset(train=splits["train"], val=splits["val"], test=splits["test"], meta=meta)

@@ -12,13 +12,17 @@ from ..errors import UserError
 
 
 @torch.no_grad()
-def model_outputs(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Raw outputs in eval mode, in batches, on the model's device; the model's mode is restored."""
+def model_outputs(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Raw outputs in eval mode, in batches, on the model's device; the model's mode is restored.
+    `lengths`: the real steps of zero-padded series of varying length, as in training."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     try:
-        out = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(device)
+            out.append((model(xb) if lengths is None else model(xb, lengths[i : i + batch_size].to(device))).cpu())
     finally:
         model.train(was_training)
     if not out:
@@ -26,17 +30,50 @@ def model_outputs(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512
     return torch.cat(out)
 
 
-def probabilities(model, meta, x) -> np.ndarray:
+def padded_input(x, meta, lengths=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`x` as the model's input tensor and the real steps of each series (None when every series has
+    all the run's steps). A run trained on series of varying length also takes shorter series: an
+    array of fewer steps (each series that long unless `lengths` says less), or series zero-padded to
+    the run's length with their `lengths`. A run trained on series of one length takes only that."""
+    steps = meta.input_shape[0] if meta.kind == "series" else None
+    if lengths is not None:
+        if not meta.varying_length:
+            raise UserError("this run was trained on series of one length, so it takes no `lengths`; give series of that length")
+        lengths = np.asarray(lengths).reshape(-1)
+        if lengths.dtype.kind not in "iu" or (lengths.size and (lengths.min() < 1 or lengths.max() > steps)):
+            raise UserError(f"`lengths` must be whole numbers from 1 to {steps} (the run's longest series), one per series")
+    if meta.varying_length and isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim in (2, 3) and 1 < x.shape[1] < steps:
+        arr = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+        if arr.ndim == 2 and meta.input_shape[1] == 1:
+            arr = arr[..., None]  # (N, l) -> (N, l, 1)
+        if arr.ndim == 3:  # anything else is left to as_model_input's error
+            if lengths is not None and lengths.size and lengths.max() > arr.shape[1]:
+                raise UserError(f"`lengths` go up to {lengths.max()} steps but the series given have {arr.shape[1]}; give lengths of at most {arr.shape[1]}")
+            lengths = lengths if lengths is not None else np.full(len(arr), arr.shape[1])
+            x = np.concatenate([arr, np.zeros((len(arr), steps - arr.shape[1], arr.shape[2]), dtype=arr.dtype)], axis=1)
+    tensor = as_model_input(x, meta)
+    if lengths is None:
+        return tensor, None
+    if len(lengths) != len(tensor):
+        raise UserError(f"{len(tensor)} series but {len(lengths)} lengths; give one length per series")
+    lengths = torch.as_tensor(lengths, dtype=torch.int64)
+    tensor[torch.arange(tensor.shape[1])[None, :] >= lengths[:, None]] = 0  # the padding, as in training
+    return tensor, lengths
+
+
+def probabilities(model, meta, x, lengths=None) -> np.ndarray:
     """Class probabilities: (N, K), or (N, T, K) for one label per position."""
     if meta.task == "regress":
         raise UserError("this run predicts values (regression), which have no class probabilities; use predict")
-    return torch.softmax(model_outputs(model, as_model_input(x, meta)).double(), dim=-1).numpy()
+    tensor, lengths = padded_input(x, meta, lengths)
+    return torch.softmax(model_outputs(model, tensor, lengths=lengths).double(), dim=-1).numpy()
 
 
-def predictions(model, meta, x) -> np.ndarray:
+def predictions(model, meta, x, lengths=None) -> np.ndarray:
     """Class names (or ids when the data set names none) for classification, one per input (per
     position for per-position tasks); predicted values (N,) or (N, D) for regression."""
-    out = model_outputs(model, as_model_input(x, meta))
+    tensor, lengths = padded_input(x, meta, lengths)
+    out = model_outputs(model, tensor, lengths=lengths)
     if meta.task == "regress":
         values = out.double().numpy()
         return values.reshape(len(values), -1)[:, 0] if meta.n_outputs <= 1 else values.reshape(len(values), -1)

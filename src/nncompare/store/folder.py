@@ -98,19 +98,21 @@ class StoredRun:
 
         return load_dataset(self.config["dataset"], **self.config.get("data_options", {}))
 
-    def predict(self, x):
+    def predict(self, x, lengths=None):
         """Predictions for inputs `x` in the data set's layout (series (N, L, C) or (N, L) for one
         channel, images (N, C, H, W)): class names (ids when the data set names none), or values for
-        regression. See `nncompare.predict`."""
+        regression. A run trained on series of varying length also takes shorter series: zero-padded
+        to L with their real steps in `lengths` (N,), or an array of fewer steps. See `nncompare.predict`."""
         from ..models.inference import predictions
 
-        return predictions(self.model, self.meta, x)
+        return predictions(self.model, self.meta, x, lengths)
 
-    def predict_proba(self, x):
-        """Class probabilities for inputs `x`: (N, K), or (N, T, K) for one label per position."""
+    def predict_proba(self, x, lengths=None):
+        """Class probabilities for inputs `x`: (N, K), or (N, T, K) for one label per position;
+        `lengths` as for `predict`."""
         from ..models.inference import probabilities
 
-        return probabilities(self.model, self.meta, x)
+        return probabilities(self.model, self.meta, x, lengths)
 
 
 def _read_json(path: Path, what: str) -> dict:
