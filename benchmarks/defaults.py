@@ -62,8 +62,23 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # the LSTM's forget-gate bias at initialisation: torch's (random around 0) and 1 (Jozefowicz et al. 2015)
     "lstm-fb0-none": ("lstm", {"forget_bias": None}, NONE),
     "lstm-fb1-none": ("lstm", {"forget_bias": 1.0}, NONE),
+    # the series CNN's first kernel at 1/25 and 1/10 of the series (the default: 1/100, at least 5 steps)
+    "cnn-k25-none": ("cnn", {"norm": "batch", "kernel_share": 25}, NONE),
+    "cnn-k10-none": ("cnn", {"norm": "batch", "kernel_share": 10}, NONE),
+    "cnn-k25c-none": ("cnn", {"norm": "batch", "kernel_share": 25, "kernel_longest": 40}, NONE),
+    "cnn-k10c-none": ("cnn", {"norm": "batch", "kernel_share": 10, "kernel_longest": 40}, NONE),
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
+
+
+def source(set_name: str) -> str:
+    """A bundled set's name as `ucr:NAME`; a path (an archive file, a set nobody tuned for) as it is."""
+    return set_name if "/" in set_name else f"ucr:{set_name}"
+
+
+def label(set_name: str) -> str:
+    """The column title: a bundled set's name, or an archive file's set name."""
+    return set_name.rsplit("/", 1)[-1].split("_TRAIN")[0].split("_TEST")[0]
 
 
 def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs) -> tuple[str, str, float]:
@@ -80,20 +95,27 @@ def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs)
 
         from nncompare.data import load_dataset
 
-        sizes = load_dataset(f"ucr:{set_name}").sizes()
+        sizes = load_dataset(source(set_name)).sizes()
         n = sizes["train"] + sizes["val"]
         options["batch_size"] = max(1, min(n // 10, 16))
         if "steps" in options and max_epochs is None:
             max_epochs = math.ceil(options["steps"] / math.ceil(n / options["batch_size"]))
     options.pop("steps", None)
+    if "kernel_share" in model_args:
+        from nncompare.data import load_dataset
+        from nncompare.models.cnn import default_kernels
+
+        model_args = dict(model_args)
+        meta = load_dataset(source(set_name)).meta
+        model_args["kernel_size"] = default_kernels(meta, 3, share=model_args.pop("kernel_share"), longest=model_args.pop("kernel_longest", None))
     start = time.perf_counter()
-    _, result = train(f"ucr:{set_name}", model, seed=seed, config=TrainConfig(device=device, max_epochs=max_epochs, **options), **model_args)
+    _, result = train(source(set_name), model, seed=seed, config=TrainConfig(device=device, max_epochs=max_epochs, **options), **model_args)
     return set_name, config_name, result.metrics["score"], time.perf_counter() - start
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default=",".join(SETS))
+    p.add_argument("--sets", default=",".join(SETS), help="bundled UCR/UEA names or paths of archive files (NAME_TRAIN.ts beside NAME_TEST.ts), comma-separated")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--first-seed", type=int, default=0, help="the seeds run are FIRST_SEED .. FIRST_SEED + SEEDS - 1 (default 0)")
@@ -120,9 +142,9 @@ def main() -> int:
         for s, c, score, seconds in pool.map(one_run, *zip(*jobs)):
             scores.setdefault((c, s), []).append(score)
             times.setdefault((c, s), []).append(seconds)
-    reference = {s: fit_reference(load_dataset(f"ucr:{s}"))["score_mean"] for s in sets}
+    reference = {s: fit_reference(load_dataset(source(s)))["score_mean"] for s in sets}
     print(f"test accuracy %, mean over {args.seeds} seed(s), device {args.device}; {time.perf_counter() - start:.0f} s")
-    print(HEADER + " ".join(f"{s[:8]:>8}" for s in sets) + f" {'mean':>6}")
+    print(HEADER + " ".join(f"{label(s)[:8]:>8}" for s in sets) + f" {'mean':>6}")
     print(f"{'minirocket':14} " + " ".join(f"{100 * reference[s]:>8.1f}" for s in sets) + f" {100 * statistics.fmean(reference.values()):>6.1f}")
     for c in configs:
         means = [statistics.fmean(scores[(c, s)]) for s in sets]
@@ -133,7 +155,7 @@ def main() -> int:
             for s in sets:
                 runs = [100 * x for x in scores[(c, s)]]
                 spread = f" ± {statistics.stdev(runs):.1f}" if len(runs) > 1 else ""
-                print(f"{c:14} {s:22} " + " ".join(f"{x:5.1f}" for x in runs) + f"   mean {statistics.fmean(runs):.1f}{spread}")
+                print(f"{c:14} {label(s):22} " + " ".join(f"{x:5.1f}" for x in runs) + f"   mean {statistics.fmean(runs):.1f}{spread}")
     print("seconds per run, mean over seeds")
     for c in configs:
         print(f"{c:14} " + " ".join(f"{statistics.fmean(times[(c, s)]):>8.1f}" for s in sets))

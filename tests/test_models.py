@@ -548,22 +548,48 @@ def test_the_lstm_forget_bias_sets_the_forget_gates_only():
 
 
 def test_the_series_cnn_sizes_its_kernels_to_the_series():
-    """5-5-5 up to 549 steps; the first kernel about 1% of a longer series, each next half of it (at
-    least 5); 3x3 on images; 5 where every position gets a label; a kernel_size given is kept."""
+    """The first kernel about 4% of a whole series (5 to 40 steps), each next half of it (at least 5);
+    3x3 on images; 5 where every position gets a label; a kernel_size given is kept."""
     from dataclasses import replace
 
     def kernels(meta, **args):
         return create_model("cnn", meta, **args).kernel_sizes
 
     assert kernels(series_meta(length=40)) == [5, 5, 5]
-    assert kernels(series_meta(length=549)) == [5, 5, 5]
-    assert kernels(series_meta(length=1460)) == [15, 7, 5]
-    assert kernels(series_meta(length=2000)) == [20, 10, 5]
-    assert kernels(series_meta(length=2000), depth=4) == [20, 10, 5, 5]
-    assert kernels(series_meta(length=2000), channels=[8, 8]) == [20, 10]
+    assert kernels(series_meta(length=137)) == [5, 5, 5]
+    assert kernels(series_meta(length=251)) == [10, 5, 5]
+    assert kernels(series_meta(length=427)) == [17, 8, 5]
+    assert kernels(series_meta(length=987)) == [39, 19, 9]
+    assert kernels(series_meta(length=2000)) == [40, 20, 10]  # at most InceptionTime's longest kernel
+    assert kernels(series_meta(length=2000), depth=4) == [40, 20, 10, 5]
+    assert kernels(series_meta(length=2000), channels=[8, 8]) == [40, 20]
     assert kernels(replace(series_meta(length=2000), task="per_step", n_classes=3)) == [5, 5, 5]
     assert kernels(image_meta()) == [3, 3, 3]
     assert kernels(series_meta(length=2000), kernel_size=7) == [7, 7, 7]
     # a run stored before the rule recorded kernel_size None: it is rebuilt with the kernels it had
     assert kernels(series_meta(length=2000), kernel_size=None) == [5, 5, 5]
     assert kernels(image_meta(), kernel_size=None) == [3, 3, 3]
+
+
+def test_a_stored_cnn_rebuilds_with_the_kernels_it_was_trained_with(tmp_path):
+    """A run records the kernel sizes the rule chose, not the rule's name; a run of 2026-12-06 that
+    recorded kernel_size "auto" (then: the first kernel 1% of the series) is rebuilt with that rule."""
+    import json
+
+    import nncompare
+    from nncompare.store import load_run
+    from nncompare.train import TrainConfig
+
+    result = nncompare.compare("ucr:ArrowHead", models=["cnn"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, workers=1, reference=False)
+    run_dir = result.folder / "cnn-seed0"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model_args"]["kernel_size"] == [10, 5, 5]  # ArrowHead: 251 steps
+    assert load_run(run_dir).model.kernel_sizes == [10, 5, 5]
+    # the same folder as the rule of 2026-12-06 stored it: "auto" with 5-5-5 weights (251 steps < 550)
+    legacy = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=5)[0]
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in legacy.state_dict().items()}, str(run_dir / "model.safetensors"))
+    config["model_args"]["kernel_size"] = "auto"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    assert load_run(run_dir).model.kernel_sizes == [5, 5, 5]

@@ -44,23 +44,28 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return normed * self.weight[None, :, None] + self.bias[None, :, None]
 
 
-MIN_KERNEL = 5  # steps: the series CNN's kernel up to 500 steps (3x3 on images)
-KERNEL_SHARE = 100  # the first kernel spans about 1/KERNEL_SHARE of a long series
+MIN_KERNEL = 5  # steps: the series CNN's shortest kernel (3x3 on images)
+KERNEL_SHARE = 25  # the first kernel spans about 1/KERNEL_SHARE of a whole series ...
+MAX_KERNEL = 40  # ... and at most 40 steps, InceptionTime's longest kernel (Ismail Fawaz et al. 2020)
+LEGACY_AUTO = "auto-1%"  # the rule of runs stored on 2026-12-06, which record kernel_size "auto" (models/registry.py)
 
 
-def default_kernels(meta, n_layers: int) -> list[int]:
+def default_kernels(meta, n_layers: int, share: int = KERNEL_SHARE, longest: int | None = MAX_KERNEL) -> list[int]:
     """Kernel sizes by the data's shape: 3x3 on images; along a series whose task is one label per
-    position, 5 steps. On a whole series the first kernel spans about 1% of it, at least MIN_KERNEL
-    steps, and each next one half the one before, never below MIN_KERNEL: 5-5-5 up to 549 steps,
-    20-10-5 on 2000. A fixed small kernel gives a long series a receptive field of a few steps
-    (13 of 2000 at 5-5-5), while the networks that do well there see far more (InceptionTime's
-    kernels span 10 to 40 steps; Ismail Fawaz et al. 2020 show accuracy on long series growing
-    with the receptive field). Measured in docs/benchmarks.md ("Kernels sized to the series")."""
+    position, 5 steps. On a whole series the first kernel spans about 4% of it (1/`share`), at least
+    MIN_KERNEL and at most `longest` steps, and each next one half the one before, never below
+    MIN_KERNEL: 5-5-5 up to 137 steps, 10-5-5 on 251, 17-8-5 on 427, 40-20-10 from 988 on. A fixed
+    small kernel gives a series a receptive field of a few steps (13 at 5-5-5, 0.65% of 2000), while
+    the networks that do well on the archive see far more (FCN's 8-5-3, ResNet's 40 steps,
+    InceptionTime's kernels of 10 to 40; Ismail Fawaz et al. 2020 show accuracy growing with the
+    receptive field on long series). Measured in docs/benchmarks.md ("Kernels sized to the series")."""
     if meta.kind == "image":
         return [3] * n_layers
     if meta.task == "per_step":
         return [MIN_KERNEL] * n_layers
-    first = max(MIN_KERNEL, round(sequence_shape(meta)[0] / KERNEL_SHARE))
+    first = max(MIN_KERNEL, round(sequence_shape(meta)[0] / share))
+    if longest is not None:
+        first = min(first, longest)
     return [max(MIN_KERNEL, first // 2**i) for i in range(n_layers)]
 
 
@@ -107,8 +112,10 @@ class CNN(nn.Module):
         if norm not in NORMS:
             raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
         check_positive_int("depth", depth, "cnn")
-        if kernel_size == "auto":  # the default: sized to the data (default_kernels)
+        if kernel_size == "auto":  # the default: sized to the data (default_kernels); a stored run records the sizes
             kernel_size = default_kernels(meta, len(channels) if isinstance(channels, (list, tuple)) else depth)
+        elif kernel_size == LEGACY_AUTO:  # runs stored on 2026-12-06 (models/registry.py STORED_VALUES)
+            kernel_size = default_kernels(meta, len(channels) if isinstance(channels, (list, tuple)) else depth, share=100, longest=None)
         elif kernel_size is None:  # the default before 2026-12-06, as runs stored then record it: 5 steps; 3x3 on images
             kernel_size = 3 if meta.kind == "image" else 5
         lists = [len(v) for v in (channels, kernel_size) if isinstance(v, (list, tuple))]
@@ -142,6 +149,7 @@ class CNN(nn.Module):
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # on the features the head reads
         self.head = nn.Linear(in_channels, meta.output_size)
         self.kernel_sizes, self.depth = kernels, depth
+        self.stored_args = {"kernel_size": list(kernels)}  # what a stored run records: the sizes, whatever rule chose them
         # residual: every block after the first (equal widths in and out) adds its input to its output,
         # h <- h + block(h), as in ResNet (He et al. 2016); the first block changes the width
         self.residual = residual

@@ -154,12 +154,20 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 # tells them apart). Before 2026-12-06 the TCN read its last step and had no batch norm by default;
 # runs from then on record "readout" and "norm" (None: the rule in models/tcn.py default_norm).
 STORED_DEFAULTS = {"tcn": {"readout": "last", "norm": "none"}}
+# Stored values whose meaning changed: the CNN's kernel_size "auto" stood for the rule of 2026-12-06
+# (first kernel 1% of the series); runs from then on record the kernel sizes themselves.
+STORED_VALUES = {"cnn": {"kernel_size": {"auto": "auto-1%"}}}
 
 
 def stored_model_args(model: str, model_args: dict) -> dict:
     """The hyperparameters a stored run was trained with: its config's model_args, with the old value
-    of each default that has changed since (STORED_DEFAULTS) where the config does not name it."""
-    return {**STORED_DEFAULTS.get(model, {}), **model_args}
+    of each default that has changed since (STORED_DEFAULTS) where the config does not name it, and
+    each value whose meaning changed (STORED_VALUES) in its old meaning."""
+    args = {**STORED_DEFAULTS.get(model, {}), **model_args}
+    for key, meanings in STORED_VALUES.get(model, {}).items():
+        if isinstance(args.get(key), str) and args[key] in meanings:
+            args[key] = meanings[args[key]]
+    return args
 
 
 # one option for every architecture -> the hyperparameter each model calls it by

@@ -184,7 +184,7 @@ def _train_distributed(data, model_name, seed, config, model_args, data_options,
         if rank == 0:
             metrics.update(model=model_name, seed=seed, params=count_parameters(net), status="diverged" if metrics["stop_reason"] == "diverged" else "done", finished=time.strftime("%Y-%m-%d %H:%M:%S"), world_size=world)
             spec = RunSpec(dataset=data, model=model_name, seed=seed, train={}, model_args=model_args, data_options=data_options, run_dir=str(run_dir), threads=torch.get_num_threads())
-            run_cfg = run_config(spec, dataset.meta, replace(config, device="cuda" if cuda else config.device))
+            run_cfg = run_config(spec, dataset.meta, replace(config, device="cuda" if cuda else config.device), net)
             run_cfg["distributed"] = {"world_size": world, "backend": dist.get_backend(), "per_process_batch": math.ceil(config.batch_size / world)}
             write_run(run_dir, run_cfg, metrics, history, net)
             _finish(st, folder, run_dir, model_name, seed, metrics, config.lr)

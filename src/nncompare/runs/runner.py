@@ -50,14 +50,19 @@ def config_for_model(config: TrainConfig, model: str) -> TrainConfig:
     return replace(config, lr=config.lr if config.lr is not None else get_model_info(model).default_lr)
 
 
-def run_config(spec: RunSpec, meta, config: TrainConfig) -> dict:
+def run_config(spec: RunSpec, meta, config: TrainConfig, model=None) -> dict:
+    """What config.json records; `model`'s `stored_args` (hyperparameters a rule resolved from the
+    data, such as the CNN's kernel sizes) replace the rule's name, so the run rebuilds the same way
+    after the rule changes."""
+    model_args = resolved_model_args(spec.model, spec.model_args)
+    model_args.update(getattr(model, "stored_args", {}))
     return {
         "dataset": spec.dataset,
         "data_options": spec.data_options,
         "dataset_meta": meta.to_dict(),
         "model": spec.model,
         "family": get_model_info(spec.model).family,
-        "model_args": resolved_model_args(spec.model, spec.model_args),
+        "model_args": model_args,
         "seed": spec.seed,
         "train": config.to_dict(),  # as trained: the learning rate filled in, the seed set
         "threads": spec.threads,
@@ -78,7 +83,7 @@ def execute(spec: RunSpec, on_epoch=None) -> dict:
     config = config_for_model(TrainConfig(**{**spec.train, "seed": spec.seed}), spec.model).validate()
     set_seed(spec.seed)  # initial weights depend on the seed alone
     model = create_model(spec.model, dataset.meta, **spec.model_args)
-    stored_config = run_config(spec, dataset.meta, config)
+    stored_config = run_config(spec, dataset.meta, config, model)
     checkpoint = None
     if spec.run_dir is not None:
         run_dir = Path(spec.run_dir)
