@@ -163,3 +163,24 @@ def test_compare_and_predict_on_a_long_file(tmp_path):
     short = write(tmp_path / "short.csv", ["series_id", "time", "value"], [r[:3] for r in long_rows(x[:2], labels[:2], lengths=[12, 9])])
     with pytest.raises(UserError, match="series 's001' has 9 rows .time steps.; this run reads series of 12 steps"):
         predict_file(run_dir, str(short), out=tmp_path / "p2.csv")
+
+
+def test_the_stacked_long_layout_is_refused_with_the_pivot_that_reads(tmp_path):
+    """tsfresh's / pandas melt's shape, one row per time step and channel: read as a table it was scored
+    as single readings with every series on both sides of the split. It is refused in one line naming
+    the pivot; the pivoted file reads as the same series; `kind='table'` still reads rows as examples."""
+    x, labels = make_series(n=20, length=8, channels=2)
+    stacked = [[f"s{i:03d}", t, kind, s[t, c], lab] for i, (s, lab) in enumerate(zip(x, labels)) for t in range(8) for c, kind in enumerate("xy")]
+    path = write(tmp_path / "stacked.csv", ["id", "time", "kind", "value", "label"], stacked)
+    for options in ({}, {"kind": "long"}):
+        with pytest.raises(UserError) as e:
+            load_path(str(path), **options)
+        assert "stacked long layout" in str(e.value) and "df.pivot_table(index=['id', 'time'], columns='kind', values='value')" in str(e.value)
+        assert "\n" not in str(e.value)
+    assert load_path(str(path), kind="table").meta.kind == "table"
+    pivoted = write(tmp_path / "pivoted.csv", ["id", "time", "x", "y", "label"], long_rows(x, labels))
+    assert load_path(str(pivoted)).meta.input_shape == (8, 2)
+    # a column named like a channel that is constant within each series is not a channel name
+    constant = [[*r[:2], "left", *r[2:]] for r in long_rows(x[:, :, :1], labels)]
+    sensor = write(tmp_path / "sensor.csv", ["id", "time", "sensor", "value", "label"], constant)
+    assert load_path(str(sensor)).meta.kind == "table"  # a word column is no channel of a long file: read as before, not refused

@@ -346,6 +346,8 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
     dropped = _drop_indexes(drop_columns, header, width, path)
     kept = [j for j in range(width) if j not in dropped]
     named_label = header is not None and label_column is None and tables.named_label(header) is not None
+    if kind in (None, "long"):
+        longform.refuse_stacked(path, header, by_column, [j for j in kept if j != label_at])
     if kind == "long" or (kind is None and longform.looks_long(header, by_column, kept, label_at)):
         return longform.load_long(path, header, by_column, lines, kept, label_at, normalize, dropped, width, asked=kind == "long")
     if label_at is None:

@@ -40,6 +40,10 @@ from ..errors import UserError
 from . import tables
 from .userdata import _is_number
 
+# the stacked long layout (tsfresh's column_kind / column_value, pandas melt's variable / value): one
+# row per time step and channel; not read, refused with the pivot that gives a column per channel
+KIND_NAMES = ("kind", "variable", "channel", "dimension", "dim", "sensor", "signal", "feature", "var", "column_kind")
+VALUE_NAMES = ("value", "val", "values", "reading", "column_value")
 TIME_NAMES = ("time", "t", "timestamp", "datetime", "date", "step", "timestep", "time_step", "tick", "frame", "seconds", "elapsed", "index", "position")
 
 
@@ -91,6 +95,33 @@ def looks_long(header: list[str] | None, by_column: list[list[str]], candidates:
     if not values or tables.positional_names([header[j] for j in values]) and len(values) > 1:
         return None
     return group if all(tables.is_numeric_column(by_column[j]) for j in values) else None
+
+
+def refuse_stacked(path: str, header: list[str] | None, by_column: list[list[str]], candidates: list[int]) -> None:
+    """A UserError when the file is in the stacked long layout: a repeating identifier, a column named
+    like a channel's name (KIND_NAMES) whose value changes within a series, and a numeric column named
+    like a value (VALUE_NAMES). Read as a table its rows would be single readings of one channel each,
+    with every series on both sides of the split; read as long, its repeated times are an error that
+    does not say what to do."""
+    group = group_columns(header, by_column, candidates)
+    if not group:
+        return
+    low = {j: header[j].strip().lower() for j in candidates if j not in group}
+    kind = next((j for j, n in low.items() if n in KIND_NAMES), None)
+    value = next((j for j, n in low.items() if n in VALUE_NAMES and tables.is_numeric_column(by_column[j])), None)
+    if kind is None or value is None or len(set(by_column[kind])) < 2:
+        return
+    _, rows = groups(series_keys(by_column, group))
+    if _constant_within(by_column[kind], rows):
+        return
+    time_at = next((j for j in low if time_like_name(header[j])), None)
+    index = ", ".join(repr(header[j]) for j in [*group, *([time_at] if time_at is not None else [])])
+    raise UserError(
+        f"'{path}' is in the stacked long layout: one row per time step and channel, column '{header[kind]}' naming the channel and "
+        f"'{header[value]}' holding its value, which nncompare does not read; give one column per channel, e.g. with pandas "
+        f"df.pivot_table(index=[{index}], columns='{header[kind]}', values='{header[value]}').reset_index() and the label as a column, "
+        "or read each row as an example with `kind='table'`"
+    )
 
 
 def _default_label(header: list[str], by_column: list[list[str]], rest: list[int], rows: list[np.ndarray]) -> int | None:
