@@ -184,3 +184,6 @@ def test_the_stacked_long_layout_is_refused_with_the_pivot_that_reads(tmp_path):
     constant = [[*r[:2], "left", *r[2:]] for r in long_rows(x[:, :, :1], labels)]
     sensor = write(tmp_path / "sensor.csv", ["id", "time", "sensor", "value", "label"], constant)
     assert load_path(str(sensor)).meta.kind == "table"  # a word column is no channel of a long file: read as before, not refused
+    # one row per series and time: a numeric channel that happens to be called 'feature' is a channel
+    two = [[*r[:2], r[2], r[2] * 2, r[3]] for r in long_rows(x[:, :, :1], labels)]
+    assert load_path(str(write(tmp_path / "feature.csv", ["id", "time", "feature", "value", "label"], two))).meta.input_shape == (8, 2)

@@ -99,8 +99,9 @@ def looks_long(header: list[str] | None, by_column: list[list[str]], candidates:
 
 def refuse_stacked(path: str, header: list[str] | None, by_column: list[list[str]], candidates: list[int]) -> None:
     """A UserError when the file is in the stacked long layout: a repeating identifier, a column named
-    like a channel's name (KIND_NAMES) whose value changes within a series, and a numeric column named
-    like a value (VALUE_NAMES). Read as a table its rows would be single readings of one channel each,
+    like a channel's name (KIND_NAMES) whose value changes within a series, a numeric column named
+    like a value (VALUE_NAMES), and several rows per series and time (without a time column: a
+    channel name that is not a number). Read as a table its rows would be single readings of one channel each,
     with every series on both sides of the split; read as long, its repeated times are an error that
     does not say what to do."""
     group = group_columns(header, by_column, candidates)
@@ -111,10 +112,14 @@ def refuse_stacked(path: str, header: list[str] | None, by_column: list[list[str
     value = next((j for j, n in low.items() if n in VALUE_NAMES and tables.is_numeric_column(by_column[j])), None)
     if kind is None or value is None or len(set(by_column[kind])) < 2:
         return
-    _, rows = groups(series_keys(by_column, group))
-    if _constant_within(by_column[kind], rows):
+    keys = series_keys(by_column, group)
+    if _constant_within(by_column[kind], groups(keys)[1]):
         return
     time_at = next((j for j in low if time_like_name(header[j])), None)
+    if time_at is not None and len(set(zip(keys, by_column[time_at]))) == len(keys):
+        return  # one row per series and time: the channel columns are columns already
+    if time_at is None and tables.is_numeric_column(by_column[kind]):
+        return  # numbers that change within a series: a channel that happens to have such a name
     index = ", ".join(repr(header[j]) for j in [*group, *([time_at] if time_at is not None else [])])
     raise UserError(
         f"'{path}' is in the stacked long layout: one row per time step and channel, column '{header[kind]}' naming the channel and "
