@@ -62,7 +62,8 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # the LSTM's forget-gate bias at initialisation: torch's (random around 0) and 1 (Jozefowicz et al. 2015)
     "lstm-fb0-none": ("lstm", {"forget_bias": None}, NONE),
     "lstm-fb1-none": ("lstm", {"forget_bias": 1.0}, NONE),
-    # the series CNN's first kernel at 1/25 and 1/10 of the series (the default: 1/100, at least 5 steps)
+    # the series CNN's first kernel at 1/25 and 1/10 of the series, with and without a longest of 40 steps
+    # (cnn-bn-none builds the default: 1/100 until 2026-12-06, since then 1/25 and at most 40, as cnn-k25c-none)
     "cnn-k25-none": ("cnn", {"norm": "batch", "kernel_share": 25}, NONE),
     "cnn-k10-none": ("cnn", {"norm": "batch", "kernel_share": 10}, NONE),
     "cnn-k25c-none": ("cnn", {"norm": "batch", "kernel_share": 25, "kernel_longest": 40}, NONE),
