@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.inputs import as_model_input
+from ..data.inputs import as_model_input, fit_to_run
 from ..errors import UserError
 
 
@@ -46,11 +46,11 @@ def padded_input(x, meta, lengths=None) -> tuple[torch.Tensor, torch.Tensor | No
         arr = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
         if arr.ndim == 2 and meta.input_shape[1] == 1:
             arr = arr[..., None]  # (N, l) -> (N, l, 1)
-        if arr.ndim == 3:  # anything else is left to as_model_input's error
+        if arr.ndim == 3 and arr.shape[2] == meta.input_shape[1]:  # anything else is left to as_model_input's error
             if lengths is not None and lengths.size and lengths.max() > arr.shape[1]:
                 raise UserError(f"`lengths` go up to {lengths.max()} steps but the series given have {arr.shape[1]}; give lengths of at most {arr.shape[1]}")
-            lengths = lengths if lengths is not None else np.full(len(arr), arr.shape[1])
-            x = np.concatenate([arr, np.zeros((len(arr), steps - arr.shape[1], arr.shape[2]), dtype=arr.dtype)], axis=1)
+            x, padded = fit_to_run(list(arr), [str(i) for i in range(len(arr))], meta, "the inputs")
+            lengths = lengths if lengths is not None else padded
     tensor = as_model_input(x, meta)
     if lengths is None:
         return tensor, None
