@@ -169,3 +169,43 @@ def test_a_run_of_one_length_refuses_shorter_series_and_lengths(tmp_path):
     assert not (tmp_path / "pred.csv").exists()
     with pytest.raises(UserError, match="trained on series of one length, so it takes no `lengths`"):
         run.predict(np.zeros((2, 20)), [20, 10])
+
+
+def test_predict_reads_shorter_series_from_a_npz_as_from_an_archive_file(tmp_path):
+    """A run on series of varying length: a .npz of fewer steps than its longest, or padded with an
+    array `lengths`, predicts as the same series read from a .ts file (z-normalised over real steps)."""
+    import csv
+
+    import nncompare
+    from nncompare.predict import predict_file
+    from nncompare.train import TrainConfig
+
+    (trs, trl), (tes, tel) = toy(30, 0, [20, 14] * 15), toy(10, 1, [20, 12] * 5)
+    write_ts(tmp_path / "P_TRAIN.ts", trs, ["ab"[k] for k in trl])
+    new = write_ts(tmp_path / "new.ts", tes, ["ab"[k] for k in tel])
+    result = nncompare.compare(str(tmp_path / "P_TRAIN.ts"), models=["cnn"], seeds=1, config=TrainConfig(max_epochs=3), store=tmp_path / "store", workers=1, reference=False)
+    run = nncompare.load_run(result.folder / "cnn-seed0")
+    assert run.meta.varying_length and run.meta.input_shape[0] == 20
+
+    def predicted(path):
+        predict_file(run.path, str(path), out=tmp_path / "pred.csv")
+        return [row[-3:] for row in csv.reader(open(tmp_path / "pred.csv"))][1:]  # the predicted class and its two probabilities
+
+    padded = np.zeros((10, 20))
+    for i, s in enumerate(tes):
+        padded[i, : len(s)] = np.round(s, 6)  # as write_ts stores them
+    padded[1::2, 12:] = 99.0  # whatever the padding holds, `lengths` says where the series end
+    np.savez(tmp_path / "padded.npz", X=padded, lengths=np.array([len(s) for s in tes]))
+    assert predicted(tmp_path / "padded.npz") == predicted(new)
+
+    short = write_ts(tmp_path / "short.ts", [s[:12] for s in tes], ["ab"[k] for k in tel])
+    np.savez(tmp_path / "short.npz", X=np.round(np.stack([s[:12] for s in tes]), 6))  # 12 of the run's 20 steps: padded by predict
+    assert predicted(tmp_path / "short.npz") == predicted(short)
+
+    np.savez(tmp_path / "bad.npz", X=padded, lengths=np.full(10, 25))
+    with pytest.raises(UserError, match="'.*bad.npz': `lengths` must be whole numbers from 1 to 20"):
+        predict_file(run.path, str(tmp_path / "bad.npz"), out=tmp_path / "pred2.csv")
+    np.savez(tmp_path / "few.npz", X=padded, lengths=np.full(3, 20))
+    with pytest.raises(UserError, match="X has 10 series but `lengths` has 3"):
+        predict_file(run.path, str(tmp_path / "few.npz"), out=tmp_path / "pred2.csv")
+    assert not (tmp_path / "pred2.csv").exists()

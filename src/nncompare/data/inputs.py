@@ -78,7 +78,7 @@ def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, li
     if suffix == ".npz":
         if label_column is not None:
             raise UserError("a label column is only read from a .csv file; leave `label_column` out")
-        x, names, labels = _read_npz(p, path, meta)
+        x, names, labels, lengths = _read_npz(p, path, meta)
     elif suffix in TABLE_EXTENSIONS:
         x, names, labels, name_header, lengths = _read_csv(p, path, meta, label_column)
     elif suffix in ARCHIVE_EXTENSIONS or (suffix in (".txt", "") and text_format(p)):
@@ -114,6 +114,31 @@ def fit_to_run(series: list[np.ndarray], names: list[str], meta, path: str, unit
     for i, one in enumerate(series):
         x[i, : len(one)] = one
     return x, lengths if (lengths < steps).any() else None
+
+
+def shorter_series(x, meta, lengths=None, where: str = "the inputs"):
+    """(`x`, the real steps of each series or None) for a run on series: a run trained on series of
+    varying length takes an array of fewer steps than its longest, zero-padded here to it (each series
+    that long unless `lengths` says less), or series already padded with their `lengths`. `lengths` on
+    a run of one length, or outside 1..the run's longest, is refused; anything else goes on to
+    `as_model_input`, whose shape error names both shapes."""
+    steps = meta.input_shape[0] if meta.kind == "series" else None
+    if lengths is not None:
+        if not meta.varying_length:
+            raise UserError("this run was trained on series of one length, so it takes no `lengths`; give series of that length")
+        lengths = np.asarray(lengths).reshape(-1)
+        if lengths.dtype.kind not in "iu" or (lengths.size and (lengths.min() < 1 or lengths.max() > steps)):
+            raise UserError(f"`lengths` must be whole numbers from 1 to {steps} (the run's longest series), one per series")
+    if meta.varying_length and isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim in (2, 3) and 1 < x.shape[1] < steps:
+        arr = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+        if arr.ndim == 2 and meta.input_shape[1] == 1:
+            arr = arr[..., None]  # (N, l) -> (N, l, 1)
+        if arr.ndim == 3 and arr.shape[2] == meta.input_shape[1]:  # anything else is left to as_model_input's error
+            if lengths is not None and lengths.size and lengths.max() > arr.shape[1]:
+                raise UserError(f"`lengths` go up to {lengths.max()} steps but the series given have {arr.shape[1]}; give lengths of at most {arr.shape[1]}")
+            x, padded = fit_to_run(list(arr), [str(i) for i in range(len(arr))], meta, where)
+            lengths = lengths if lengths is not None else padded
+    return x, lengths
 
 
 def _set_aside(rows: list[tuple[int, list[str]]], meta) -> tuple[list[tuple[int, list[str]]], list[str] | None, str]:
@@ -178,7 +203,10 @@ def _read_table_rows(p: Path, path: str, meta, label_column) -> tuple[np.ndarray
     return x, names, labels, name_header
 
 
-def _read_npz(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None]:
+def _read_npz(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None, np.ndarray | None]:
+    """(inputs, names, labels, the real steps of each series or None). For a run on series of varying
+    length, X may have fewer steps than the run's longest (padded here), or be padded with an array
+    `lengths` beside it, as `StoredRun.predict(x, lengths)` takes them."""
     from .files import NPZ_ERRORS, _npz_error
 
     try:
@@ -187,21 +215,30 @@ def _read_npz(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str
                 raise UserError(f"'{path}' has no array X; save the inputs with np.savez(file, X=X) (y, the true labels, is optional)")
             x = f["X"]
             y = f["y"] if "y" in f.files else None
+            lengths = f["lengths"] if "lengths" in f.files else None
     except NPZ_ERRORS as e:
         raise _npz_error(e, path) from None
     except AttributeError:  # a bare .npy array has no context manager of its own in old NumPy
         raise UserError(f"'{path}' holds a single array (.npy format); save it with np.savez('{p.name}', X=X)") from None
     try:
+        if meta.kind == "series":
+            x, lengths = shorter_series(x, meta, lengths, path)
+        elif lengths is not None:
+            raise UserError(f"this run was trained on {meta.kind}, which has no series lengths; leave the array `lengths` out")
         x = as_model_input(x, meta).numpy()
-    except UserError as e:
-        raise UserError(f"'{path}': {e}") from None
+        if lengths is not None and len(lengths) != len(x):
+            raise UserError(f"X has {len(x)} series but `lengths` has {len(lengths)}; give one length per series")
+    except UserError as e:  # fit_to_run's message names the file already
+        raise e if str(e).startswith(f"'{path}'") else UserError(f"'{path}': {e}") from None
+    if lengths is not None:
+        x[np.arange(x.shape[1])[None, :] >= lengths[:, None]] = 0  # the padding, as in training
     labels = None
     if y is not None:
         y = np.asarray(y).reshape(-1)
         if len(y) != len(x):
             raise UserError(f"'{path}': X has {len(x)} examples but y has {len(y)} labels; give one label per example or leave y out")
         labels = [_label_text(v) for v in y]
-    return x, [str(i) for i in range(len(x))], labels
+    return x, [str(i) for i in range(len(x))], labels, lengths
 
 
 def _read_archive(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list[str] | None, np.ndarray | None]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.inputs import as_model_input, fit_to_run
+from ..data.inputs import as_model_input, shorter_series
 from ..errors import UserError
 
 
@@ -34,23 +34,9 @@ def padded_input(x, meta, lengths=None) -> tuple[torch.Tensor, torch.Tensor | No
     """`x` as the model's input tensor and the real steps of each series (None when every series has
     all the run's steps). A run trained on series of varying length also takes shorter series: an
     array of fewer steps (each series that long unless `lengths` says less), or series zero-padded to
-    the run's length with their `lengths`. A run trained on series of one length takes only that."""
-    steps = meta.input_shape[0] if meta.kind == "series" else None
-    if lengths is not None:
-        if not meta.varying_length:
-            raise UserError("this run was trained on series of one length, so it takes no `lengths`; give series of that length")
-        lengths = np.asarray(lengths).reshape(-1)
-        if lengths.dtype.kind not in "iu" or (lengths.size and (lengths.min() < 1 or lengths.max() > steps)):
-            raise UserError(f"`lengths` must be whole numbers from 1 to {steps} (the run's longest series), one per series")
-    if meta.varying_length and isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim in (2, 3) and 1 < x.shape[1] < steps:
-        arr = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
-        if arr.ndim == 2 and meta.input_shape[1] == 1:
-            arr = arr[..., None]  # (N, l) -> (N, l, 1)
-        if arr.ndim == 3 and arr.shape[2] == meta.input_shape[1]:  # anything else is left to as_model_input's error
-            if lengths is not None and lengths.size and lengths.max() > arr.shape[1]:
-                raise UserError(f"`lengths` go up to {lengths.max()} steps but the series given have {arr.shape[1]}; give lengths of at most {arr.shape[1]}")
-            x, padded = fit_to_run(list(arr), [str(i) for i in range(len(arr))], meta, "the inputs")
-            lengths = lengths if lengths is not None else padded
+    the run's length with their `lengths` (data/inputs.py `shorter_series`). A run trained on series
+    of one length takes only that."""
+    x, lengths = shorter_series(x, meta, lengths)
     tensor = as_model_input(x, meta)
     if lengths is None:
         return tensor, None
