@@ -209,3 +209,32 @@ def test_predict_reads_shorter_series_from_a_npz_as_from_an_archive_file(tmp_pat
     with pytest.raises(UserError, match="X has 10 series but `lengths` has 3"):
         predict_file(run.path, str(tmp_path / "few.npz"), out=tmp_path / "pred2.csv")
     assert not (tmp_path / "pred2.csv").exists()
+
+
+def test_a_multivariate_run_stored_without_its_channel_statistics_gets_them_again(tmp_path):
+    """Runs stored before meta.channel_scaling existed: predict recomputes the training split's
+    statistics from the run's data set instead of feeding raw values; when that set cannot be read,
+    one line says so and nothing is written."""
+    import json
+
+    import nncompare
+    from nncompare.predict import predict_file
+    from nncompare.train import TrainConfig
+
+    train, test = _bundled_files()["BasicMotions"]
+    shutil.copy(train, tmp_path / train.name)
+    result = nncompare.compare(str(tmp_path / train.name), models=["cnn"], seeds=1, config=TrainConfig(max_epochs=3), store=tmp_path / "store", workers=1, reference=False)
+    folder = result.folder / "cnn-seed0"
+    out = predict_file(folder, str(test), out=tmp_path / "recorded.csv")
+    assert out["accuracy"] == pytest.approx(result.rows[0]["score_mean"])
+    config_file = folder / "config.json"
+    config = json.loads(config_file.read_text())
+    assert len(config["dataset_meta"].pop("channel_scaling")["mean"]) == 6
+    config_file.write_text(json.dumps(config))  # as a run of 2026-12-05 stored it
+    predict_file(folder, str(test), out=tmp_path / "pred.csv")
+    assert (tmp_path / "pred.csv").read_text() == (tmp_path / "recorded.csv").read_text()  # the same probabilities, to the digit
+
+    (tmp_path / train.name).unlink()
+    with pytest.raises(UserError, match="did not record, and its data set cannot be loaded again"):
+        predict_file(folder, str(test), out=tmp_path / "pred2.csv")
+    assert not (tmp_path / "pred2.csv").exists()

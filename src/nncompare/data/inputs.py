@@ -39,6 +39,35 @@ def normalises_series(config: dict) -> bool:
     return source.lower().endswith((".csv", ".tsv", ".npz"))
 
 
+def channel_scaling(run) -> dict:
+    """The per-channel mean and std of the training split that a run on a multivariate UCR/UEA set
+    (`ucr:NAME` or the archive's files by path) was standardised with, as new inputs need them: the run
+    records them in `meta.channel_scaling`; a run stored before it did (2026-12-06) gets them by loading
+    its data set again (the split is deterministic). Empty for every other run."""
+    if run.meta.channel_scaling or not _standardises_channels(run.config):
+        return run.meta.channel_scaling
+    try:
+        return run.dataset().meta.channel_scaling
+    except UserError as e:
+        raise UserError(
+            "this run's multivariate series were standardised with its training split's channel statistics, which runs stored "
+            f"before 2026-12-06 did not record, and its data set cannot be loaded again to recompute them ({e}); train the run again"
+        ) from None
+
+
+def _standardises_channels(config: dict) -> bool:
+    """Whether the run's loader standardised the channels of multivariate archive series (data/ucr.py)."""
+    from .files import looks_like_path
+
+    meta = config.get("dataset_meta", {})
+    if meta.get("kind") != "series" or config.get("data_options", {}).get("normalize", True) is False or list(meta.get("input_shape", [0, 1]))[-1] == 1:
+        return False
+    source = str(config.get("dataset", ""))
+    if source.startswith("ucr:"):
+        return True
+    return looks_like_path(source) and Path(source).suffix.lower() in (".ts", ".arff", ".txt", "")
+
+
 # -- files -------------------------------------------------------------------------------------------
 def read_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, list[str], list[str] | None]:
     """(inputs in the run's layout, a name per example, the true labels as text or None) from a file.
@@ -92,11 +121,11 @@ def read_named_inputs(path: str, run, label_column=None) -> tuple[np.ndarray, li
 
         x = x.reshape(len(x), *meta.input_shape)
         x = znormalise(x) if lengths is None else z_normalize(x, lengths).astype(np.float32)
-    elif meta.kind == "series" and meta.channel_scaling:  # multivariate archive series: the training split's statistics
+    elif meta.kind == "series" and (scaling := channel_scaling(run)):  # multivariate archive series: the training split's statistics
         from .ucr import standardize_channels
 
         real = lengths if lengths is not None else np.full(len(x), meta.input_shape[0])
-        x = standardize_channels(x.reshape(len(x), *meta.input_shape), real, np.asarray(meta.channel_scaling["mean"]), np.asarray(meta.channel_scaling["std"])).astype(np.float32)
+        x = standardize_channels(x.reshape(len(x), *meta.input_shape), real, np.asarray(scaling["mean"]), np.asarray(scaling["std"])).astype(np.float32)
     return x, names, labels, name_header if suffix in TABLE_EXTENSIONS else "input", lengths
 
 
