@@ -49,7 +49,7 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "mlp-none-aug": ("mlp", {}, {**NONE, "augment": True}),
     # the learning rate and the width of the series CNN, one at a time
     "cnn-bn-none-lr3": ("cnn", {"norm": "batch"}, {**NONE, "lr": 1e-3}),
-    "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64}, NONE),
+    "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64, "multiscale": False}, NONE),
     # batch norm in the TCN's blocks and the MLP's layers, now that the kept weights get their own statistics
     "tcn-bn-none": ("tcn", {"norm": "batch"}, NONE),
     "tcn-mean-none": ("tcn", {"readout": "mean"}, NONE),
@@ -63,11 +63,18 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "lstm-fb0-none": ("lstm", {"forget_bias": None}, NONE),
     "lstm-fb1-none": ("lstm", {"forget_bias": 1.0}, NONE),
     # the series CNN's first kernel at 1/25 and 1/10 of the series, with and without a longest of 40 steps
-    # (cnn-bn-none builds the default: 1/100 until 2026-12-06, since then 1/25 and at most 40, as cnn-k25c-none)
+    # (cnn-bn-none builds the default: 1/100 until 2026-12-06, then 1/25 and at most 40, as cnn-k25c-none,
+    # which gives its kernels by hand and so keeps one size per layer; since 2026-12-07 the default's first
+    # layer puts its kernel sizes side by side, as cnn-ms-none's prototype)
     "cnn-k25-none": ("cnn", {"norm": "batch", "kernel_share": 25}, NONE),
     "cnn-k10-none": ("cnn", {"norm": "batch", "kernel_share": 10}, NONE),
     "cnn-k25c-none": ("cnn", {"norm": "batch", "kernel_share": 25, "kernel_longest": 40}, NONE),
     "cnn-k10c-none": ("cnn", {"norm": "batch", "kernel_share": 10, "kernel_longest": 40}, NONE),
+    # an Inception-style first layer (Ismail Fawaz et al. 2020): the default's kernel sizes side by side
+    # in the first layer (10 and 5 steps on ArrowHead), its 32 channels split between them: the prototype
+    # built here (multiscale_cnn), measured before the CNN took it as its default (multiscale, 2026-12-07;
+    # the same network, its first layer's weights drawn after the others', so other numbers per seed)
+    "cnn-ms-none": ("cnn", {"prototype": True}, NONE),
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
 
@@ -80,6 +87,34 @@ def source(set_name: str) -> str:
 def label(set_name: str) -> str:
     """The column title: a bundled set's name, or an archive file's set name."""
     return set_name.rsplit("/", 1)[-1].split("_TRAIN")[0].split("_TEST")[0]
+
+
+def multiscale_cnn(meta, **model_args):
+    """The default series CNN whose first layer is several convolutions side by side, one per distinct
+    kernel size of the default (`default_kernels`), with the layer's channels split between them and
+    their outputs concatenated; the later layers as the default: the prototype of the CNN's
+    `multiscale` first layer, measured in docs/benchmarks.md ("A multi-scale first layer")."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from nncompare.models import create_model
+
+    class SideBySide(nn.Module):
+        def __init__(self, in_channels: int, width: int, kernels: list[int]):
+            super().__init__()
+            widths = [width // len(kernels) + (i < width % len(kernels)) for i in range(len(kernels))]
+            self.convs = nn.ModuleList(nn.Conv1d(in_channels, w, k) for w, k in zip(widths, kernels))
+            self.pads = [((k - 1) // 2, k // 2) for k in kernels]  # "same", as the CNN pads an even kernel
+
+        def forward(self, h):
+            return torch.cat([conv(F.pad(h, pad)) for conv, pad in zip(self.convs, self.pads)], 1)
+
+    net = create_model("cnn", meta, multiscale=False, **model_args)
+    first = net.features[0]
+    net.features[0] = nn.Sequential(SideBySide(first[0].in_channels, first[0].out_channels, sorted(set(net.kernel_sizes), reverse=True)), *list(first)[1:])
+    net.paddings[0] = (0, 0)  # each branch pads its own input
+    return net
 
 
 def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs) -> tuple[str, str, float]:
@@ -110,7 +145,21 @@ def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs)
         meta = load_dataset(source(set_name)).meta
         model_args["kernel_size"] = default_kernels(meta, 3, share=model_args.pop("kernel_share"), longest=model_args.pop("kernel_longest", None))
     start = time.perf_counter()
-    _, result = train(source(set_name), model, seed=seed, config=TrainConfig(device=device, max_epochs=max_epochs, **options), **model_args)
+    config = TrainConfig(device=device, max_epochs=max_epochs, **options)
+    if model_args.get("prototype"):  # as api.train, with the network built here
+        from dataclasses import replace
+
+        from nncompare.data import load_dataset
+        from nncompare.runs.runner import config_for_model
+        from nncompare.train import fit
+        from nncompare.utils import set_seed
+
+        dataset = load_dataset(source(set_name))
+        config = config_for_model(replace(config, seed=seed), model).validate()
+        set_seed(seed)
+        result = fit(multiscale_cnn(dataset.meta, **{k: v for k, v in model_args.items() if k != "prototype"}), dataset, config)
+        return set_name, config_name, result.metrics["score"], time.perf_counter() - start
+    _, result = train(source(set_name), model, seed=seed, config=config, **model_args)
     return set_name, config_name, result.metrics["score"], time.perf_counter() - start
 
 

@@ -584,12 +584,68 @@ def test_a_stored_cnn_rebuilds_with_the_kernels_it_was_trained_with(tmp_path):
     run_dir = result.folder / "cnn-seed0"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_args"]["kernel_size"] == [10, 5, 5]  # ArrowHead: 251 steps
-    assert load_run(run_dir).model.kernel_sizes == [10, 5, 5]
-    # the same folder as the rule of 2026-12-06 stored it: "auto" with 5-5-5 weights (251 steps < 550)
-    legacy = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=5)[0]
+    assert config["model_args"]["multiscale"] is True  # kernels of 10 and 5 side by side in the first layer
+    stored = load_run(run_dir).model
+    assert stored.kernel_sizes == [10, 5, 5] and stored.multiscale
+    # as a run of 2026-12-06 evening stored it: the sizes, one per layer, and no "multiscale"
+    single = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=[10, 5, 5])[0]
+    assert not single.multiscale
     from safetensors.torch import save_file
 
+    save_file({k: v.contiguous() for k, v in single.state_dict().items()}, str(run_dir / "model.safetensors"))
+    del config["model_args"]["multiscale"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    stored = load_run(run_dir).model
+    assert stored.kernel_sizes == [10, 5, 5] and not stored.multiscale
+    # the same folder as the rule of 2026-12-06 stored it: "auto" with 5-5-5 weights (251 steps < 550)
+    legacy = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=5)[0]
     save_file({k: v.contiguous() for k, v in legacy.state_dict().items()}, str(run_dir / "model.safetensors"))
     config["model_args"]["kernel_size"] = "auto"
     (run_dir / "config.json").write_text(json.dumps(config))
     assert load_run(run_dir).model.kernel_sizes == [5, 5, 5]
+
+
+def test_the_series_cnn_puts_its_kernel_sizes_side_by_side_in_the_first_layer():
+    """On a whole series whose kernels differ, the first layer holds one convolution per kernel size,
+    the channels split between them, and keeps the length; short series, per-position tasks, images and
+    kernels given by hand keep one convolution, unless multiscale=True (series only)."""
+    from dataclasses import replace
+
+    from nncompare.models.cnn import SideBySide
+
+    arrow = create_model("cnn", series_meta(length=251))
+    first = arrow.features[0][0]
+    assert isinstance(first, SideBySide) and first.kernels == [10, 5]
+    assert [(c.out_channels, c.kernel_size[0]) for c in first.convs] == [(16, 10), (16, 5)]
+    assert arrow.receptive_field() == 1 + 9 + 4 + 4
+    x = torch.randn(3, 251, 2)
+    assert arrow(x).shape == (3, 3) and first(x.transpose(1, 2)).shape == (3, 32, 251)
+    long = create_model("cnn", series_meta(length=2000), channels=[32, 8, 8])
+    assert [(c.out_channels, c.kernel_size[0]) for c in long.features[0][0].convs] == [(11, 40), (11, 20), (10, 10)]
+    # a padded series scores as the same series unpadded: the mask still holds after the side-by-side layer
+    arrow.eval()
+    short = torch.randn(1, 200, 2)
+    padded = torch.cat([short, torch.zeros(1, 51, 2)], 1)
+    assert torch.allclose(arrow(padded, torch.tensor([200])), create_model_like(arrow, short), atol=1e-5)
+
+    for meta, args in ((series_meta(length=137), {}), (replace(series_meta(length=251), task="per_step", n_classes=3), {}), (image_meta(), {}), (series_meta(length=251), {"kernel_size": [10, 5, 5]})):
+        assert not create_model("cnn", meta, **args).multiscale
+    causal = create_model("cnn", replace(series_meta(length=251), task="per_step", n_classes=3), kernel_size=[9, 5, 5], multiscale=True)
+    assert causal.multiscale and causal.features[0][0].pads == [(8, 0), (4, 0)]
+    causal.eval()
+    a, b = torch.randn(1, 251, 2), torch.randn(1, 251, 2)
+    b[:, :100] = a[:, :100]  # later steps differ: the first 100 outputs may not
+    assert torch.allclose(causal(a)[:, :100], causal(b)[:, :100], atol=1e-6)
+    with pytest.raises(nncompare.UserError, match="multiscale applies to series"):
+        create_model("cnn", image_meta(), multiscale=True)
+    with pytest.raises(nncompare.UserError, match="multiscale must be true or false"):
+        create_model("cnn", series_meta(length=251), multiscale="yes")
+
+
+def create_model_like(model, x):
+    """`model`'s outputs for `x` with the same weights on a model built for x's length (251 -> 200 steps)."""
+    from dataclasses import replace
+
+    other = create_model("cnn", replace(series_meta(length=x.shape[1]), varying_length=True), kernel_size=model.kernel_sizes, multiscale=True)
+    other.load_state_dict(model.state_dict())
+    return other.eval()(x)

@@ -44,6 +44,23 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return normed * self.weight[None, :, None] + self.bias[None, :, None]
 
 
+class SideBySide(nn.Module):
+    """Convolutions of several kernel sizes over the same input, side by side, their channels
+    concatenated: a multi-scale layer, as in InceptionTime's modules (Ismail Fawaz et al. 2020). The
+    `width` channels are split as evenly as can be between the `kernels`; each branch pads its own input
+    to keep the length ("same", or causal: only earlier steps)."""
+
+    def __init__(self, in_channels: int, width: int, kernels: list[int], causal: bool = False):
+        super().__init__()
+        widths = [width // len(kernels) + (i < width % len(kernels)) for i in range(len(kernels))]
+        self.convs = nn.ModuleList(nn.Conv1d(in_channels, w, k) for w, k in zip(widths, kernels))
+        self.pads = [(k - 1, 0) if causal else ((k - 1) // 2, k // 2) for k in kernels]
+        self.kernels = list(kernels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([conv(F.pad(h, pad)) for conv, pad in zip(self.convs, self.pads)], 1)
+
+
 MIN_KERNEL = 5  # steps: the series CNN's shortest kernel (3x3 on images)
 KERNEL_SHARE = 25  # the first kernel spans about 1/KERNEL_SHARE of a whole series ...
 MAX_KERNEL = 40  # ... and at most 40 steps, InceptionTime's longest kernel (Ismail Fawaz et al. 2020)
@@ -96,13 +113,25 @@ class CNN(nn.Module):
     out (MaskedBatchNorm1d); for a per-step task they include later positions of the batch, and in eval
     mode the running statistics are used, so an output still depends on no later input and no padding.
 
+    `multiscale`: the first layer as convolutions of each distinct kernel size side by side, the
+    layer's channels split between them (SideBySide; InceptionTime's modules, Ismail Fawaz et al.
+    2020). None (the default): on when the kernels are sized to a whole series and differ (10 and 5
+    steps on ArrowHead's 251, 40, 20 and 10 on 2000), so the first layer sees the shapes that span 4%
+    of the series and the local detail beside them; measured in docs/benchmarks.md ("A multi-scale
+    first layer"). Kernels given by hand keep one size per layer unless multiscale=True.
+
     `dropout` (default 0: none) drops the pooled features in front of the linear head, where Gal et al.
     (2017) put the dropout of their CNN, so MC-dropout passes (`label-next --strategy bald`) have a
     layer to sample; it holds no weights, so a model with and without it has the same state_dict keys.
     """
 
-    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None):
         super().__init__()
+        if multiscale is not None and not isinstance(multiscale, bool):
+            raise UserError(f"model 'cnn': multiscale must be true or false, got {multiscale!r}")
+        if multiscale and meta.kind == "image":
+            raise UserError("model 'cnn': multiscale applies to series (kernels of several lengths side by side); images take one kernel size per layer")
+        sized_to_data = kernel_size == "auto"
         if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise UserError(f"model 'cnn': dropout must be in [0, 1), got {dropout!r}")
         if not isinstance(residual, bool):
@@ -138,9 +167,19 @@ class CNN(nn.Module):
         # otherwise the convolution pads k // 2 on both sides itself for an odd k, and an even k is padded
         # ((k - 1) // 2, k // 2) here (as Keras's "same")
         self.paddings = [(k - 1, 0) if self.per_step else (0, 0) if k % 2 else ((k - 1) // 2, k // 2) for k in kernels]
-        for width, k in zip(widths, kernels):
+        # the first layer multi-scale: by default on a whole series whose kernels were sized to it and differ
+        # (10-5-5 on 251 steps: kernels of 10 and 5 side by side), else only when asked
+        if multiscale is None:
+            multiscale = sized_to_data and not self.is_image and not self.per_step
+        scales = sorted(set(kernels), reverse=True)[: widths[0]] if multiscale else []  # at least one channel per kernel size
+        self.multiscale = len(scales) > 1
+        for i, (width, k) in enumerate(zip(widths, kernels)):
             inside = k // 2 if not self.per_step and k % 2 else 0
-            block = [conv(in_channels, width, k, padding=inside)]
+            if i == 0 and self.multiscale:
+                block = [SideBySide(in_channels, width, scales, causal=self.per_step)]
+                self.paddings[0] = (0, 0)  # each branch pads its own input
+            else:
+                block = [conv(in_channels, width, k, padding=inside)]
             if norm == "batch":  # conv -> batch norm -> activation, as in FCN (Wang et al. 2017)
                 block.append(batch_norm(width))
             layers.append(nn.Sequential(*block, make_activation(activation)))
@@ -149,7 +188,10 @@ class CNN(nn.Module):
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # on the features the head reads
         self.head = nn.Linear(in_channels, meta.output_size)
         self.kernel_sizes, self.depth = kernels, depth
-        self.stored_args = {"kernel_size": list(kernels)}  # what a stored run records: the sizes, whatever rule chose them
+        # the steps each layer spans: a multi-scale first layer its longest kernel
+        self.spans = [max(scales) if self.multiscale else kernels[0], *kernels[1:]]
+        # what a stored run records: the sizes and the first layer's form, whatever rule chose them
+        self.stored_args = {"kernel_size": list(kernels), "multiscale": self.multiscale}
         # residual: every block after the first (equal widths in and out) adds its input to its output,
         # h <- h + block(h), as in ResNet (He et al. 2016); the first block changes the width
         self.residual = residual
@@ -180,7 +222,7 @@ class CNN(nn.Module):
 
     def receptive_field(self) -> int:
         """Theoretical receptive field (positions per axis) of one output position: 1 + sum over layers of (k - 1)."""
-        return 1 + sum(k - 1 for k in self.kernel_sizes)
+        return 1 + sum(k - 1 for k in self.spans)
 
     def context_length(self) -> int:
         """Positions an output at position t depends on (one label per position, causal): t-R+1 .. t, R the receptive field."""
@@ -188,5 +230,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0) -> nn.Module:
-    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout)
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None) -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout, multiscale=multiscale)
