@@ -131,7 +131,7 @@ class CNN(nn.Module):
             raise UserError(f"model 'cnn': multiscale must be true or false, got {multiscale!r}")
         if multiscale and meta.kind == "image":
             raise UserError("model 'cnn': multiscale applies to series (kernels of several lengths side by side); images take one kernel size per layer")
-        sized_to_data = kernel_size == "auto"
+        sized_to_data = isinstance(kernel_size, str) and kernel_size == "auto"
         if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise UserError(f"model 'cnn': dropout must be in [0, 1), got {dropout!r}")
         if not isinstance(residual, bool):
