@@ -94,21 +94,10 @@ def multiscale_cnn(meta, **model_args):
     kernel size of the default (`default_kernels`), with the layer's channels split between them and
     their outputs concatenated; the later layers as the default: the prototype of the CNN's
     `multiscale` first layer, measured in docs/benchmarks.md ("A multi-scale first layer")."""
-    import torch
-    import torch.nn.functional as F
     from torch import nn
 
     from nncompare.models import create_model
-
-    class SideBySide(nn.Module):
-        def __init__(self, in_channels: int, width: int, kernels: list[int]):
-            super().__init__()
-            widths = [width // len(kernels) + (i < width % len(kernels)) for i in range(len(kernels))]
-            self.convs = nn.ModuleList(nn.Conv1d(in_channels, w, k) for w, k in zip(widths, kernels))
-            self.pads = [((k - 1) // 2, k // 2) for k in kernels]  # "same", as the CNN pads an even kernel
-
-        def forward(self, h):
-            return torch.cat([conv(F.pad(h, pad)) for conv, pad in zip(self.convs, self.pads)], 1)
+    from nncompare.models.cnn import SideBySide
 
     net = create_model("cnn", meta, multiscale=False, **model_args)
     first = net.features[0]
