@@ -163,7 +163,7 @@ def test_model_overrides_are_used_and_recorded(tmp_path):
     # GRU with 5 units on 8 features per row: 3 * (5*8 + 5*5 + 2*5) + (5*10 + 10)
     assert row["params"] == 3 * (5 * 8 + 5 * 5 + 2 * 5) + 5 * 10 + 10
     config = json.loads((result.folder / "gru-seed0" / "config.json").read_text())
-    assert config["model_args"] == {"hidden_size": 5, "num_layers": 1, "impl": "auto", "dropout": 0.0, "norm": "none", "recurrent_dropout": 0.0, "readout": "last"}
+    assert config["model_args"] == {"hidden_size": 5, "num_layers": 1, "impl": "auto", "dropout": 0.0, "norm": "none", "recurrent_dropout": 0.0, "readout": "last", "segment": 1}
     assert config["train"]["lr"] == 1e-2 and config["train"]["seed"] == 0 and config["threads"] >= 1
 
 

@@ -649,3 +649,82 @@ def create_model_like(model, x):
     other = create_model("cnn", replace(series_meta(length=x.shape[1]), varying_length=True), kernel_size=model.kernel_sizes, multiscale=True)
     other.load_state_dict(model.state_dict())
     return other.eval()(x)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_recurrent_model_reads_a_long_series_in_segments(cell):
+    """A whole series longer than MAX_RECURRENT_STEPS is read p steps per recurrent step: the model
+    computes what the same weights compute on the series reshaped to (L/p, p*C), a padded series scores
+    as the same series unpadded, and the states shown per step repeat each segment's."""
+    from dataclasses import replace
+
+    from nncompare.models.rnn import MAX_RECURRENT_STEPS
+
+    length = 2 * MAX_RECURRENT_STEPS + 2  # p = 3
+    pad = -length % 3  # the zeros that complete the last segment
+    net = create_model(cell, series_meta(length=length)).eval()
+    assert net.segment == 3 and net.stored_args == {"segment": 3}
+    assert net.recurrent.fused.input_size == 3 * 2
+    x = torch.randn(4, length, 2)
+    assert pad > 0
+    folded = torch.cat([x, torch.zeros(4, pad, 2)], 1).reshape(4, (length + pad) // 3, 6)
+    plain = create_model(cell, series_meta(length=(length + pad) // 3, channels=6), segment=1).eval()
+    plain.load_state_dict(net.state_dict())
+    assert torch.allclose(net(x), plain(folded), atol=1e-6)
+    states = net.hidden_states(x)
+    assert states.shape == (4, length, 64)
+    assert torch.equal(states[:, 0], states[:, 2]) and torch.allclose(states[:, 3], plain.hidden_states(folded)[:, 1], atol=1e-6)
+    # a series of 100 real steps, zero-padded to the run's length, scores as the 100 steps alone
+    short = torch.randn(1, 100, 2)
+    padded = torch.cat([short, torch.zeros(1, length - 100, 2)], 1)
+    alone = create_model(cell, replace(series_meta(length=100), varying_length=True), segment=3).eval()
+    alone.load_state_dict(net.state_dict())
+    assert torch.allclose(net(padded, torch.tensor([100])), alone(short), atol=1e-6)
+    net.train()
+    loss = net(x).sum()
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def test_short_series_images_text_and_per_position_tasks_are_read_step_by_step():
+    from dataclasses import replace
+
+    from nncompare.models.rnn import MAX_RECURRENT_STEPS
+
+    per_step = replace(series_meta(length=4 * MAX_RECURRENT_STEPS), task="per_step", n_classes=3)
+    for meta in (series_meta(length=MAX_RECURRENT_STEPS), image_meta(height=4 * MAX_RECURRENT_STEPS), per_step):
+        assert create_model("gru", meta).segment == 1
+    assert create_model("gru", series_meta(length=MAX_RECURRENT_STEPS + 1)).segment == 2
+    assert create_model("gru", series_meta(length=4 * MAX_RECURRENT_STEPS), segment=1).recurrent.fused.input_size == 2
+    with pytest.raises(nncompare.UserError, match="segment applies to a whole series"):
+        create_model("lstm", per_step, segment=4)
+    for bad in (0, 2.5, True, "long"):
+        with pytest.raises(nncompare.UserError, match="segment must be a positive whole number"):
+            create_model("rnn", series_meta(length=300), segment=bad)
+
+
+def test_a_stored_recurrent_run_rebuilds_with_the_segments_it_was_trained_with(tmp_path):
+    """A run records the segment the rule chose; a run stored before segments existed (no key) read
+    every step and is rebuilt so."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from nncompare.store import load_run
+    from nncompare.train import TrainConfig
+
+    result = nncompare.compare("ucr:ArrowHead", models=["gru"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path, workers=1, reference=False)
+    run_dir = result.folder / "gru-seed0"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model_args"]["segment"] == 4  # 251 steps: 63 recurrent steps of 4
+    assert load_run(run_dir).model.segment == 4
+    from nncompare.report.overview import receptive_field_text
+
+    assert receptive_field_text("gru", {}, "classify", config) == "every earlier step, 4 steps per recurrent step"  # the report's overview
+    old = nncompare.train("ucr:ArrowHead", "gru", config=TrainConfig(max_epochs=1), segment=1)[0]
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(run_dir / "model.safetensors"))
+    del config["model_args"]["segment"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    stored = load_run(run_dir).model
+    assert stored.segment == 1 and stored.recurrent.fused.input_size == 1
+    assert receptive_field_text("gru", {}, "classify", config) == "every earlier step"

@@ -152,8 +152,9 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 # Hyperparameters whose default changed after runs were stored with the old one: a stored config.json
 # without the key was trained with the value here (the weights' shapes are the same, so only this
 # tells them apart). Before 2026-12-06 the TCN read its last step and had no batch norm by default;
-# runs from then on record "readout" and "norm" (None: the rule in models/tcn.py default_norm).
-STORED_DEFAULTS = {"tcn": {"readout": "last", "norm": "none"}}
+# runs from then on record "readout" and "norm" (None: the rule in models/tcn.py default_norm). Before
+# 2026-12-07 the recurrent models read every series step by step; runs from then on record "segment".
+STORED_DEFAULTS = {"tcn": {"readout": "last", "norm": "none"}, **{cell: {"segment": 1} for cell in ("rnn", "lstm", "gru")}}
 # Stored values whose meaning changed: the CNN's kernel_size "auto" stood for the rule of 2026-12-06
 # (first kernel 1% of the series); runs from then on record the kernel sizes themselves.
 STORED_VALUES = {"cnn": {"kernel_size": {"auto": "auto-1%"}}}

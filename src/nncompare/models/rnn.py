@@ -14,6 +14,13 @@ fused module (a UserError for those variants); "equations" runs the loops below.
 Series are read step by step (B, L, C); images row by row (B, H, C*W). The classifier reads the last
 hidden state (of the last real step, for padded series): everything the model knows about the
 sequence has to pass through it.
+
+A long whole series is read in segments: each recurrent step takes `segment` consecutive steps at
+once (their values side by side, p x C inputs), so the recurrence runs over at most
+MAX_RECURRENT_STEPS steps (`default_segment`). Gradients through hundreds of recurrent steps vanish or
+explode (Bengio et al. 1994; Pascanu et al. 2013), and each step is sequential work a CPU cannot share
+out; reading segments is SegRNN's remedy for long series (Lin et al. 2023) and PatchTST's for attention
+(Nie et al. 2023). Measured in docs/benchmarks.md ("Recurrent models read long series in segments").
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import math
 import torch
 import torch.nn as nn
 
+import torch.nn.functional as F
+
 from ..errors import UserError
 from .layers import READOUTS, check_positive_int, read_out, sequence_shape, sequence_view, symbols
 from .registry import register_model
@@ -31,6 +40,17 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 IMPLS = ("auto", "fused", "equations")
 NORMS = ("none", "layer")
+MAX_RECURRENT_STEPS = 64  # a whole series longer than this is read in segments (default_segment)
+
+
+def default_segment(meta) -> int:
+    """Steps a recurrent model reads per recurrent step by default: on a whole series (one label per
+    series) of L steps, the fewest that keep the recurrence within MAX_RECURRENT_STEPS steps,
+    ceil(L / MAX_RECURRENT_STEPS); 1 (step by step) for shorter series, images (row by row), text
+    and one label per position."""
+    if meta.kind != "series" or meta.task == "per_step":
+        return 1
+    return max(1, math.ceil(meta.input_shape[0] / MAX_RECURRENT_STEPS))
 
 
 class GateNorm(nn.Module):
@@ -237,8 +257,15 @@ class RecurrentNet(nn.Module):
     memory itself is not disturbed from step to step. `recurrent_dropout` does drop h_{t-1} where it
     enters W_hh, with one mask per sequence (the same units dropped at every step; Gal & Ghahramani 2016)."""
 
-    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last"):
+    def __init__(self, meta, cell: str, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last", segment: int | str = "auto"):
         super().__init__()
+        if isinstance(segment, str) and segment == "auto":
+            segment = default_segment(meta)
+        check_positive_int("segment", segment, cell)
+        if segment > 1 and (meta.kind != "series" or meta.task == "per_step"):
+            raise UserError(f"model '{cell}': segment applies to a whole series (one label per series); this data set's inputs are read one step at a time, so use segment=1")
+        self.segment = segment
+        self.stored_args = {"segment": segment}  # what a stored run records, whatever rule chose it
         if readout not in READOUTS:
             raise UserError(f"model '{cell}': readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         self.readout = readout
@@ -250,19 +277,41 @@ class RecurrentNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         steps, features = sequence_shape(meta)
         self.kind, self.n_symbols = meta.kind, symbols(meta)
-        self.recurrent = RecurrentLayers(cell, features, hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
+        self.recurrent = RecurrentLayers(cell, features * segment, hidden_size, num_layers, impl, dropout, norm, recurrent_dropout)
         self.head = nn.Linear(hidden_size, meta.output_size)  # y = W_hy h_T
         self.per_step = meta.task == "per_step"
 
+    def segments(self, x: torch.Tensor) -> torch.Tensor:
+        """The sequence the recurrence reads: (B, T, F), or with segments of p steps (B, ceil(T/p), p*F),
+        the last segment completed with zeros (those a padded series already ends in)."""
+        v = sequence_view(x, self.kind, self.n_symbols)
+        p = self.segment
+        if p == 1:
+            return v
+        b, t, f = v.shape
+        short = (p - t % p) % p
+        if short:
+            v = F.pad(v, (0, 0, 0, short))
+        return v.reshape(b, (t + short) // p, p * f)
+
+    def _states(self, x: torch.Tensor) -> torch.Tensor:
+        return self.recurrent(self.drop(self.segments(x)))  # (B, recurrent steps, H)
+
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
-        """Top-layer hidden states for every step (B, T, H)."""
-        return self.recurrent(self.drop(sequence_view(x, self.kind, self.n_symbols)))
+        """Top-layer hidden states for every step of the input (B, T, H); read in segments, every step
+        of a segment shows the state after the whole segment."""
+        h = self._states(x)
+        if self.segment > 1:
+            h = h.repeat_interleave(self.segment, dim=1)[:, : x.shape[1]]
+        return h
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
-            return self.head(self.drop(self.hidden_states(x)))  # y_t = W_hy h_t for every t: (B, T, n_classes)
+            return self.head(self.drop(self._states(x)))  # y_t = W_hy h_t for every t: (B, T, n_classes)
+        if lengths is not None and self.segment > 1:
+            lengths = torch.div(lengths + self.segment - 1, self.segment, rounding_mode="floor")  # segments holding a real step
         # padded series: the state after the last real step (or the mean of the real steps' states), which the padding that follows cannot touch
-        return self.head(self.drop(read_out(self.hidden_states(x), lengths, self.readout)))  # (B, outputs)
+        return self.head(self.drop(read_out(self._states(x), lengths, self.readout)))  # (B, outputs)
 
     def forward_stream(self, x: torch.Tensor, state=None):
         """One label per position, continuing from `state` (None: zeros): (outputs (B, T, n_classes),
@@ -276,20 +325,20 @@ class RecurrentNet(nn.Module):
         return None
 
 
-@register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step, images row by row", default_lr=3e-3, width="hidden_size")
-def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last") -> nn.Module:
-    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
+@register_model("rnn", family="recurrent", summary="vanilla (Elman) RNN, h_t = tanh(W_xh x_t + W_hh h_{t-1}); reads series step by step (a long one a segment at a time), images row by row", default_lr=3e-3, width="hidden_size")
+def build_rnn(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last", segment: int | str = "auto") -> nn.Module:
+    return RecurrentNet(meta, "rnn", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout, segment)
 
 
 @register_model("lstm", family="recurrent", summary="long short-term memory: gated cell state c_t carries information across many steps", default_lr=1e-2, width="hidden_size")
-def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last", forget_bias: float | None = None) -> nn.Module:
+def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last", forget_bias: float | None = None, segment: int | str = "auto") -> nn.Module:
     """`forget_bias`: the forget gate's bias at initialisation. torch draws every bias at random around
     0 (None, the default, keeps that), so f_t starts near 0.5; 1, as Gers et al. (2000) and Jozefowicz
     et al. (2015) set it, starts f_t near 0.73, so the cell keeps more of its memory from the first
     step. Measured on nine UCR/UEA sets it did not help (docs/benchmarks.md), so it is not the default."""
     if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias)):
         raise UserError(f"model 'lstm': forget_bias must be a number (or None: torch's initialisation), got {forget_bias!r}")
-    net = RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
+    net = RecurrentNet(meta, "lstm", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout, segment)
     if forget_bias is not None:
         with torch.no_grad():  # b_if + b_hf = forget_bias, in every layer (gates in torch's order i, f, g, o)
             for k in range(num_layers):
@@ -299,5 +348,5 @@ def build_lstm(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = 
 
 
 @register_model("gru", family="recurrent", summary="gated recurrent unit: LSTM-like gating with two gates and no separate cell state", default_lr=1e-2, width="hidden_size")
-def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last") -> nn.Module:
-    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout)
+def build_gru(meta, *, hidden_size: int = 64, num_layers: int = 1, impl: str = "auto", dropout: float = 0.0, norm: str = "none", recurrent_dropout: float = 0.0, readout: str = "last", segment: int | str = "auto") -> nn.Module:
+    return RecurrentNet(meta, "gru", hidden_size, num_layers, impl, dropout, norm, recurrent_dropout, readout, segment)

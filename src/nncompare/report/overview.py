@@ -40,7 +40,8 @@ def receptive_field_text(model: str, analysis: dict, task: str, config: dict) ->
     rf = analysis.get("receptive_field")
     family = config.get("family")
     if family == "recurrent":
-        return "every earlier step"
+        segment = config.get("model_args", {}).get("segment", 1)  # runs stored before segments read one step at a time
+        return "every earlier step" + (f", {segment} steps per recurrent step" if segment > 1 else "")
     if family == "feed-forward":
         if task == "per_step":
             return f"a window of {config['model_args'].get('window')} positions"
