@@ -21,6 +21,7 @@ from nncompare.errors import run_main
 SETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "JapaneseVowels", "OSULeaf", "PickupGestureWiimoteZ", "BasicMotions", "Covid3Month_disc"]
 FCN = {"channels": [128, 256, 128], "kernel_size": [8, 5, 3], "norm": "batch"}  # Wang et al. 2017
 SPLIT, NONE = {"validation": "split"}, {"validation": "none"}
+STEP = {"segment": 1}  # recurrent models: one step at a time, as before segments (2026-12-07)
 CONFIGS = {  # name: (model, model arguments, training options)
     "cnn": ("cnn", {"norm": "none"}, SPLIT),
     "cnn-bn": ("cnn", {"norm": "batch"}, SPLIT),
@@ -31,10 +32,10 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "mlp-none": ("mlp", {}, NONE),
     "tcn": ("tcn", {}, SPLIT),
     "tcn-none": ("tcn", {}, NONE),
-    "gru": ("gru", {}, SPLIT),
-    "gru-none": ("gru", {}, NONE),
-    "lstm": ("lstm", {}, SPLIT),
-    "lstm-none": ("lstm", {}, NONE),
+    "gru": ("gru", STEP, SPLIT),
+    "gru-none": ("gru", STEP, NONE),
+    "lstm": ("lstm", STEP, SPLIT),
+    "lstm-none": ("lstm", STEP, NONE),
     # dl-4-tsc's batch size for small sets, min(training series / 10, 16) (Fawaz et al. 2019), at the
     # default step minimum (1000), and at 4000 steps
     "cnn-bn-none-b": ("cnn", {"norm": "batch"}, {**NONE, "batch": "dl4tsc"}),
@@ -42,8 +43,8 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "cnn-fcn-none-b": ("cnn", FCN, {"lr": 1e-3, **NONE, "batch": "dl4tsc"}),
     "mlp-none-b": ("mlp", {}, {**NONE, "batch": "dl4tsc"}),
     "tcn-none-b": ("tcn", {}, {**NONE, "batch": "dl4tsc"}),
-    "gru-none-b": ("gru", {}, {**NONE, "batch": "dl4tsc"}),
-    "lstm-none-b": ("lstm", {}, {**NONE, "batch": "dl4tsc"}),
+    "gru-none-b": ("gru", STEP, {**NONE, "batch": "dl4tsc"}),
+    "lstm-none-b": ("lstm", STEP, {**NONE, "batch": "dl4tsc"}),
     # the series augmentation (train/augment.py) under the small-set protocol
     "cnn-bn-none-aug": ("cnn", {"norm": "batch"}, {**NONE, "augment": True}),
     "mlp-none-aug": ("mlp", {}, {**NONE, "augment": True}),
@@ -54,14 +55,14 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "tcn-bn-none": ("tcn", {"norm": "batch"}, NONE),
     "tcn-mean-none": ("tcn", {"readout": "mean"}, NONE),
     "tcn-bn-mean-none": ("tcn", {"norm": "batch", "readout": "mean"}, NONE),
-    "gru-mean-none": ("gru", {"readout": "mean"}, NONE),
-    "lstm-mean-none": ("lstm", {"readout": "mean"}, NONE),
-    "rnn-none": ("rnn", {}, NONE),
-    "rnn-mean-none": ("rnn", {"readout": "mean"}, NONE),
+    "gru-mean-none": ("gru", {"readout": "mean", **STEP}, NONE),
+    "lstm-mean-none": ("lstm", {"readout": "mean", **STEP}, NONE),
+    "rnn-none": ("rnn", STEP, NONE),
+    "rnn-mean-none": ("rnn", {"readout": "mean", **STEP}, NONE),
     "mlp-bn-none": ("mlp", {"norm": "batch"}, NONE),
     # the LSTM's forget-gate bias at initialisation: torch's (random around 0) and 1 (Jozefowicz et al. 2015)
-    "lstm-fb0-none": ("lstm", {"forget_bias": None}, NONE),
-    "lstm-fb1-none": ("lstm", {"forget_bias": 1.0}, NONE),
+    "lstm-fb0-none": ("lstm", {"forget_bias": None, **STEP}, NONE),
+    "lstm-fb1-none": ("lstm", {"forget_bias": 1.0, **STEP}, NONE),
     # the series CNN's first kernel at 1/25 and 1/10 of the series, with and without a longest of 40 steps
     # (cnn-bn-none builds the default: 1/100 until 2026-12-06, then 1/25 and at most 40, as cnn-k25c-none,
     # which gives its kernels by hand and so keeps one size per layer; since 2026-12-07 the default's first
@@ -75,6 +76,14 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # built here (multiscale_cnn), measured before the CNN took it as its default (multiscale, 2026-12-07;
     # the same network, its first layer's weights drawn after the others', so other numbers per seed)
     "cnn-ms-none": ("cnn", {"prototype": True}, NONE),
+    # on a tiny training set, ways of narrowing the seeds' spread (2026-12-07): dropout on the pooled
+    # features in front of the head (the MLP's 0.5, Wang et al. 2017), and twice the optimizer steps
+    # (2000, dl-4-tsc's epochs for FCN)
+    "cnn-bn-none-drop": ("cnn", {"norm": "batch", "dropout": 0.5}, NONE),
+    "cnn-bn-none-2k": ("cnn", {"norm": "batch"}, {**NONE, "steps": 2000}),
+    # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
+    # (segment = ceil(length / N); models/rnn.py default_segment)
+    **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},
 }
 HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets follow
 
@@ -125,6 +134,13 @@ def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs)
         options["batch_size"] = max(1, min(n // 10, 16))
         if "steps" in options and max_epochs is None:
             max_epochs = math.ceil(options["steps"] / math.ceil(n / options["batch_size"]))
+    if "steps" in options and max_epochs is None:  # at the default batch size
+        import math
+
+        from nncompare.data import load_dataset
+
+        sizes = load_dataset(source(set_name)).sizes()
+        max_epochs = math.ceil(options["steps"] / math.ceil((sizes["train"] + sizes["val"]) / options.get("batch_size", 128)))
     options.pop("steps", None)
     if "kernel_share" in model_args:
         from nncompare.data import load_dataset
@@ -133,6 +149,14 @@ def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs)
         model_args = dict(model_args)
         meta = load_dataset(source(set_name)).meta
         model_args["kernel_size"] = default_kernels(meta, 3, share=model_args.pop("kernel_share"), longest=model_args.pop("kernel_longest", None))
+    if "recurrent_steps" in model_args:
+        import math
+
+        from nncompare.data import load_dataset
+
+        model_args = dict(model_args)
+        length = load_dataset(source(set_name)).meta.input_shape[0]
+        model_args["segment"] = max(1, math.ceil(length / model_args.pop("recurrent_steps")))
     start = time.perf_counter()
     config = TrainConfig(device=device, max_epochs=max_epochs, **options)
     if model_args.get("prototype"):  # as api.train, with the network built here
