@@ -29,7 +29,6 @@ import math
 
 import torch
 import torch.nn as nn
-
 import torch.nn.functional as F
 
 from ..errors import UserError
