@@ -116,63 +116,41 @@ def multiscale_cnn(meta, **model_args):
 
 
 def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs) -> tuple[str, str, float]:
+    import math
+    from dataclasses import replace
+
     import torch
 
     from nncompare.api import train
-    from nncompare.train import TrainConfig
+    from nncompare.data import load_dataset
+    from nncompare.models.cnn import default_kernels
+    from nncompare.runs.runner import config_for_model
+    from nncompare.train import TrainConfig, fit
+    from nncompare.utils import set_seed
 
     torch.set_num_threads(1)
     model, model_args, options = CONFIGS[config_name]
-    options = dict(options)
+    model_args, options = dict(model_args), dict(options)
+    dataset = load_dataset(source(set_name))
+    meta, sizes = dataset.meta, dataset.sizes()
+    n = sizes["train"] + sizes["val"]  # the training series under the small-set protocol
     if options.pop("batch", None) == "dl4tsc":
-        import math
-
-        from nncompare.data import load_dataset
-
-        sizes = load_dataset(source(set_name)).sizes()
-        n = sizes["train"] + sizes["val"]
         options["batch_size"] = max(1, min(n // 10, 16))
-        if "steps" in options and max_epochs is None:
-            max_epochs = math.ceil(options["steps"] / math.ceil(n / options["batch_size"]))
-    if "steps" in options and max_epochs is None:  # at the default batch size
-        import math
-
-        from nncompare.data import load_dataset
-
-        sizes = load_dataset(source(set_name)).sizes()
-        max_epochs = math.ceil(options["steps"] / math.ceil((sizes["train"] + sizes["val"]) / options.get("batch_size", 128)))
-    options.pop("steps", None)
+    steps = options.pop("steps", None)
+    if steps is not None and max_epochs is None:  # epochs for this many optimizer steps at the run's batch size
+        max_epochs = math.ceil(steps / math.ceil(n / options.get("batch_size", TrainConfig().batch_size)))
     if "kernel_share" in model_args:
-        from nncompare.data import load_dataset
-        from nncompare.models.cnn import default_kernels
-
-        model_args = dict(model_args)
-        meta = load_dataset(source(set_name)).meta
         model_args["kernel_size"] = default_kernels(meta, 3, share=model_args.pop("kernel_share"), longest=model_args.pop("kernel_longest", None))
     if "recurrent_steps" in model_args:
-        import math
-
-        from nncompare.data import load_dataset
-
-        model_args = dict(model_args)
-        length = load_dataset(source(set_name)).meta.input_shape[0]
-        model_args["segment"] = max(1, math.ceil(length / model_args.pop("recurrent_steps")))
+        model_args["segment"] = max(1, math.ceil(meta.input_shape[0] / model_args.pop("recurrent_steps")))
     start = time.perf_counter()
     config = TrainConfig(device=device, max_epochs=max_epochs, **options)
-    if model_args.get("prototype"):  # as api.train, with the network built here
-        from dataclasses import replace
-
-        from nncompare.data import load_dataset
-        from nncompare.runs.runner import config_for_model
-        from nncompare.train import fit
-        from nncompare.utils import set_seed
-
-        dataset = load_dataset(source(set_name))
+    if not model_args.pop("prototype", False):
+        _, result = train(source(set_name), model, seed=seed, config=config, **model_args)
+    else:  # as nncompare.train, with the network built here
         config = config_for_model(replace(config, seed=seed), model).validate()
         set_seed(seed)
-        result = fit(multiscale_cnn(dataset.meta, **{k: v for k, v in model_args.items() if k != "prototype"}), dataset, config)
-        return set_name, config_name, result.metrics["score"], time.perf_counter() - start
-    _, result = train(source(set_name), model, seed=seed, config=config, **model_args)
+        result = fit(multiscale_cnn(meta, **model_args), dataset, config)
     return set_name, config_name, result.metrics["score"], time.perf_counter() - start
 
 
