@@ -22,12 +22,13 @@ SETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "JapaneseVowels", "OSULeaf"
 FCN = {"channels": [128, 256, 128], "kernel_size": [8, 5, 3], "norm": "batch"}  # Wang et al. 2017
 SPLIT, NONE = {"validation": "split"}, {"validation": "none"}
 STEP = {"segment": 1}  # recurrent models: one step at a time, as before segments (2026-12-07)
+NO_HC = {"handcrafted": False}  # the CNN without the fixed filters it takes on whole series since 2026-12-07
 CONFIGS = {  # name: (model, model arguments, training options)
-    "cnn": ("cnn", {"norm": "none"}, SPLIT),
-    "cnn-bn": ("cnn", {"norm": "batch"}, SPLIT),
-    "cnn-bn-none": ("cnn", {"norm": "batch"}, NONE),
-    "cnn-fcn": ("cnn", FCN, {"lr": 1e-3, **SPLIT}),
-    "cnn-fcn-none": ("cnn", FCN, {"lr": 1e-3, **NONE}),
+    "cnn": ("cnn", {"norm": "none", **NO_HC}, SPLIT),
+    "cnn-bn": ("cnn", {"norm": "batch", **NO_HC}, SPLIT),
+    "cnn-bn-none": ("cnn", {"norm": "batch", **NO_HC}, NONE),
+    "cnn-fcn": ("cnn", {**FCN, **NO_HC}, {"lr": 1e-3, **SPLIT}),
+    "cnn-fcn-none": ("cnn", {**FCN, **NO_HC}, {"lr": 1e-3, **NONE}),
     "mlp": ("mlp", {}, SPLIT),
     "mlp-none": ("mlp", {}, NONE),
     "tcn": ("tcn", {}, SPLIT),
@@ -38,19 +39,19 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "lstm-none": ("lstm", STEP, NONE),
     # dl-4-tsc's batch size for small sets, min(training series / 10, 16) (Fawaz et al. 2019), at the
     # default step minimum (1000), and at 4000 steps
-    "cnn-bn-none-b": ("cnn", {"norm": "batch"}, {**NONE, "batch": "dl4tsc"}),
-    "cnn-bn-none-b4k": ("cnn", {"norm": "batch"}, {**NONE, "batch": "dl4tsc", "steps": 4000}),
-    "cnn-fcn-none-b": ("cnn", FCN, {"lr": 1e-3, **NONE, "batch": "dl4tsc"}),
+    "cnn-bn-none-b": ("cnn", {"norm": "batch", **NO_HC}, {**NONE, "batch": "dl4tsc"}),
+    "cnn-bn-none-b4k": ("cnn", {"norm": "batch", **NO_HC}, {**NONE, "batch": "dl4tsc", "steps": 4000}),
+    "cnn-fcn-none-b": ("cnn", {**FCN, **NO_HC}, {"lr": 1e-3, **NONE, "batch": "dl4tsc"}),
     "mlp-none-b": ("mlp", {}, {**NONE, "batch": "dl4tsc"}),
     "tcn-none-b": ("tcn", {}, {**NONE, "batch": "dl4tsc"}),
     "gru-none-b": ("gru", STEP, {**NONE, "batch": "dl4tsc"}),
     "lstm-none-b": ("lstm", STEP, {**NONE, "batch": "dl4tsc"}),
     # the series augmentation (train/augment.py) under the small-set protocol
-    "cnn-bn-none-aug": ("cnn", {"norm": "batch"}, {**NONE, "augment": True}),
+    "cnn-bn-none-aug": ("cnn", {"norm": "batch", **NO_HC}, {**NONE, "augment": True}),
     "mlp-none-aug": ("mlp", {}, {**NONE, "augment": True}),
     # the learning rate and the width of the series CNN, one at a time
-    "cnn-bn-none-lr3": ("cnn", {"norm": "batch"}, {**NONE, "lr": 1e-3}),
-    "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64, "multiscale": False}, NONE),
+    "cnn-bn-none-lr3": ("cnn", {"norm": "batch", **NO_HC}, {**NONE, "lr": 1e-3}),
+    "cnn-64bn-none": ("cnn", {"norm": "batch", "channels": 64, "multiscale": False, **NO_HC}, NONE),
     # batch norm in the TCN's blocks and the MLP's layers, now that the kept weights get their own statistics
     "tcn-bn-none": ("tcn", {"norm": "batch"}, NONE),
     "tcn-mean-none": ("tcn", {"readout": "mean"}, NONE),
@@ -67,10 +68,10 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # (cnn-bn-none builds the default: 1/100 until 2026-12-06, then 1/25 and at most 40, as cnn-k25c-none,
     # which gives its kernels by hand and so keeps one size per layer; since 2026-12-07 the default's first
     # layer puts its kernel sizes side by side, as cnn-ms-none's prototype)
-    "cnn-k25-none": ("cnn", {"norm": "batch", "kernel_share": 25}, NONE),
-    "cnn-k10-none": ("cnn", {"norm": "batch", "kernel_share": 10}, NONE),
-    "cnn-k25c-none": ("cnn", {"norm": "batch", "kernel_share": 25, "kernel_longest": 40}, NONE),
-    "cnn-k10c-none": ("cnn", {"norm": "batch", "kernel_share": 10, "kernel_longest": 40}, NONE),
+    "cnn-k25-none": ("cnn", {"norm": "batch", "kernel_share": 25, **NO_HC}, NONE),
+    "cnn-k10-none": ("cnn", {"norm": "batch", "kernel_share": 10, **NO_HC}, NONE),
+    "cnn-k25c-none": ("cnn", {"norm": "batch", "kernel_share": 25, "kernel_longest": 40, **NO_HC}, NONE),
+    "cnn-k10c-none": ("cnn", {"norm": "batch", "kernel_share": 10, "kernel_longest": 40, **NO_HC}, NONE),
     # an Inception-style first layer (Ismail Fawaz et al. 2020): the default's kernel sizes side by side
     # in the first layer (10 and 5 steps on ArrowHead), its 32 channels split between them: the prototype
     # built here (multiscale_cnn), measured before the CNN took it as its default (multiscale, 2026-12-07;
@@ -79,8 +80,11 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # on a tiny training set, ways of narrowing the seeds' spread (2026-12-07): dropout on the pooled
     # features in front of the head (the MLP's 0.5, Wang et al. 2017), and twice the optimizer steps
     # (2000, dl-4-tsc's epochs for FCN)
-    "cnn-bn-none-drop": ("cnn", {"norm": "batch", "dropout": 0.5}, NONE),
-    "cnn-bn-none-2k": ("cnn", {"norm": "batch"}, {**NONE, "steps": 2000}),
+    "cnn-bn-none-drop": ("cnn", {"norm": "batch", "dropout": 0.5, **NO_HC}, NONE),
+    "cnn-bn-none-2k": ("cnn", {"norm": "batch", **NO_HC}, {**NONE, "steps": 2000}),
+    # fixed filters for rises, falls and peaks beside the first layer (Ismail-Fawaz et al. 2022; the
+    # default on whole series since 2026-12-07: the same network as cnn-bn-none builds now)
+    "cnn-hc-none": ("cnn", {"norm": "batch", "handcrafted": True}, NONE),
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
     # (segment = ceil(length / N); models/rnn.py default_segment)
     **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},
@@ -108,7 +112,7 @@ def multiscale_cnn(meta, **model_args):
     from nncompare.models import create_model
     from nncompare.models.cnn import SideBySide
 
-    net = create_model("cnn", meta, multiscale=False, **model_args)
+    net = create_model("cnn", meta, multiscale=False, handcrafted=False, **model_args)
     first = net.features[0]
     net.features[0] = nn.Sequential(SideBySide(first[0].in_channels, first[0].out_channels, sorted(set(net.kernel_sizes), reverse=True)), *list(first)[1:])
     net.paddings[0] = (0, 0)  # each branch pads its own input

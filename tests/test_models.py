@@ -585,20 +585,21 @@ def test_a_stored_cnn_rebuilds_with_the_kernels_it_was_trained_with(tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_args"]["kernel_size"] == [10, 5, 5]  # ArrowHead: 251 steps
     assert config["model_args"]["multiscale"] is True  # kernels of 10 and 5 side by side in the first layer
+    assert config["model_args"]["handcrafted"] is True  # the fixed filters beside it
     stored = load_run(run_dir).model
-    assert stored.kernel_sizes == [10, 5, 5] and stored.multiscale
-    # as a run of 2026-12-06 evening stored it: the sizes, one per layer, and no "multiscale"
-    single = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=[10, 5, 5])[0]
+    assert stored.kernel_sizes == [10, 5, 5] and stored.multiscale and stored.handcrafted
+    # as a run of 2026-12-06 evening stored it: the sizes, one per layer, and neither "multiscale" nor "handcrafted"
+    single = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=[10, 5, 5], handcrafted=False)[0]
     assert not single.multiscale
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in single.state_dict().items()}, str(run_dir / "model.safetensors"))
-    del config["model_args"]["multiscale"]
+    del config["model_args"]["multiscale"], config["model_args"]["handcrafted"]
     (run_dir / "config.json").write_text(json.dumps(config))
     stored = load_run(run_dir).model
-    assert stored.kernel_sizes == [10, 5, 5] and not stored.multiscale
+    assert stored.kernel_sizes == [10, 5, 5] and not stored.multiscale and not stored.handcrafted
     # the same folder as the rule of 2026-12-06 stored it: "auto" with 5-5-5 weights (251 steps < 550)
-    legacy = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=5)[0]
+    legacy = nncompare.train("ucr:ArrowHead", "cnn", config=TrainConfig(max_epochs=1), kernel_size=5, handcrafted=False)[0]
     save_file({k: v.contiguous() for k, v in legacy.state_dict().items()}, str(run_dir / "model.safetensors"))
     config["model_args"]["kernel_size"] = "auto"
     (run_dir / "config.json").write_text(json.dumps(config))
@@ -640,6 +641,73 @@ def test_the_series_cnn_puts_its_kernel_sizes_side_by_side_in_the_first_layer():
         create_model("cnn", image_meta(), multiscale=True)
     with pytest.raises(nncompare.UserError, match="multiscale must be true or false"):
         create_model("cnn", series_meta(length=251), multiscale="yes")
+
+
+def test_the_fixed_filters_detect_rises_falls_and_peaks():
+    """FixedFilters (Ismail-Fawaz et al. 2022): per input channel, rise and fall filters of 2..64 steps
+    and peak filters of 6..96 steps, those no longer than the series; a rise filter of length l gives
+    l/2 on a ramp of slope 1, a fall filter -l/2, and a peak filter 0 on a straight line and a positive
+    value at the top of a bump; each channel gets its own copy of the bank."""
+    from nncompare.models.cnn import FixedFilters
+
+    bank = FixedFilters(1, 251)
+    assert bank.out_channels == 17 and bank.longest == 96  # rises and falls of 2..64 (12), peaks of 6..96 (5)
+    assert FixedFilters(1, 24).out_channels == 8 + 3 and FixedFilters(3, 24).out_channels == 33  # 2..16, peaks of 6, 12 and 24
+    ramp = torch.arange(300.0)[None, None, :]
+    out = bank(ramp)[0, :, 150]  # (filters,) far from the ends
+    rises, falls, peaks = out[0:12:2], out[1:12:2], out[12:]
+    assert torch.allclose(rises, torch.tensor([1.0, 2, 4, 8, 16, 32])) and torch.allclose(falls, -rises)
+    assert torch.allclose(peaks, torch.zeros(5), atol=1e-3)  # a straight line has no peak
+    bump = torch.exp(-((torch.arange(300.0) - 150) / 10) ** 2)[None, None, :]
+    assert (bank(bump)[0, 12:, 150] > 0).all()  # the top of a bump, at every scale
+    assert bank(ramp).shape == (1, 17, 300)
+    causal = FixedFilters(1, 251, causal=True)
+    a, b = torch.randn(1, 1, 200), torch.randn(1, 1, 200)
+    b[..., :100] = a[..., :100]
+    assert torch.allclose(causal(a)[..., :100], causal(b)[..., :100]) and not torch.allclose(bank(a)[..., :100], bank(b)[..., :100])
+
+
+def test_the_series_cnn_takes_the_fixed_filters_beside_its_first_layer():
+    """By default the CNN of a whole series of one channel puts the fixed filters' outputs beside its
+    first layer's (batch norm and the second layer read both); they are never trained, yet stored with
+    the weights; several channels, images, per-position tasks and residual blocks go without unless
+    asked (residual never), and wrong values give one-line errors."""
+    from dataclasses import replace
+
+    from nncompare.models.cnn import WithFixed
+
+    net = create_model("cnn", series_meta(length=251, channels=1))
+    assert net.handcrafted and net.stored_args["handcrafted"] is True
+    assert isinstance(net.features[0][0], WithFixed)
+    assert net.features[0][1].num_features == 32 + 17  # one input channel, 17 filters
+    assert net.features[1][0].in_channels == 32 + 17
+    assert not create_model("cnn", series_meta(length=251)).handcrafted  # two channels: 34 more, by default none
+    two = create_model("cnn", series_meta(length=251), handcrafted=True)
+    assert two.features[0][1].num_features == 32 + 2 * 17  # each channel its own filters, when asked
+    from nncompare.analysis import theoretical_receptive_field
+
+    assert net.receptive_field() == theoretical_receptive_field(net) == 1 + 95 + 4 + 4  # the longest fixed filter spans 96 steps
+    assert theoretical_receptive_field(plain := create_model("cnn", series_meta(length=251, channels=1), handcrafted=False)) == 1 + 9 + 4 + 4  # 10 and 5 side by side span 10
+    assert "features.0.0.fixed.weight" in net.state_dict()
+    assert not any(p is net.features[0][0].fixed.weight for p in net.parameters())
+    before = net.features[0][0].fixed.weight.clone()
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    net(torch.randn(4, 251, 1)).sum().backward()
+    opt.step()
+    assert torch.equal(net.features[0][0].fixed.weight, before)
+    assert not plain.handcrafted and plain.features[0][1].num_features == 32
+    for meta, args in ((image_meta(), {}), (replace(series_meta(length=251, channels=1), task="per_step", n_classes=3), {}), (series_meta(length=251, channels=1), {"residual": True})):
+        assert not create_model("cnn", meta, **args).handcrafted
+    causal = create_model("cnn", replace(series_meta(length=251), task="per_step", n_classes=3), handcrafted=True).eval()
+    a, b = torch.randn(1, 251, 2), torch.randn(1, 251, 2)
+    b[:, :100] = a[:, :100]  # later steps differ: the first 100 outputs may not
+    assert torch.allclose(causal(a)[:, :100], causal(b)[:, :100], atol=1e-6)
+    with pytest.raises(nncompare.UserError, match="handcrafted applies to series"):
+        create_model("cnn", image_meta(), handcrafted=True)
+    with pytest.raises(nncompare.UserError, match="handcrafted must be true or false"):
+        create_model("cnn", series_meta(length=251), handcrafted="yes")
+    with pytest.raises(nncompare.UserError, match="residual"):
+        create_model("cnn", series_meta(length=251), handcrafted=True, residual=True)
 
 
 def create_model_like(model, x):

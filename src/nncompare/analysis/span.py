@@ -99,7 +99,11 @@ def theoretical_receptive_field(model: nn.Module) -> int | None:
     """Positions (per axis) one output position of a convolutional stack can see, from kernels and
     dilations (stride 1 throughout): 1 + sum over convolutions of (kernel - 1) * dilation, following the
     forward order of the layers. None for models without convolutions (the MLP sees the whole input,
-    recurrent models every earlier step)."""
+    recurrent models every earlier step). A model that knows its own (`receptive_field()`: the CNN,
+    whose side-by-side first layer spans its longest kernel and whose fixed filters are no Conv module;
+    the TCN) says it."""
+    if callable(getattr(model, "receptive_field", None)):
+        return model.receptive_field()
     convs = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
     if not convs:
         return None

@@ -61,6 +61,54 @@ class SideBySide(nn.Module):
         return torch.cat([conv(F.pad(h, pad)) for conv, pad in zip(self.convs, self.pads)], 1)
 
 
+class FixedFilters(nn.Module):
+    """Filters that are not learnt, applied to every input channel alone ("same" padding): the
+    hand-crafted filters of Ismail-Fawaz et al. (2022), which detect a rise, a fall or a peak at a given
+    scale. A rise filter of length l alternates -1, +1, so its output at t is the sum of the l/2
+    step-to-step increases x[t+2j+1] - x[t+2j] inside the window: positive where the series climbs; a fall
+    filter is its negative. A peak filter is a bump (an inverted parabola, 1 at its centre) minus its own
+    mean, positive where the window's middle stands above its edges. Lengths: rises and falls of 2, 4,
+    ..., 64 steps, peaks of 6, 12, ..., 96 steps, those no longer than the series. Their outputs join
+    the first layer's (CNN `handcrafted`); the weights are a buffer, stored with the model, never trained."""
+
+    def __init__(self, in_channels: int, length: int, causal: bool = False):
+        super().__init__()
+        self.causal = causal
+        filters = []
+        for l in (2, 4, 8, 16, 32, 64):
+            if l <= length:
+                rise = torch.tensor([(-1.0) ** (i + 1) for i in range(l)])
+                filters += [rise, -rise]
+        for l in (6, 12, 24, 48, 96):
+            if l <= length:
+                u = torch.linspace(-1, 1, l)
+                bump = 1 - u**2
+                filters.append(bump - bump.mean())
+        longest = max(len(f) for f in filters)
+        bank = torch.zeros(len(filters), longest)
+        for i, f in enumerate(filters):  # each filter centred in a row of the longest length
+            start = (longest - len(f)) // 2
+            bank[i, start : start + len(f)] = f
+        # one copy of the bank per input channel: a grouped convolution, channel c -> its own filters
+        self.register_buffer("weight", bank[:, None, :].repeat(in_channels, 1, 1))
+        self.in_channels, self.longest, self.out_channels = in_channels, longest, len(filters) * in_channels
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, C, L) -> (B, C * filters, L)
+        k = self.longest  # "same" padding; causal (one label per position): only earlier steps
+        return F.conv1d(F.pad(h, (k - 1, 0) if self.causal else ((k - 1) // 2, k // 2)), self.weight, groups=self.in_channels)
+
+
+class WithFixed(nn.Module):
+    """A first layer and the fixed filters over the same input, their channels concatenated."""
+
+    def __init__(self, layer: nn.Module, fixed: FixedFilters):
+        super().__init__()
+        self.layer, self.fixed = layer, fixed
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.layer(h), self.fixed(h)], 1)
+
+
 MIN_KERNEL = 5  # steps: the series CNN's shortest kernel (3x3 on images)
 KERNEL_SHARE = 25  # the first kernel spans about 1/KERNEL_SHARE of a whole series ...
 MAX_KERNEL = 40  # ... and at most 40 steps, InceptionTime's longest kernel (Ismail Fawaz et al. 2020)
@@ -120,17 +168,33 @@ class CNN(nn.Module):
     of the series and the local detail beside them; measured in docs/benchmarks.md ("A multi-scale
     first layer"). Kernels given by hand keep one size per layer unless multiscale=True.
 
+    `handcrafted`: fixed filters beside the first layer (FixedFilters: rises and falls of 2 to 64 steps,
+    peaks of 6 to 96, per input channel; Ismail-Fawaz et al. 2022), their outputs concatenated to the
+    first layer's, so its batch norm, activation and the second layer read both; never trained. None
+    (the default): on for a whole series of one channel without residual blocks, its kernels sized to
+    the data (a layout given by hand, as FCN's, is built as given unless handcrafted=True); off for several
+    channels (each would bring its own 17 filters: 204 outputs on JapaneseVowels' 12 channels, at twice
+    the time a run, for no gain measured), images (which have no time axis), per-position tasks (True
+    there makes them causal) and residual blocks (their widths must be equal). They let a network that learns its filters from a few dozen series start from shapes that
+    hold on most series; measured in docs/benchmarks.md ("Fixed filters beside the first layer").
+
     `dropout` (default 0: none) drops the pooled features in front of the linear head, where Gal et al.
     (2017) put the dropout of their CNN, so MC-dropout passes (`label-next --strategy bald`) have a
     layer to sample; it holds no weights, so a model with and without it has the same state_dict keys.
     """
 
-    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None, handcrafted: bool | None = None):
         super().__init__()
         if multiscale is not None and not isinstance(multiscale, bool):
             raise UserError(f"model 'cnn': multiscale must be true or false, got {multiscale!r}")
         if multiscale and meta.kind == "image":
             raise UserError("model 'cnn': multiscale applies to series (kernels of several lengths side by side); images take one kernel size per layer")
+        if handcrafted is not None and not isinstance(handcrafted, bool):
+            raise UserError(f"model 'cnn': handcrafted must be true or false, got {handcrafted!r}")
+        if handcrafted and meta.kind == "image":
+            raise UserError("model 'cnn': handcrafted applies to series (fixed filters for rises, falls and peaks along time); images have none")
+        if handcrafted and residual:
+            raise UserError("model 'cnn': handcrafted widens the first layer's output, so the residual blocks (equal widths) cannot take it; set handcrafted=false with residual")
         sized_to_data = isinstance(kernel_size, str) and kernel_size == "auto"
         if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise UserError(f"model 'cnn': dropout must be in [0, 1), got {dropout!r}")
@@ -171,6 +235,12 @@ class CNN(nn.Module):
         # (10-5-5 on 251 steps: kernels of 10 and 5 side by side), else only when asked
         if multiscale is None:
             multiscale = sized_to_data and not self.is_image and not self.per_step
+        # the fixed filters beside the first layer: by default on a whole series of one channel whose kernels
+        # were sized to it (not with residual blocks); on C channels they would add 17 C (204 on
+        # JapaneseVowels' 12), twice the time
+        if handcrafted is None:
+            handcrafted = sized_to_data and not self.is_image and not self.per_step and not residual and in_channels == 1
+        self.handcrafted = handcrafted
         scales = sorted(set(kernels), reverse=True)[: widths[0]] if multiscale else []  # at least one channel per kernel size
         self.multiscale = len(scales) > 1
         for i, (width, k) in enumerate(zip(widths, kernels)):
@@ -180,6 +250,13 @@ class CNN(nn.Module):
                 self.paddings[0] = (0, 0)  # each branch pads its own input
             else:
                 block = [conv(in_channels, width, k, padding=inside)]
+            if i == 0 and handcrafted:
+                fixed = FixedFilters(in_channels, sequence_shape(meta)[0], causal=self.per_step)
+                if self.paddings[0] != (0, 0):  # the learnt layer pads its own input, as the fixed filters do
+                    block = [nn.Sequential(nn.ConstantPad1d(self.paddings[0], 0.0), block[0])]
+                    self.paddings[0] = (0, 0)
+                block = [WithFixed(block[0], fixed)]
+                width += fixed.out_channels  # batch norm and the second layer see both
             if norm == "batch":  # conv -> batch norm -> activation, as in FCN (Wang et al. 2017)
                 block.append(batch_norm(width))
             layers.append(nn.Sequential(*block, make_activation(activation)))
@@ -190,8 +267,10 @@ class CNN(nn.Module):
         self.kernel_sizes, self.depth = kernels, depth
         # the steps each layer spans: a multi-scale first layer its longest kernel
         self.spans = [max(scales) if self.multiscale else kernels[0], *kernels[1:]]
+        if handcrafted:  # ... or the longest fixed filter, when that is longer
+            self.spans[0] = max(self.spans[0], self.features[0][0].fixed.longest)
         # what a stored run records: the sizes and the first layer's form, whatever rule chose them
-        self.stored_args = {"kernel_size": list(kernels), "multiscale": self.multiscale}
+        self.stored_args = {"kernel_size": list(kernels), "multiscale": self.multiscale, "handcrafted": handcrafted}
         # residual: every block after the first (equal widths in and out) adds its input to its output,
         # h <- h + block(h), as in ResNet (He et al. 2016); the first block changes the width
         self.residual = residual
@@ -230,5 +309,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None) -> nn.Module:
-    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout, multiscale=multiscale)
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None, handcrafted: bool | None = None) -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout, multiscale=multiscale, handcrafted=handcrafted)
