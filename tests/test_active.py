@@ -240,7 +240,8 @@ def stored_runs(tmp_path_factory):
     for name in ("cnn", "mlp"):
         torch.manual_seed(0)
         model = create_model(name, SERIES)
-        config = {"dataset": "toy.npz", "data_options": {"normalize": False}, "dataset_meta": SERIES.to_dict(), "model": name, "model_args": {}, "seed": 0}
+        # model_args as the runner records them: what the model's rules resolved (the CNN's kernels, fixed filters)
+        config = {"dataset": "toy.npz", "data_options": {"normalize": False}, "dataset_meta": SERIES.to_dict(), "model": name, "model_args": dict(getattr(model, "stored_args", {})), "seed": 0}
         write_run(root / name, config, {"status": "done"}, [], model)
         runs[name] = root / name
     return runs

@@ -696,7 +696,7 @@ def test_the_series_cnn_takes_the_fixed_filters_beside_its_first_layer():
     opt.step()
     assert torch.equal(net.features[0][0].fixed.weight, before)
     assert not plain.handcrafted and plain.features[0][1].num_features == 32
-    for meta, args in ((image_meta(), {}), (replace(series_meta(length=251, channels=1), task="per_step", n_classes=3), {}), (series_meta(length=251, channels=1), {"residual": True})):
+    for meta, args in ((image_meta(), {}), (replace(series_meta(length=251, channels=1), task="per_step", n_classes=3), {}), (series_meta(length=251, channels=1), {"residual": True}), (series_meta(length=251, channels=1), {"norm": "none"})):
         assert not create_model("cnn", meta, **args).handcrafted
     causal = create_model("cnn", replace(series_meta(length=251), task="per_step", n_classes=3), handcrafted=True).eval()
     a, b = torch.randn(1, 251, 2), torch.randn(1, 251, 2)

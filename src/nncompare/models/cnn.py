@@ -171,8 +171,8 @@ class CNN(nn.Module):
     `handcrafted`: fixed filters beside the first layer (FixedFilters: rises and falls of 2 to 64 steps,
     peaks of 6 to 96, per input channel; Ismail-Fawaz et al. 2022), their outputs concatenated to the
     first layer's, so its batch norm, activation and the second layer read both; never trained. None
-    (the default): on for a whole series of one channel without residual blocks, its kernels sized to
-    the data (a layout given by hand, as FCN's, is built as given unless handcrafted=True); off for several
+    (the default): on for a whole series of one channel without residual blocks, with batch norm (which
+    brings their unscaled sums to the learnt channels' scale), its kernels sized to the data (a layout given by hand, as FCN's, is built as given unless handcrafted=True); off for several
     channels (each would bring its own 17 filters: 204 outputs on JapaneseVowels' 12 channels, at twice
     the time a run, for no gain measured), images (which have no time axis), per-position tasks (True
     there makes them causal) and residual blocks (their widths must be equal). They let a network that learns its filters from a few dozen series start from shapes that
@@ -236,10 +236,11 @@ class CNN(nn.Module):
         if multiscale is None:
             multiscale = sized_to_data and not self.is_image and not self.per_step
         # the fixed filters beside the first layer: by default on a whole series of one channel whose kernels
-        # were sized to it (not with residual blocks); on C channels they would add 17 C (204 on
-        # JapaneseVowels' 12), twice the time
+        # were sized to it (not with residual blocks), with batch norm after them: their outputs are unscaled
+        # sums (a rise of 64 steps adds 32 increases), which batch norm brings to the learnt channels' scale;
+        # on C channels they would add 17 C (204 on JapaneseVowels' 12), twice the time
         if handcrafted is None:
-            handcrafted = sized_to_data and not self.is_image and not self.per_step and not residual and in_channels == 1
+            handcrafted = sized_to_data and not self.is_image and not self.per_step and not residual and in_channels == 1 and norm == "batch"
         self.handcrafted = handcrafted
         scales = sorted(set(kernels), reverse=True)[: widths[0]] if multiscale else []  # at least one channel per kernel size
         self.multiscale = len(scales) > 1
