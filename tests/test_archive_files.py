@@ -2,6 +2,7 @@
 a TRAIN/TEST pair keeps the published split and gives what `ucr:NAME` gives, a file alone is split as
 other user files are, and bad files are one-line errors."""
 
+import json
 import shutil
 
 import numpy as np
@@ -89,7 +90,9 @@ def test_bad_archive_files_are_one_line_errors(tmp_path):
 
     regression = tmp_path / "R_TRAIN.ts"
     regression.write_text("@problemName r\n@univariate true\n@equalLength true\n@targetLabel true\n@data\n1,2,3:0.5\n2,3,4:1.5\n")
-    refused(regression, "is a regression problem", "@targetLabel true")
+    refused(regression, "holds 2 series; too few")
+    (tmp_path / "R_TEST.ts").write_text("@problemName r\n@univariate true\n@equalLength true\n@classLabel true a b\n@data\n1,2,3:a\n2,3,4:b\n")
+    refused(tmp_path / "R_TEST.ts", "disagree on the problem", "@targetLabel true")
     write_ts(tmp_path / "One_TRAIN.ts", [np.zeros(5)], ["a"])
     write_ts(tmp_path / "One_TEST.ts", [np.zeros(5), np.ones(5)], ["a", "b"])
     refused(tmp_path / "One_TEST.ts", "One_TRAIN.ts' holds 1 series; a TRAIN file needs at least 2")
@@ -238,3 +241,39 @@ def test_a_multivariate_run_stored_without_its_channel_statistics_gets_them_agai
     with pytest.raises(UserError, match="did not record, and its data set cannot be loaded again"):
         predict_file(folder, str(test), out=tmp_path / "pred2.csv")
     assert not (tmp_path / "pred2.csv").exists()
+
+
+def write_regression_ts(path, series, targets):
+    """A univariate .ts file of the extrinsic regression archive: `@targetLabel true`, a number per series."""
+    head = ["@problemName reg", "@timeStamps false", "@univariate true", "@equalLength true", "@targetLabel true", "@data"]
+    path.write_text("\n".join(head + [",".join(f"{v:.6f}" for v in s) + f":{t:.6f}" for s, t in zip(series, targets)]) + "\n")
+    return path
+
+
+def test_a_regression_file_of_the_archive_is_compared_as_regression(tmp_path):
+    rng = np.random.default_rng(0)
+    series = rng.normal(size=(50, 30)).cumsum(axis=1)
+    targets = 40 + 10 * (series[:, -5:].mean(axis=1) - series[:, :5].mean(axis=1))  # the rise: kept by z-normalisation
+    write_regression_ts(tmp_path / "Fat_TRAIN.ts", series[:36], targets[:36])
+    write_regression_ts(tmp_path / "Fat_TEST.ts", series[36:], targets[36:])
+    ds = load_dataset(str(tmp_path / "Fat_TRAIN.ts"))
+    assert ds.meta.task == "regress" and ds.meta.n_outputs == 1 and ds.meta.n_classes == 0
+    assert ds.sizes() == {"train": 28, "val": 8, "test": 14}  # the published test, a random fifth of TRAIN to validate
+    m, s = ds.meta.target_scaling["mean"], ds.meta.target_scaling["std"]
+    train_targets = np.sort(ds.train.y.double().numpy() * s + m)
+    assert m == pytest.approx(train_targets.mean(), rel=1e-6)  # the training split's statistics ...
+    assert np.allclose(ds.test.y.double().numpy() * s + m, targets[36:], atol=1e-4)  # ... applied to the published test
+    assert "a value per series (regression" in ds.meta.description and "@targetLabel true" in ds.meta.notes[0]
+    # a whole comparison: the networks and MiniRocket's regressor scored by test MSE on the same split
+    from nncompare.cli.main import main
+    from nncompare.store import load_run
+
+    store = tmp_path / "store"
+    assert main(["compare", str(tmp_path / "Fat_TRAIN.ts"), "--models", "mlp,gru", "--seeds", "1", "--epochs", "3", "--store", str(store), "--no-report", "--quiet"]) == 0
+    summary = json.loads(next(store.glob("*/summary.json")).read_text())
+    assert {r["model"] for r in summary["rows"]} == {"mlp", "gru"} and all(r["score_name"] == "test MSE" for r in summary["rows"])
+    assert summary["reference"]["model"] == "minirocket" and "ridge regressor" in summary["reference"]["description"]
+    run = load_run(next(store.glob("*/gru-seed0")))
+    x = ds.test.x.numpy()
+    raw = run.model(torch.as_tensor(x)).detach().double().numpy().reshape(-1)
+    assert np.allclose(run.predict(x), m + s * raw, atol=1e-4)  # predictions in the file's units

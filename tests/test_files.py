@@ -87,15 +87,30 @@ def test_csv_without_header_and_numeric_labels_sort_as_numbers(tmp_path):
     assert sum(ds.sizes().values()) == 30  # the first row is data, not a header
 
 
-def test_a_label_column_of_quantities_is_refused_not_read_as_hundreds_of_classes(tmp_path):
+def test_a_label_column_of_quantities_is_read_as_regression_not_as_hundreds_of_classes(tmp_path):
     rng = np.random.default_rng(0)
     rows = [[f"s{i}", f"{1 + 0.61 * i:.2f}", *(f"{v:.3f}" for v in rng.normal(size=12))] for i in range(80)]  # a fat content: 80 values
     path = write_csv(tmp_path / "fat.csv", rows, ["sample_id", "fat", *(f"w{j}" for j in range(12))])
-    with pytest.raises(UserError, match=r"'fat' has 80 different values in 80 series, too many to be classes; they look like a quantity.*--label-column"):
-        load_path(str(path), label_column="fat")
+    ds = load_path(str(path), label_column="fat")
+    assert ds.meta.task == "regress" and ds.meta.n_outputs == 1 and ds.meta.n_classes == 0 and ds.meta.class_names == []
+    assert ds.sizes() == {"train": 51, "val": 13, "test": 16} and "random, seed 0" in ds.meta.description
+    # the targets, standardised with the training split's mean and std, and given back by the scaling
+    fat = np.array([1 + 0.61 * i for i in range(80)])
+    m, s = ds.meta.target_scaling["mean"], ds.meta.target_scaling["std"]
+    assert abs(float(ds.train.y.mean())) < 1e-5 and float(ds.train.y.double().std(unbiased=False)) == pytest.approx(1.0, abs=1e-5)
+    every = np.sort(np.concatenate([(split.y.double().numpy() * s + m) for split in (ds.train, ds.val, ds.test)]))
+    assert np.allclose(every, fat, atol=1e-4)  # every series once, in one of the three splits
+    assert any("this is regression" in n and f"{s:.4g}" in n for n in ds.meta.notes)
     np.savez(tmp_path / "q.npz", X=rng.normal(size=(60, 20)), y=rng.normal(size=60))
-    with pytest.raises(UserError, match="the label array y has 60 different values in 60 series.*store class labels in y"):
-        load_path(str(tmp_path / "q.npz"))
+    assert load_path(str(tmp_path / "q.npz")).meta.task == "regress"
+    # whole numbers, all different, are an identifier, not a quantity: refused
+    ids = write_csv(tmp_path / "ids.csv", [[str(i), *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(60)])
+    with pytest.raises(UserError, match=r"'0' has 60 different values in 60 series, too many to be classes; they are whole numbers, all different, as an identifier's are; .*--label-column"):
+        load_path(str(ids))
+    # names can be neither: refused
+    named = write_csv(tmp_path / "named.csv", [[f"n{i}", *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(60)], ["who", *(f"w{j}" for j in range(8))])
+    with pytest.raises(UserError, match=r"'who' has 60 different values in 60 series, too many to be classes; give the column"):
+        load_path(str(named), label_column="who")
     # many classes of a few examples each still load: 25 classes of 2 series
     many = write_csv(tmp_path / "many.csv", [[f"c{i // 2}", *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(50)])
     assert len(load_path(str(many)).meta.class_names) == 25

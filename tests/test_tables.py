@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from nncompare import UserError
@@ -167,8 +168,13 @@ def test_named_label_column_and_too_many_label_values(tmp_path, table_csv):
     rows = [[r[5], *r[1:5]] for r in table_rows()]
     path = write_rows(tmp_path / "first.csv", ["target", "age", "city", "income", "smoker"], rows)
     assert load_dataset(str(path)).meta.columns["label"] == "target"
-    with pytest.raises(UserError, match="'income' has 60 different values in 60 rows, too many to be classes"):
-        load_dataset(str(table_csv), label_column="income")
+    with pytest.raises(UserError, match="'id' has 60 different values in 60 rows, too many to be classes"):
+        load_dataset(str(table_csv), label_column="id")
+    # a numeric column with too many values to be classes is a quantity: regression on the other columns
+    income = load_dataset(str(table_csv), label_column="income")
+    assert income.meta.task == "regress" and income.meta.n_outputs == 1 and income.meta.class_names == []
+    assert income.meta.columns["label"] == "income" and "outcome" in [f["name"] for f in income.meta.columns["features"]]
+    assert income.train.y.dtype == torch.float32 and abs(float(income.train.y.mean())) < 1e-5
 
 
 # -- models and the reference -----------------------------------------------------------------------------
@@ -238,7 +244,7 @@ def test_sanity_on_a_table_skips_the_sequence_models_with_notes(table_csv, capsy
         (["--as", "graph"], ("invalid choice: 'graph'",)),
         (["--drop-columns", "nope"], ("has no column 'nope' to drop",)),
         (["--models", "cnn"], ("only feed-forward models (mlp) take tables",)),
-        (["--label-column", "income"], ("too many to be classes",)),
+        (["--label-column", "id"], ("too many to be classes",)),
     ],
 )
 def test_bad_table_options_are_one_line_errors(table_csv, tmp_path, capsys, argv, fragments):

@@ -50,6 +50,7 @@ DESCRIPTIONS = {
     "gradboost": "gradient boosting (scikit-learn HistGradientBoosting; native categorical columns and missing values)",
     "linear": "logistic regression on the encoded columns (scikit-learn; the MLP's inputs)",
     "linear-regress": "ridge regression on the encoded columns (scikit-learn; the MLP's inputs)",
+    "minirocket-regress": "MiniRocket (aeon; random convolutional features and a ridge regressor)",
 }
 
 
@@ -89,7 +90,7 @@ def _fit_and_score(dataset, name: str, seed: int) -> dict:
         score_name, score, higher = "test MSE", float(np.mean((predicted.reshape(y_test.shape) - y_test) ** 2)), False
     else:
         score_name, score, higher = "test accuracy", float(np.mean(predicted == y_test)), True
-    description = DESCRIPTIONS["linear-regress" if name == "linear" and meta.task == "regress" else name]
+    description = DESCRIPTIONS[f"{name}-regress" if f"{name}-regress" in DESCRIPTIONS and meta.task == "regress" else name]
     return _row(name, description, score_name, score, higher, fit_seconds, len(x_test) / max(predict_seconds, 1e-9), len(x_fit))
 
 

@@ -11,8 +11,10 @@ the two, as the archive's download unpacks a set) is one problem with
 its published split, exactly as `ucr:NAME` loads it: TRAIN minus a stratified 20% validation split,
 TEST as published; the same files give the same tensors as `ucr:NAME`, to the bit. A file alone is
 split as every other user file is (data/files.py: stratified, seed 0, 20% test, then 20% of the rest
-for validation). Regression problems (`@targetLabel true`) are refused: files are compared as
-classification.
+for validation). A regression problem (a .ts file whose header says `@targetLabel true`, as the
+Monash/UEA extrinsic regression archive's are, Tan et al. 2021) is compared as regression: the same
+splits, random instead of stratified, and the targets standardised with the training split's mean and
+std (data/userdata.py `standardise_targets`).
 """
 
 from __future__ import annotations
@@ -93,20 +95,17 @@ def _read_text_format(p: Path, path: str) -> tuple[list[np.ndarray], np.ndarray]
     return series, np.array(labels)
 
 
-def _read_archive_file(p: Path, path: str) -> tuple[tuple, list[str]]:
-    """((X, y), the header's class labels) of one archive file: .ts or .arff through aeon, the text
-    format with `_read_text_format`."""
+def _read_archive_file(p: Path, path: str) -> tuple[tuple, list[str], bool]:
+    """((X, y), the header's class labels, whether it is a regression problem) of one archive file:
+    .ts or .arff through aeon, the text format with `_read_text_format`."""
+    regress = False
     if p.suffix.lower() not in AEON_EXTENSIONS:
         data, labels = _read_text_format(p, path), []
     else:
         from aeon.datasets import load_from_arff_file, load_from_ts_file
 
         ts = p.suffix.lower() == ".ts"
-        if ts and _ts_header(p).get("targetlabel", "").lower() == "true":
-            raise UserError(
-                f"'{path}' is a regression problem (its header says @targetLabel true); nncompare compares classifiers on a file "
-                "(regression: built-in data sets only)"
-            )
+        regress = ts and _ts_header(p).get("targetlabel", "").lower() == "true"
         try:
             data = load_from_ts_file(str(p)) if ts else load_from_arff_file(str(p))
         except (OSError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError) as e:
@@ -114,7 +113,7 @@ def _read_archive_file(p: Path, path: str) -> tuple[tuple, list[str]]:
         labels = _header_class_labels(p) if ts else []
     if len(data[1]) == 0:
         raise UserError(f"'{path}' holds no series; expected a file of the UCR/UEA archive's format (.ts, .arff, or a label and the values per line)")
-    return data, labels
+    return data, labels, regress
 
 
 def load_archive_file(p: Path, path: str, normalize: bool) -> Dataset:
@@ -127,6 +126,10 @@ def load_archive_file(p: Path, path: str, normalize: bool) -> Dataset:
     labels = next((r[1] for r in read if r[1]), [])
     raw = _convert(read[0][0], read[-1][0], labels, f"'{path}'")  # alone: the file is read once and converted as both parts
     train, test = raw[0], raw[1] if pair is not None else raw[0]
+    if any(r[2] for r in read):
+        if not all(r[2] for r in read):
+            raise UserError(f"'{files[0]}' and '{files[1]}' disagree on the problem: one header says @targetLabel true (regression), the other not; give the pair of one problem")
+        return _load_regression(path, p, files, train, test, pair is not None, normalize)
     classes = _label_order(np.concatenate([train.labels, test.labels]))
     every = np.concatenate([train.labels, test.labels]) if pair is not None else train.labels
     class_ids = {label: i for i, label in enumerate(classes)}
@@ -143,3 +146,29 @@ def load_archive_file(p: Path, path: str, normalize: bool) -> Dataset:
     split = f"{len(keep)} train / {len(held)} val / {len(rest)} test (one file: stratified, seed 0)"
     description = _description(name, train, train, len(keep), len(held), len(classes), split)
     return _archive_dataset(path, description, reference, {"train": (train, keep), "val": (train, held), "test": (train, rest)}, classes, normalize)
+
+
+def _load_regression(path: str, p: Path, files: tuple, train, test, paired: bool, normalize: bool) -> Dataset:
+    """A regression problem of the archive (`@targetLabel true`): the splits of a classification file,
+    random instead of stratified; the targets standardised on the training split."""
+    from .ucr import SPLIT_SEED, VAL_FRACTION
+    from .userdata import MIN_EXAMPLES, _split_indices, split_off
+
+    for raw, f in ((train, files[0]), (test, files[-1])):
+        bad = [i for i, v in enumerate(raw.labels) if not (_is_number(v) and np.isfinite(float(v)))]
+        if bad:
+            raise UserError(f"'{f}' series {bad[0]} has the target '{raw.labels[bad[0]]}', which is not a finite number; a regression file (@targetLabel true) needs a number for every series")
+    if len(train.labels) < (2 if paired else MIN_EXAMPLES):
+        raise UserError(f"'{files[0]}' holds {len(train.labels)} series; too few to train on and validate with")
+    reference = f"the user's file{'s' if paired else ''} {', '.join(repr(str(f)) for f in files)} (UCR/UEA archive format, regression)"
+    name = re.sub(r"_(train|test)$", "", p.stem, flags=re.IGNORECASE)
+    if paired:
+        keep, held = split_off(train.labels.astype(np.float64), VAL_FRACTION)
+        parts = {"train": (train, keep), "val": (train, held), "test": (test, np.arange(len(test.labels)))}
+        split = f"{len(keep)} train / {len(held)} val ({VAL_FRACTION:.0%} of the published train, random, seed {SPLIT_SEED}) / {len(test.labels)} test (published)"
+    else:
+        keep, held, rest = _split_indices(train.labels.astype(np.float64))
+        parts = {"train": (train, keep), "val": (train, held), "test": (train, rest)}
+        split = f"{len(keep)} train / {len(held)} val / {len(rest)} test (one file: random, seed {SPLIT_SEED})"
+    description = _description(name, train, test if paired else train, len(keep), len(held), 0, split)
+    return _archive_dataset(path, description, reference, parts, None, normalize)

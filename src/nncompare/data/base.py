@@ -47,6 +47,10 @@ class DatasetMeta:
     # {"mean": [C], "std": [C]}: the training split's per-channel statistics that multivariate archive
     # series were standardised with (data/ucr.py); predict applies them to new inputs from files
     channel_scaling: dict = field(default_factory=dict)
+    # {"mean": m, "std": s}: regression targets read from a file are trained on and scored as (y - m) / s,
+    # m and s the training split's (so a test MSE of 1.0 is about what predicting the mean scores);
+    # predictions are given back in the file's units, y = m + s * output (models/inference.py)
+    target_scaling: dict = field(default_factory=dict)
 
     @property
     def output_size(self) -> int:

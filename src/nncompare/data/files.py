@@ -33,13 +33,13 @@ from ..errors import UserError
 from ..limits import check_fits
 from .base import Dataset
 from .userdata import (  # znormalise and _is_number are also read from here (inputs.py, active.py, tests)
-    _check_classes,
     _check_sizes,
-    _encode_labels,
+    _classes_or_values,
     _is_number,
     _series_dataset,
     _split_dataset,
     _split_indices,
+    predicted,
     znormalise,
 )
 from .registry import register_paths
@@ -385,13 +385,12 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
         "dropped": [header[j] if header is not None else j for j in sorted(dropped)],
         "width": width,
     }
-    y, class_names = _encode_labels(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}")
+    what = "rows" if read_as == "table" else "series"
+    y, class_names = _classes_or_values(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}", path, f"the label column '{record['label']}'", what)
     if read_as == "table":
         return _table_dataset(path, header, columns, by_column, lines, y, class_names, reasons if kind is None else None, notes, record)
     values = _to_floats([[cells[j] for j in columns] for _, cells in data], lines, columns, header, path)  # (N, L)
     _check_finite(values, lines, columns, header, path)
-    _check_sizes(y, class_names, path, "series")
-    _check_classes(y, class_names, path, f"the label column '{record['label']}'", "series")
     return _series_dataset(values[:, :, None], y, class_names, path, "CSV", normalize, {"columns": record, "notes": notes})  # (N, L) -> (N, L, C=1)
 
 
@@ -424,8 +423,6 @@ def _table_dataset(path, header, columns, by_column, lines, y, class_names, reas
     """Feature columns -> encoded (N, F) rows; the encoding is fitted on the training split only."""
     from . import tables
 
-    _check_sizes(y, class_names, path, "rows")
-    _check_classes(y, class_names, path, f"the label column '{record['label']}'", "rows")
     names = [header[j] if header is not None else f"column {j + 1}" for j in columns]
     cells = [by_column[j] for j in columns]
     for name, col in zip(names, cells):
@@ -450,7 +447,7 @@ def _table_dataset(path, header, columns, by_column, lines, y, class_names, reas
             "class_names": class_names,
             "description": (
                 f"table '{path}': {len(y)} rows of {len(features)} feature columns ({n_categorical} categorical, {missing} missing values) "
-                f"encoded as {x.shape[1]} numbers (standardised, one-hot, missing indicators; fitted on the training split), {len(class_names)} classes"
+                f"encoded as {x.shape[1]} numbers (standardised, one-hot, missing indicators; fitted on the training split), {predicted(class_names)}"
             ),
             "reference": f"the user's file '{path}'",
             "columns": record,
@@ -550,9 +547,7 @@ def _load_npz(p: Path, path: str, normalize: bool) -> Dataset:
     if bad.size:
         i, t, c = (int(k) for k in bad[0])
         raise UserError(f"'{path}': X[{i}, {t}, {c}] (series {i}, step {t}, channel {c}) is {x[i, t, c]}; every value must be a finite number")
-    y, class_names = _encode_labels(y, lambda i: f"'{path}': y[{i}]")
-    _check_sizes(y, class_names, path, "series")
-    _check_classes(y, class_names, path, "the label array y", "series", "store class labels in y")
+    y, class_names = _classes_or_values(y, lambda i: f"'{path}': y[{i}]", path, "the label array y", "series", "store class labels in y")
     return _series_dataset(x, y, class_names, path, "NPZ", normalize)
 
 

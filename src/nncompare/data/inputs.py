@@ -278,7 +278,7 @@ def _read_archive(p: Path, path: str, meta) -> tuple[np.ndarray, list[str], list
 
     if meta.kind != "series":
         raise UserError(f"'{path}' holds series but this run was trained on {meta.kind}; give {layout_text(meta)}")
-    data, header_labels = _read_archive_file(p, path)
+    data, header_labels, _ = _read_archive_file(p, path)
     raw = _convert(data, data, header_labels, f"'{path}'")[0]
     channels = meta.input_shape[1]
     if raw.x.shape[2] != channels:

@@ -277,7 +277,7 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
     cells into `by_column`): one series per identifier, its rows in time order, its other numeric
     columns its channels; series of different lengths zero-padded at the end with their lengths kept."""
     from .ucr import _pad_end
-    from .userdata import _check_classes, _check_sizes, _encode_labels, _series_dataset
+    from .userdata import _classes_or_values, _series_dataset
 
     if header is None:
         raise UserError(f"'{path}' has no header row; a file in long layout needs one that names its identifier, time and label columns")
@@ -288,10 +288,8 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
             "tells the series apart like an identifier (id, series_id, subject_id, ...), or leave out `kind='long'`"
         )
     read = read_long(path, header, by_column, lines, list(kept), group, label_at)
-    y, class_names = _encode_labels(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'")
     label_name = header[read["label"]]
-    _check_sizes(y, class_names, path, "series")
-    _check_classes(y, class_names, path, f"the label column '{label_name}'", "series")
+    y, class_names = _classes_or_values(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'", path, f"the label column '{label_name}'", "series")
     shortest, longest = read["lengths"]
     x, lengths = _pad_end(read["series"], longest)  # (N, L, C), (N,)
     channels = [header[j] for j in read["channels"]]

@@ -320,23 +320,25 @@ def _label_order(values) -> list[str]:
         return distinct
 
 
-def _split(raw: RawSplit, index: np.ndarray, class_ids: dict, normalize, varying: bool):
-    """One split; `normalize` is False, "series" (z-normalise each series) or (mean, std) per channel."""
+def _split(raw: RawSplit, index: np.ndarray, targets, normalize, varying: bool):
+    """One split; `targets` maps its label strings to y; `normalize` is False, "series" (z-normalise
+    each series) or (mean, std) per channel."""
     x, lengths = raw.x[index], raw.lengths[index]
     if normalize == "series":
         x = z_normalize(x, lengths)
     elif normalize is not False:
         x = standardize_channels(x, lengths, *normalize)
-    y = np.array([class_ids[v] for v in raw.labels[index]], dtype=np.int64)
-    return make_split(x.astype(np.float32), y, raw.lengths[index] if varying else None)
+    return make_split(x.astype(np.float32), targets(raw.labels[index]), raw.lengths[index] if varying else None)
 
 
 def _description(name: str, train: RawSplit, test: RawSplit, n_train: int, n_val: int, n_classes: int, split: str | None = None) -> str:
+    """The data set's one-line description; `n_classes` 0: a regression problem."""
     length, channels = train.x.shape[1:]
     shortest = int(min(train.lengths.min(), test.lengths.min()))
     span = f"length {length}" if shortest == length else f"length {shortest}-{length} (zero-padded to {length})"
     split = split or f"{n_train} train / {n_val} val ({VAL_FRACTION:.0%} of the published train) / {len(test.labels)} test (published)"
-    return f"UCR/UEA {name}: {n_classes} classes, {channels}-channel series of {span}; {split}"
+    what = f"{n_classes} classes" if n_classes else "a value per series (regression; targets standardised with the training split's mean and std)"
+    return f"UCR/UEA {name}: {what}, {channels}-channel series of {span}; {split}"
 
 
 @register_family(
@@ -362,10 +364,23 @@ def _published_split(source: str, name: str, train: RawSplit, test: RawSplit, no
     return _archive_dataset(source, _description(name, train, test, len(keep), len(held), len(classes)), reference, parts, classes, normalize)
 
 
-def _archive_dataset(source: str, description: str, reference: str, parts: dict, classes: list[str], normalize: bool) -> Dataset:
-    """`parts`: {"train" | "val" | "test": (RawSplit, indexes into it)} -> the Dataset, normalised."""
-    class_ids = {label: i for i, label in enumerate(classes)}
+def _archive_dataset(source: str, description: str, reference: str, parts: dict, classes: list[str] | None, normalize: bool) -> Dataset:
+    """`parts`: {"train" | "val" | "test": (RawSplit, indexes into it)} -> the Dataset, normalised.
+    `classes` None: a regression problem, its labels numbers, standardised with the training split's
+    mean and std (data/userdata.py `standardise_targets`)."""
     train, keep = parts["train"]
+    if classes is None:
+        from .userdata import standardise_targets
+
+        _, target_scaling = standardise_targets(train.labels[keep].astype(np.float64), np.arange(len(keep)))
+
+        def targets(labels):
+            return ((labels.astype(np.float64) - target_scaling["mean"]) / target_scaling["std"]).astype(np.float32)
+    else:
+        class_ids = {label: i for i, label in enumerate(classes)}
+
+        def targets(labels):
+            return np.array([class_ids[v] for v in labels], dtype=np.int64)
     length = train.x.shape[1]
     varying = any(bool((raw.lengths[index] < length).any()) for raw, index in parts.values())
     if normalize:
@@ -377,14 +392,20 @@ def _archive_dataset(source: str, description: str, reference: str, parts: dict,
     meta = DatasetMeta(
         name=source,
         kind="series",
-        task="classify",
+        task="classify" if classes is not None else "regress",
         input_shape=tuple(train.x.shape[1:]),
-        n_classes=len(classes),
-        class_names=[str(c) for c in classes],
+        n_classes=len(classes) if classes is not None else 0,
+        class_names=[str(c) for c in classes or []],
         description=description,
         reference=reference,
+        n_outputs=0 if classes is not None else 1,
+        target_scaling={} if classes is not None else target_scaling,
     )
+    if classes is None:
+        from .userdata import targets_note
+
+        meta.notes = [targets_note(source, target_scaling).replace("the label is a quantity", "its header says @targetLabel true")]
     if isinstance(normalize, tuple):
         meta.channel_scaling = {"mean": [float(v) for v in normalize[0]], "std": [float(v) for v in normalize[1]]}
-    splits = {part: _split(raw, index, class_ids, normalize, varying) for part, (raw, index) in parts.items()}
+    splits = {part: _split(raw, index, targets, normalize, varying) for part, (raw, index) in parts.items()}
     return Dataset(train=splits["train"], val=splits["val"], test=splits["test"], meta=meta)

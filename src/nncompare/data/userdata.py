@@ -1,5 +1,6 @@
 """What every user file shares once its cells are read (data/files.py, data/longform.py, data/archive.py):
-labels as classes, the checks on them, z-normalisation, and the fixed seeded stratified split."""
+labels as classes (or as values to predict: regression), the checks on them, z-normalisation, and the
+fixed seeded split (stratified by class; random for regression)."""
 
 from __future__ import annotations
 
@@ -51,17 +52,71 @@ def _encode_labels(labels: np.ndarray, where) -> tuple[np.ndarray, list[str]]:
     return y.reshape(-1).astype(np.int64), [_number_name(c) for c in classes]
 
 
+def _too_many_classes(n_classes: int, n: int) -> bool:
+    """More different labels than max(20, half the examples) are not classes: a comparison of
+    classifiers would score them as hundreds of classes of one or two examples each."""
+    return n_classes > max(20, n // 2)
+
+
 def _check_classes(y: np.ndarray, class_names: list[str], path: str, label: str, what: str, fix: str = "give the column that holds the classes with --label-column (label_column in Python)") -> None:
-    """More different labels than max(20, half the examples) are not classes: most likely a quantity
-    (a fat content, a price) or an identifier, which a comparison of classifiers would score as
-    hundreds of classes of one or two examples each."""
-    if len(class_names) <= max(20, len(y) // 2):
+    """Too many different labels to be classes (`_too_many_classes`) that are not a quantity either
+    (`_as_quantity`): names, or whole numbers all different (an identifier)."""
+    if not _too_many_classes(len(class_names), len(y)):
         return
-    quantity = all(_is_number(c) for c in class_names)
+    identifier = all(_is_number(c) and float(c).is_integer() for c in class_names) and len(class_names) == len(y)
     raise UserError(
         f"'{path}': {label} has {len(class_names)} different values in {len(y)} {what}, too many to be classes"
-        + ("; they look like a quantity, and nncompare compares classifiers on a file (regression: built-in data sets only)" if quantity else "")
+        + ("; they are whole numbers, all different, as an identifier's are" if identifier else "")
         + f"; {fix}"
+    )
+
+
+def _as_quantity(labels: np.ndarray, class_names: list[str]) -> np.ndarray | None:
+    """The labels as float64 values to predict (regression) when they are a quantity, not classes:
+    every one a number, too many different ones to be classes (`_too_many_classes`: a fat content, a
+    price, a temperature), and not whole numbers all different (an identifier, refused by
+    `_check_classes`). Else None: classes."""
+    values = _as_numbers(labels)
+    if values is None or not _too_many_classes(len(class_names), len(labels)):
+        return None
+    if len(class_names) == len(labels) and all(float(v).is_integer() for v in values):
+        return None
+    return values
+
+
+def _classes_or_values(labels: np.ndarray, where, path: str, label: str, what: str, fix: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """(N,) labels -> int64 class ids and the class names, checked (`_check_sizes`, `_check_classes`);
+    or, when they are a quantity (`_as_quantity`), float64 values to predict and no class names."""
+    y, class_names = _encode_labels(labels, where)
+    values = _as_quantity(labels, class_names)
+    if values is not None:
+        if len(values) < MIN_EXAMPLES:
+            _check_sizes(values, class_names, path, what)
+        return values, []
+    _check_sizes(y, class_names, path, what)
+    _check_classes(y, class_names, path, label, what, *([fix] if fix else []))
+    return y, class_names
+
+
+def predicted(class_names: list[str]) -> str:
+    """What a user file's examples are labelled with, for its description."""
+    return f"{len(class_names)} classes" if class_names else "a value to predict (regression; targets standardised with the training split's mean and std)"
+
+
+def standardise_targets(y: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Regression targets (N,) -> (y - m) / s with the mean m and std s of the training indexes, and
+    {"mean": m, "std": s} (DatasetMeta.target_scaling). Values that are all the same on the training
+    split keep s = 1."""
+    mean, std = float(y[train].mean()), float(y[train].std())
+    std = std if std > 0 else 1.0
+    return (y - mean) / std, {"mean": mean, "std": std}
+
+
+def targets_note(source: str, scaling: dict) -> str:
+    """The one line a regression data set says when loaded: how its scores read in the file's units."""
+    return (
+        f"{source}: the label is a quantity, so this is regression: targets standardised with the training split's mean {scaling['mean']:.4g} "
+        f"and std {scaling['std']:.4g}; a test MSE of m is an RMSE of {scaling['std']:.4g} x sqrt(m) in the file's units, and 1.0 about what predicting the mean scores"
     )
 
 
@@ -99,18 +154,35 @@ def znormalise(x: np.ndarray) -> np.ndarray:
 
 
 def _split_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The fixed seeded stratified split as (train, val, test) indexes: test 20%, then validation 20% of the rest."""
-    rest, test = stratified_split(y, TEST_FRACTION, SPLIT_SEED)
-    keep, val = stratified_split(y[rest], VAL_FRACTION, SPLIT_SEED)
+    """The fixed seeded split as (train, val, test) indexes: test 20%, then validation 20% of the rest;
+    stratified by class, random for regression targets (float y)."""
+    rest, test = split_off(y, TEST_FRACTION)
+    keep, val = split_off(y[rest], VAL_FRACTION)
     return rest[keep], rest[val], test
+
+
+def split_off(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes (keep, held out) with `fraction` held out, seed SPLIT_SEED: stratified by class for class
+    ids, a plain random split for regression targets (float y)."""
+    if not np.issubdtype(y.dtype, np.floating):
+        return stratified_split(y, fraction, SPLIT_SEED)
+    from sklearn.model_selection import train_test_split
+
+    keep, held = train_test_split(np.arange(len(y)), test_size=max(int(np.ceil(fraction * len(y))), 1), random_state=SPLIT_SEED)
+    return np.sort(keep), np.sort(held)
 
 
 def _split_dataset(x: np.ndarray, y: np.ndarray, meta_fields: dict, split: tuple | None = None, lengths: np.ndarray | None = None) -> Dataset:
     """The fixed seeded stratified split (`split`: its indexes, when already made); `lengths`: the real
     steps of zero-padded series of varying length."""
     train, val, test = split if split is not None else _split_indices(y)
-    sizes = f"split {len(train)} / {len(val)} / {len(test)} (train / val / test, stratified, seed {SPLIT_SEED})"
+    regress = np.issubdtype(y.dtype, np.floating)  # values to predict (`_classes_or_values`)
+    sizes = f"split {len(train)} / {len(val)} / {len(test)} (train / val / test, {'random' if regress else 'stratified'}, seed {SPLIT_SEED})"
     meta = DatasetMeta(task="classify", input_shape=tuple(x.shape[1:]), **meta_fields)
+    if regress:
+        y, meta.target_scaling = standardise_targets(y, train)
+        meta.task, meta.n_classes, meta.class_names, meta.n_outputs = "regress", 0, [], 1
+        meta.notes = [*meta.notes, targets_note(meta.name, meta.target_scaling)]
     meta.description = f"{meta.description}; {sizes}"
     return Dataset(
         train=make_split(x[train], y[train], None if lengths is None else lengths[train]),
@@ -146,7 +218,7 @@ def _series_dataset(x: np.ndarray, y: np.ndarray, class_names: list[str], path: 
             "kind": "series",
             "n_classes": len(class_names),
             "class_names": class_names,
-            "description": f"{source} '{path}': {n} series of {steps} x {channels} channel(s), {len(class_names)} classes, {scaling}",
+            "description": f"{source} '{path}': {n} series of {steps} x {channels} channel(s), {predicted(class_names)}, {scaling}",
             "reference": f"the user's file '{path}'",
             **(extra or {}),
         },

@@ -62,6 +62,8 @@ def predictions(model, meta, x, lengths=None) -> np.ndarray:
     out = model_outputs(model, tensor, lengths=lengths)
     if meta.task == "regress":
         values = out.double().numpy()
+        if meta.target_scaling:  # targets read from a file were standardised: back to the file's units
+            values = meta.target_scaling["mean"] + meta.target_scaling["std"] * values
         return values.reshape(len(values), -1)[:, 0] if meta.n_outputs <= 1 else values.reshape(len(values), -1)
     ids = out.argmax(-1).numpy()
     if meta.class_names and len(meta.class_names) == meta.n_classes:
