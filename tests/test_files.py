@@ -100,7 +100,7 @@ def test_a_label_column_of_quantities_is_read_as_regression_not_as_hundreds_of_c
     assert abs(float(ds.train.y.mean())) < 1e-5 and float(ds.train.y.double().std(unbiased=False)) == pytest.approx(1.0, abs=1e-5)
     every = np.sort(np.concatenate([(split.y.double().numpy() * s + m) for split in (ds.train, ds.val, ds.test)]))
     assert np.allclose(every, fat, atol=1e-4)  # every series once, in one of the three splits
-    assert any("this is regression" in n and f"{s:.4g}" in n for n in ds.meta.notes)
+    assert any("regression (the label read as a quantity)" in n and f"{s:.4g}" in n for n in ds.meta.notes)
     np.savez(tmp_path / "q.npz", X=rng.normal(size=(60, 20)), y=rng.normal(size=60))
     assert load_path(str(tmp_path / "q.npz")).meta.task == "regress"
     # whole numbers, all different, are an identifier, not a quantity: refused
@@ -111,6 +111,20 @@ def test_a_label_column_of_quantities_is_read_as_regression_not_as_hundreds_of_c
     named = write_csv(tmp_path / "named.csv", [[f"n{i}", *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(60)], ["who", *(f"w{j}" for j in range(8))])
     with pytest.raises(UserError, match=r"'who' has 60 different values in 60 series, too many to be classes; give the column"):
         load_path(str(named), label_column="who")
+    # --task overrides the rule: a rating of few values regressed; quantities read as classes; names never regressed
+    ratings = write_csv(tmp_path / "ratings.csv", [[str(1 + i % 5), *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(40)], ["rating", *(f"w{j}" for j in range(8))])
+    assert load_path(str(ratings)).meta.n_classes == 5
+    regressed = load_path(str(ratings), task="regress")
+    scale = regressed.meta.target_scaling
+    back = np.concatenate([split.y.double().numpy() * scale["std"] + scale["mean"] for split in (regressed.train, regressed.val, regressed.test)])
+    assert regressed.meta.task == "regress" and np.allclose(np.sort(back), sorted(1 + i % 5 for i in range(40)), atol=1e-5)
+    assert load_path(str(path), label_column="fat", task="classify").meta.n_classes == 80
+    with pytest.raises(UserError, match=r"row 2 has the label 'n0', which is not a number; regression \(task regress\)"):
+        load_path(str(named), label_column="who", task="regress")
+    with pytest.raises(UserError, match="task must be one of classify, regress"):
+        load_path(str(ratings), task="classes")
+    with pytest.raises(UserError, match="task applies to a .csv or .npz file"):
+        load_path(str(tmp_path), task="regress")
     # many classes of a few examples each still load: 25 classes of 2 series
     many = write_csv(tmp_path / "many.csv", [[f"c{i // 2}", *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(50)])
     assert len(load_path(str(many)).meta.class_names) == 25

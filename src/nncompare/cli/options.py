@@ -92,6 +92,7 @@ def _add_csv_options(p) -> None:
     """How a CSV is read: a table or series (overriding the rule of docs/data.md), and columns to ignore."""
     p.add_argument("--as", dest="kind", choices=["table", "series", "long"], default=None, help="for a CSV: read it as a table of feature columns, as one series per row, or in long layout (one row per time step, series grouped by an identifier column) (default: decided from the header and the cells, see docs/data.md)")
     p.add_argument("--drop-columns", default=None, metavar="A,B", help="for a CSV: comma-separated column names (or 0-based indexes) to ignore entirely")
+    p.add_argument("--task", choices=["classify", "regress"], default=None, help="for a CSV or NPZ: read the label as classes or as a quantity to predict (default: a quantity when every label is a number and there are too many different ones to be classes, see docs/data.md)")
 
 
 def shared_model_args(args, models: list[str], console=None) -> dict:
@@ -144,6 +145,8 @@ def data_options_from(args) -> dict:
         options["kind"] = args.kind
     if getattr(args, "drop_columns", None) is not None:
         options["drop_columns"] = args.drop_columns
+    if getattr(args, "task", None) is not None:
+        options["task"] = args.task
     return options
 
 

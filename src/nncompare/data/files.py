@@ -36,6 +36,7 @@ from .userdata import (  # znormalise and _is_number are also read from here (in
     _check_sizes,
     _classes_or_values,
     _is_number,
+    check_task,
     _series_dataset,
     _split_dataset,
     _split_indices,
@@ -78,7 +79,7 @@ def _expand(path: str) -> Path:
         return Path(path)
 
 
-def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str | None = None, drop_columns=None) -> Dataset:
+def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str | None = None, drop_columns=None, task: str | None = None) -> Dataset:
     """Load the user's file or folder at `path` (see the module docstring for the kinds).
 
     `label_column` (CSV only): the header name or 0-based index of the label column, as str or int;
@@ -88,7 +89,10 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
     rules that tell them apart (data/longform.py, data/tables.py).
     `drop_columns` (CSV only): column names or 0-based indexes (a list, or one comma-separated string)
     never read as a label, a feature or a series value.
+    `task` (CSV and NPZ only): "classify" or "regress" reads the label as classes or as a quantity,
+    overriding the rule that tells them apart (data/userdata.py `_as_quantity`).
     """
+    check_task(task)
     if not isinstance(normalize, bool):
         raise UserError(f"normalize must be True or False, got {normalize!r}")
     if kind is not None and kind not in CSV_KINDS:
@@ -98,6 +102,8 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
     if not p.exists():
         raise UserError(f"no such file or folder '{path}'; give the path of {SUPPORTED} (relative paths start in '{Path.cwd()}')")
     suffix = p.suffix.lower()
+    if task is not None and (p.is_dir() or suffix not in (*TABLE_EXTENSIONS, ".npz") or _archive_file(p, suffix, kind, label_column, drop_columns)):
+        raise UserError(f"task applies to a .csv or .npz file, whose label may be classes or a quantity; '{path}' is not one (an archive .ts file says so in its header: @targetLabel true is regression); leave `task` out")
     if suffix not in TABLE_EXTENSIONS:
         _csv_only(path, kind=None if (kind == "series" and suffix == ".npz") else kind, drop_columns=drop_columns)
     if p.is_dir():
@@ -110,14 +116,14 @@ def load_path(path: str, *, label_column=None, normalize: bool = True, kind: str
         raise UserError(f"'{path}' is empty; expected {SUPPORTED}")
     if suffix == ".npz":
         _no_label_column(label_column, path)
-        return _load_npz(p, path, normalize)
+        return _load_npz(p, path, normalize, task)
     if _archive_file(p, suffix, kind, label_column, drop_columns):
         from .archive import load_archive_file
 
         _no_label_column(label_column, path)
         return load_archive_file(p, path, normalize)
     if suffix in TABLE_EXTENSIONS:
-        return _load_csv(p, path, label_column, normalize, kind, drop_columns)
+        return _load_csv(p, path, label_column, normalize, kind, drop_columns, task)
     if suffix == ".txt":
         _no_label_column(label_column, path)
         from .text import read_text, text_dataset
@@ -320,7 +326,7 @@ def _check_finite(values: np.ndarray, lines: list[int], columns: list[int], head
         )
 
 
-def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | None = None, drop_columns: list | None = None) -> Dataset:
+def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | None = None, drop_columns: list | None = None, task: str | None = None) -> Dataset:
     """A series per row (a label cell and L value cells -> x (N, L, 1)) or a table of named features
     (data/tables.py says which); identifier columns and `drop_columns` are set aside first."""
     from . import longform, tables
@@ -349,7 +355,7 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
     if kind in (None, "long"):
         longform.refuse_stacked(path, header, by_column, [j for j in kept if j != label_at])
     if kind == "long" or (kind is None and longform.looks_long(header, by_column, kept, label_at)):
-        return longform.load_long(path, header, by_column, lines, kept, label_at, normalize, dropped, width, asked=kind == "long")
+        return longform.load_long(path, header, by_column, lines, kept, label_at, normalize, dropped, width, asked=kind == "long", task=task)
     if label_at is None:
         label_at = kept[tables.default_label(None if header is None else [header[j] for j in kept], [by_column[j] for j in kept])] if kept else 0
     if label_at in dropped:
@@ -386,7 +392,7 @@ def _load_csv(p: Path, path: str, label_column, normalize: bool, kind: str | Non
         "width": width,
     }
     what = "rows" if read_as == "table" else "series"
-    y, class_names = _classes_or_values(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}", path, f"the label column '{record['label']}'", what)
+    y, class_names = _classes_or_values(np.array(labels, dtype=str), lambda i: f"'{path}' row {lines[i]}", path, f"the label column '{record['label']}'", what, task=task)
     if read_as == "table":
         return _table_dataset(path, header, columns, by_column, lines, y, class_names, reasons if kind is None else None, notes, record)
     values = _to_floats([[cells[j] for j in columns] for _, cells in data], lines, columns, header, path)  # (N, L)
@@ -540,14 +546,14 @@ def _check_npz_arrays(x: np.ndarray, y: np.ndarray, path: str) -> tuple[np.ndarr
     return x, y
 
 
-def _load_npz(p: Path, path: str, normalize: bool) -> Dataset:
+def _load_npz(p: Path, path: str, normalize: bool, task: str | None = None) -> Dataset:
     x, y = _check_npz_arrays(*_read_npz(p, path), path)
     x = x.astype(np.float64)
     bad = np.argwhere(~np.isfinite(x))
     if bad.size:
         i, t, c = (int(k) for k in bad[0])
         raise UserError(f"'{path}': X[{i}, {t}, {c}] (series {i}, step {t}, channel {c}) is {x[i, t, c]}; every value must be a finite number")
-    y, class_names = _classes_or_values(y, lambda i: f"'{path}': y[{i}]", path, "the label array y", "series", "store class labels in y")
+    y, class_names = _classes_or_values(y, lambda i: f"'{path}': y[{i}]", path, "the label array y", "series", "store class labels in y", task=task)
     return _series_dataset(x, y, class_names, path, "NPZ", normalize)
 
 

@@ -272,7 +272,7 @@ def series_by_group(path: str, header: list[str], by_column: list[list[str]], li
     return series
 
 
-def load_long(path: str, header: list[str] | None, by_column: list[list[str]], lines: list[int], kept: list[int], label_at: int | None, normalize: bool, dropped: set[int], width: int, asked: bool):
+def load_long(path: str, header: list[str] | None, by_column: list[list[str]], lines: list[int], kept: list[int], label_at: int | None, normalize: bool, dropped: set[int], width: int, asked: bool, task: str | None = None):
     """The Dataset of a CSV in long layout (the module docstring has the rule; data/files.py has read its
     cells into `by_column`): one series per identifier, its rows in time order, its other numeric
     columns its channels; series of different lengths zero-padded at the end with their lengths kept."""
@@ -289,7 +289,7 @@ def load_long(path: str, header: list[str] | None, by_column: list[list[str]], l
         )
     read = read_long(path, header, by_column, lines, list(kept), group, label_at)
     label_name = header[read["label"]]
-    y, class_names = _classes_or_values(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'", path, f"the label column '{label_name}'", "series")
+    y, class_names = _classes_or_values(np.array(read["labels"], dtype=str), lambda i: f"'{path}' series '{read['names'][i]}'", path, f"the label column '{label_name}'", "series", task=task)
     shortest, longest = read["lengths"]
     x, lengths = _pad_end(read["series"], longest)  # (N, L, C), (N,)
     channels = [header[j] for j in read["channels"]]

@@ -404,7 +404,7 @@ def _archive_dataset(source: str, description: str, reference: str, parts: dict,
     if classes is None:
         from .userdata import targets_note
 
-        meta.notes = [targets_note(source, target_scaling).replace("the label is a quantity", "its header says @targetLabel true")]
+        meta.notes = [targets_note(source, target_scaling).replace("the label read as a quantity", "its header says @targetLabel true")]
     if isinstance(normalize, tuple):
         meta.channel_scaling = {"mean": [float(v) for v in normalize[0]], "std": [float(v) for v in normalize[1]]}
     splits = {part: _split(raw, index, targets, normalize, varying) for part, (raw, index) in parts.items()}

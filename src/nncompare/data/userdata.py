@@ -84,17 +84,34 @@ def _as_quantity(labels: np.ndarray, class_names: list[str]) -> np.ndarray | Non
     return values
 
 
-def _classes_or_values(labels: np.ndarray, where, path: str, label: str, what: str, fix: str | None = None) -> tuple[np.ndarray, list[str]]:
+TASKS = ("classify", "regress")  # what a file's label is read as: `task`, else `_as_quantity` decides
+
+
+def check_task(task) -> None:
+    if task is not None and task not in TASKS:
+        raise UserError(f"task must be one of {', '.join(TASKS)} (whether a file's label is classes or a quantity), got {task!r}")
+
+
+def _classes_or_values(labels: np.ndarray, where, path: str, label: str, what: str, fix: str | None = None, task: str | None = None) -> tuple[np.ndarray, list[str]]:
     """(N,) labels -> int64 class ids and the class names, checked (`_check_sizes`, `_check_classes`);
-    or, when they are a quantity (`_as_quantity`), float64 values to predict and no class names."""
-    y, class_names = _encode_labels(labels, where)
-    values = _as_quantity(labels, class_names)
+    or, when they are a quantity (`_as_quantity`), float64 values to predict and no class names.
+    `task` ("classify" or "regress", the user's --task) decides instead of the rule: "classify" reads
+    any labels as classes, however many; "regress" needs every label a number."""
+    y, class_names = _encode_labels(labels, where) if task != "regress" else (None, [])
+    if task == "regress":
+        values = _as_numbers(np.asarray(labels))
+        if values is None or not np.isfinite(values).all():
+            i = next(i for i, v in enumerate(labels) if not (_is_number(str(v)) and np.isfinite(float(v))))
+            raise UserError(f"{where(i)} has the label '{labels[i]}', which is not a number; regression (task regress) needs a number for every example")
+    else:
+        values = None if task == "classify" else _as_quantity(labels, class_names)
     if values is not None:
         if len(values) < MIN_EXAMPLES:
             _check_sizes(values, class_names, path, what)
         return values, []
     _check_sizes(y, class_names, path, what)
-    _check_classes(y, class_names, path, label, what, *([fix] if fix else []))
+    if task != "classify":
+        _check_classes(y, class_names, path, label, what, *([fix] if fix else []))
     return y, class_names
 
 
@@ -115,7 +132,7 @@ def standardise_targets(y: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, d
 def targets_note(source: str, scaling: dict) -> str:
     """The one line a regression data set says when loaded: how its scores read in the file's units."""
     return (
-        f"{source}: the label is a quantity, so this is regression: targets standardised with the training split's mean {scaling['mean']:.4g} "
+        f"{source}: regression (the label read as a quantity): targets standardised with the training split's mean {scaling['mean']:.4g} "
         f"and std {scaling['std']:.4g}; a test MSE of m is an RMSE of {scaling['std']:.4g} x sqrt(m) in the file's units, and 1.0 about what predicting the mean scores"
     )
 
