@@ -105,8 +105,13 @@ def test_a_label_column_of_quantities_is_read_as_regression_not_as_hundreds_of_c
     assert load_path(str(tmp_path / "q.npz")).meta.task == "regress"
     # whole numbers, all different, are an identifier, not a quantity: refused
     ids = write_csv(tmp_path / "ids.csv", [[str(i), *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(60)])
-    with pytest.raises(UserError, match=r"'0' has 60 different values in 60 series, too many to be classes; they are whole numbers, all different, as an identifier's are; .*--label-column"):
+    with pytest.raises(UserError, match=r"'0' has 60 different values in 60 series, too many to be classes; they are whole numbers, all different, as an identifier's are .*--label-column"):
         load_path(str(ids))
+    # every number from 1 to K is class numbers, however many: refused, --task classify takes them
+    numbered = write_csv(tmp_path / "numbered.csv", [[str(1 + i % 30), *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(50)])
+    with pytest.raises(UserError, match=r"30 different values in 50 series, too many to be classes; they are every whole number from 1 to 30, as class numbers are"):
+        load_path(str(numbered))
+    assert load_path(str(numbered), task="classify").meta.n_classes == 30
     # names can be neither: refused
     named = write_csv(tmp_path / "named.csv", [[f"n{i}", *(f"{v:.3f}" for v in rng.normal(size=8))] for i in range(60)], ["who", *(f"w{j}" for j in range(8))])
     with pytest.raises(UserError, match=r"'who' has 60 different values in 60 series, too many to be classes; give the column"):

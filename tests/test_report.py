@@ -151,3 +151,17 @@ def test_the_data_line_says_the_runs_trained_on_train_and_val_together_without_a
     assert trained_on(auto_none) == "; every run trained on all 36 train + val examples (no validation split)"
     assert "all 36" in trained_on({"sizes": sizes, "protocol": None, "train": {"validation": "none"}})  # --no-validation
     assert trained_on({"sizes": sizes, "protocol": None, "train": {"validation": "split"}}) == ""  # the split is what it says
+
+
+def test_a_regression_verdict_gives_the_rmse_in_the_files_units():
+    from nncompare.report.overview import verdict
+
+    rows = [
+        {"model": "gru", "score_name": "test MSE", "score_mean": 0.0025, "n_done": 3, "train_seconds": 16.0, "train_acc_mean": float("nan")},
+        {"model": "mlp", "score_name": "test MSE", "score_mean": 0.08, "n_done": 3, "train_seconds": 12.0, "train_acc_mean": float("nan")},
+    ]
+    reference = {"model": "minirocket", "description": "MiniRocket", "score_name": "test MSE", "score_mean": 0.0016, "higher_is_better": False, "train_seconds": 0.7}
+    said = verdict("fat.ts", rows, "gru", None, {}, {}, reference=reference, target_scaling={"mean": 18.0, "std": 10.0})
+    # sqrt(0.0025) x 10 = 0.5 and sqrt(0.0016) x 10 = 0.4
+    assert "In the file's units (targets standardised with std 10) the RMSE is GRU 0.5 and the reference 0.4." in said
+    assert "RMSE" not in verdict("fat.ts", rows, "gru", None, {}, {}, reference=reference)  # no scaling known: nothing to convert

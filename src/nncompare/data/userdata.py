@@ -58,15 +58,28 @@ def _too_many_classes(n_classes: int, n: int) -> bool:
     return n_classes > max(20, n // 2)
 
 
+def _numbering(class_names: list[str], n: int) -> str | None:
+    """Why whole-number labels are not a quantity: all different, as an identifier's are; or every
+    number from 0 or 1 up to K, as class numbers are. None: neither (or not whole numbers)."""
+    if not all(_is_number(c) and float(c).is_integer() for c in class_names):
+        return None
+    if len(class_names) == n:
+        return "whole numbers, all different, as an identifier's are"
+    numbers = sorted(int(float(c)) for c in class_names)
+    if numbers[0] in (0, 1) and numbers[-1] - numbers[0] == len(numbers) - 1:
+        return f"every whole number from {numbers[0]} to {numbers[-1]}, as class numbers are"
+    return None
+
+
 def _check_classes(y: np.ndarray, class_names: list[str], path: str, label: str, what: str, fix: str = "give the column that holds the classes with --label-column (label_column in Python)") -> None:
     """Too many different labels to be classes (`_too_many_classes`) that are not a quantity either
-    (`_as_quantity`): names, or whole numbers all different (an identifier)."""
+    (`_as_quantity`): names, or whole numbers that number something (`_numbering`)."""
     if not _too_many_classes(len(class_names), len(y)):
         return
-    identifier = all(_is_number(c) and float(c).is_integer() for c in class_names) and len(class_names) == len(y)
+    why = _numbering(class_names, len(y))
     raise UserError(
         f"'{path}': {label} has {len(class_names)} different values in {len(y)} {what}, too many to be classes"
-        + ("; they are whole numbers, all different, as an identifier's are" if identifier else "")
+        + (f"; they are {why} (--task regress reads them as a quantity, --task classify as classes)" if why else "")
         + f"; {fix}"
     )
 
@@ -74,12 +87,10 @@ def _check_classes(y: np.ndarray, class_names: list[str], path: str, label: str,
 def _as_quantity(labels: np.ndarray, class_names: list[str]) -> np.ndarray | None:
     """The labels as float64 values to predict (regression) when they are a quantity, not classes:
     every one a number, too many different ones to be classes (`_too_many_classes`: a fat content, a
-    price, a temperature), and not whole numbers all different (an identifier, refused by
-    `_check_classes`). Else None: classes."""
+    price, a temperature), and not whole numbers that number something (`_numbering`: an identifier,
+    or class numbers 1..K; refused by `_check_classes`). Else None: classes."""
     values = _as_numbers(labels)
-    if values is None or not _too_many_classes(len(class_names), len(labels)):
-        return None
-    if len(class_names) == len(labels) and all(float(v).is_integer() for v in values):
+    if values is None or not _too_many_classes(len(class_names), len(labels)) or _numbering(class_names, len(labels)):
         return None
     return values
 

@@ -97,8 +97,10 @@ def overview_rows(rows: list[dict], analyses: dict, permuted_rows: dict, task: s
     ]
 
 
-def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None, search: str | None = None) -> str:
-    """A few sentences generated from the numbers: who wins, by how much, at what cost, and why."""
+def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None, search: str | None = None, target_scaling: dict | None = None) -> str:
+    """A few sentences generated from the numbers: who wins, by how much, at what cost, and why.
+    `target_scaling`: the standardisation of a regression file's targets (DatasetMeta), which turns
+    the MSEs into RMSEs in the file's units."""
     done = [r for r in rows if r.get("n_done")]
     if not done or best is None:
         return f"No model finished on {dataset}."
@@ -127,6 +129,11 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
     if reference and reference["model"] != "trivial":
         line = reference_line(reference, win)
         parts.append(line[0].upper() + line[1:] + ".")
+    if target_scaling and not acc and done[0]["score_name"] == "test MSE":
+        rmse = [f"{best.upper()} {target_scaling['std'] * math.sqrt(max(win['score_mean'], 0.0)):.4g}"]
+        if reference and reference["model"] != "trivial" and reference.get("score_name") == "test MSE":
+            rmse.append(f"the reference {target_scaling['std'] * math.sqrt(max(reference['score_mean'], 0.0)):.4g}")
+        parts.append(f"In the file's units (targets standardised with std {target_scaling['std']:.4g}) the RMSE is {' and '.join(rmse)}.")
     cheapest = min(done, key=lambda r: r["train_seconds"] if math.isfinite(r["train_seconds"]) else math.inf)
     if cheapest["model"] != best and math.isfinite(cheapest["train_seconds"]) and cheapest["train_seconds"] > 0:
         ratio = win["train_seconds"] / cheapest["train_seconds"]
