@@ -121,6 +121,27 @@ def test_export_cli_onnx_and_torchscript(digits_comparison, tmp_path, capsys):
     np.testing.assert_allclose(got, load_run(run_dir).model(x).detach().numpy(), atol=1e-4)
 
 
+def test_a_regression_run_predicts_and_exports_values_in_the_files_units(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 16))
+    fat = 50 + 20 * x[:, :4].mean(axis=1)  # a quantity far from 0 and 1: standardised for training
+    path = tmp_path / "fat.csv"
+    path.write_text("fat," + ",".join(f"t{j}" for j in range(16)) + "\n" + "".join(f"{v:.4f}," + ",".join(f"{c:.4f}" for c in row) + "\n" for v, row in zip(fat, x)))
+    assert main(["train", str(path), "--model", "mlp", "--epochs", "2", "--no-normalize", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    stored = load_run(tmp_path / "run")
+    scale = stored.meta.target_scaling
+    assert stored.meta.task == "regress" and 40 < scale["mean"] < 60
+    inputs = torch.as_tensor(x[:8], dtype=torch.float32)[:, :, None]
+    with torch.no_grad():
+        raw = stored.model.eval()(inputs).double().numpy().reshape(-1)
+    np.testing.assert_allclose(stored.predict(x[:8]), scale["mean"] + scale["std"] * raw, rtol=1e-6)
+    assert main(["export", str(stored.path), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+    assert "max abs difference 0.00e+00" in capsys.readouterr().out
+    with torch.no_grad():
+        exported = torch.jit.load(str(tmp_path / "m.pt"))(inputs).double().numpy().reshape(-1)
+    np.testing.assert_allclose(exported, stored.predict(x[:8]), rtol=1e-5)  # the file's units, as predict
+
+
 def _read_csv(path):
     with open(path) as f:
         return list(csv.DictReader(f))

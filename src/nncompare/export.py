@@ -3,7 +3,8 @@
 `nncompare export RUN --format onnx|torchscript [--out FILE]` (and `export_run` here) writes one file
 whose input is a batch in the data set's natural layout (series (N, L, C), images (N, C, H, W), text
 (N, T) character ids, tables (N, F) encoded rows), any N, and whose output is the model's raw output (class scores before the
-softmax, or values for regression). After writing, the file is run once on examples of the run's own
+softmax, or values for regression: in the file's units where the targets were standardised, as
+`predict` gives them, `InFileUnits`). After writing, the file is run once on examples of the run's own
 data and its outputs are compared with the torch model's; the largest absolute difference is
 returned and `nncompare export` prints it (ONNX: with onnxruntime when it is installed).
 
@@ -101,6 +102,18 @@ def _torchscript_bytes(model: torch.nn.Module, x: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
+class InFileUnits(torch.nn.Module):
+    """A regression model whose targets were standardised on loading (DatasetMeta.target_scaling), with
+    the scaling undone in the graph: outputs mean + std * model(x), the values `predict` gives."""
+
+    def __init__(self, model: torch.nn.Module, mean: float, std: float):
+        super().__init__()
+        self.model, self.mean, self.std = model, float(mean), float(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean + self.std * self.model(x)
+
+
 def export_model(model: torch.nn.Module, meta, fmt: str, x: torch.Tensor | None = None) -> bytes:
     """The model (on CPU, eval mode) as ONNX or TorchScript bytes, traced with `x` (default: random inputs)."""
     if fmt not in FORMATS:
@@ -151,12 +164,13 @@ def export_run(run_dir, fmt: str = "onnx", out=None) -> dict:
     except UserError:  # the data moved away: check on random inputs of the right layout instead
         dataset = None
     x = example_inputs(run.meta, dataset)
-    data = export_model(run.model, run.meta, fmt, x)
+    model = InFileUnits(run.model, **run.meta.target_scaling) if run.meta.target_scaling else run.model
+    data = export_model(model, run.meta, fmt, x)
     out = Path(out) if out is not None else run.path / f"model{SUFFIX[fmt]}"
     if out.is_dir():
         raise UserError(f"'{out}' is a folder; give `out` a file name such as {out / ('model' + SUFFIX[fmt])}")
     atomic_write_bytes(out, data)
-    done = {"out": out, "format": fmt, "max_abs_diff": max_difference(run.model, data, fmt, x), "checked_on": f"{len(x)} {'test examples' if dataset is not None else 'random inputs'}"}
+    done = {"out": out, "format": fmt, "max_abs_diff": max_difference(model, data, fmt, x), "checked_on": f"{len(x)} {'test examples' if dataset is not None else 'random inputs'}"}
     if run.meta.kind == "table":  # the exported graph reads encoded rows; the encoding goes beside it as JSON
         import json
 
