@@ -14,7 +14,7 @@ split as every other user file is (data/files.py: stratified, seed 0, 20% test, 
 for validation). A regression problem (a .ts file whose header says `@targetLabel true`, as the
 Monash/UEA extrinsic regression archive's are, Tan et al. 2021) is compared as regression: the same
 splits, random instead of stratified, and the targets standardised with the training split's mean and
-std (data/userdata.py `standardise_targets`).
+std (data/base.py `standardise_targets`).
 """
 
 from __future__ import annotations

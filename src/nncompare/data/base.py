@@ -102,3 +102,20 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     else:
         keep, held = train_test_split(idx, test_size=held_count, random_state=seed)
     return np.sort(keep), np.sort(held)
+
+
+def standardise_targets(y: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Regression targets (N,) -> (y - m) / s with the mean m and std s of the training indexes, and
+    {"mean": m, "std": s} (DatasetMeta.target_scaling). Values that are all the same on the training
+    split keep s = 1."""
+    mean, std = float(y[train].mean()), float(y[train].std())
+    std = std if std > 0 else 1.0
+    return (y - mean) / std, {"mean": mean, "std": std}
+
+
+def targets_note(source: str, scaling: dict) -> str:
+    """The one line a regression data set says when loaded: how its scores read in the file's units."""
+    return (
+        f"{source}: regression (the label read as a quantity): targets standardised with the training split's mean {scaling['mean']:.4g} "
+        f"and std {scaling['std']:.4g}; a test MSE of m is an RMSE of {scaling['std']:.4g} x sqrt(m) in the file's units, and 1.0 about what predicting the mean scores"
+    )

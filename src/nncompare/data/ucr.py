@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import UserError
 from ..utils import atomic_write_bytes, cache_dir
 from .registry import register_family
-from .base import Dataset, DatasetMeta, make_split, stratified_split
+from .base import Dataset, DatasetMeta, make_split, standardise_targets, stratified_split, targets_note
 
 VAL_FRACTION = 0.2  # of the published TRAIN; the published TEST is never touched
 SPLIT_SEED = 0  # fixed: every run of every model sees the same split
@@ -367,11 +367,9 @@ def _published_split(source: str, name: str, train: RawSplit, test: RawSplit, no
 def _archive_dataset(source: str, description: str, reference: str, parts: dict, classes: list[str] | None, normalize: bool) -> Dataset:
     """`parts`: {"train" | "val" | "test": (RawSplit, indexes into it)} -> the Dataset, normalised.
     `classes` None: a regression problem, its labels numbers, standardised with the training split's
-    mean and std (data/userdata.py `standardise_targets`)."""
+    mean and std (data/base.py `standardise_targets`)."""
     train, keep = parts["train"]
     if classes is None:
-        from .userdata import standardise_targets
-
         _, target_scaling = standardise_targets(train.labels[keep].astype(np.float64), np.arange(len(keep)))
 
         def targets(labels):
@@ -402,8 +400,6 @@ def _archive_dataset(source: str, description: str, reference: str, parts: dict,
         target_scaling={} if classes is not None else target_scaling,
     )
     if classes is None:
-        from .userdata import targets_note
-
         meta.notes = [targets_note(source, target_scaling).replace("the label read as a quantity", "its header says @targetLabel true")]
     if isinstance(normalize, tuple):
         meta.channel_scaling = {"mean": [float(v) for v in normalize[0]], "std": [float(v) for v in normalize[1]]}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
-from .base import Dataset, DatasetMeta, make_split, stratified_split
+from .base import Dataset, DatasetMeta, make_split, standardise_targets, stratified_split, targets_note
 
 SPLIT_SEED = 0  # fixed: every run of every model sees the same split of the user's data
 TEST_FRACTION = 0.2
@@ -129,23 +129,6 @@ def _classes_or_values(labels: np.ndarray, where, path: str, label: str, what: s
 def predicted(class_names: list[str]) -> str:
     """What a user file's examples are labelled with, for its description."""
     return f"{len(class_names)} classes" if class_names else "a value to predict (regression; targets standardised with the training split's mean and std)"
-
-
-def standardise_targets(y: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Regression targets (N,) -> (y - m) / s with the mean m and std s of the training indexes, and
-    {"mean": m, "std": s} (DatasetMeta.target_scaling). Values that are all the same on the training
-    split keep s = 1."""
-    mean, std = float(y[train].mean()), float(y[train].std())
-    std = std if std > 0 else 1.0
-    return (y - mean) / std, {"mean": mean, "std": std}
-
-
-def targets_note(source: str, scaling: dict) -> str:
-    """The one line a regression data set says when loaded: how its scores read in the file's units."""
-    return (
-        f"{source}: regression (the label read as a quantity): targets standardised with the training split's mean {scaling['mean']:.4g} "
-        f"and std {scaling['std']:.4g}; a test MSE of m is an RMSE of {scaling['std']:.4g} x sqrt(m) in the file's units, and 1.0 about what predicting the mean scores"
-    )
 
 
 def _check_sizes(y: np.ndarray, class_names: list[str], path: str, what: str) -> None:
