@@ -633,14 +633,20 @@ def test_the_series_cnn_puts_its_kernel_sizes_side_by_side_in_the_first_layer():
         assert not create_model("cnn", meta, **args).multiscale
     causal = create_model("cnn", replace(series_meta(length=251), task="per_step", n_classes=3), kernel_size=[9, 5, 5], multiscale=True)
     assert causal.multiscale and causal.features[0][0].pads == [(8, 0), (4, 0)]
+    assert_causal_series_option(causal, "multiscale")
+
+
+def assert_causal_series_option(causal, option: str) -> None:
+    """A first-layer option of the CNN (`option`): causal where every position gets a label, refused
+    on images and for a value that is not a bool."""
     causal.eval()
     a, b = torch.randn(1, 251, 2), torch.randn(1, 251, 2)
     b[:, :100] = a[:, :100]  # later steps differ: the first 100 outputs may not
     assert torch.allclose(causal(a)[:, :100], causal(b)[:, :100], atol=1e-6)
-    with pytest.raises(nncompare.UserError, match="multiscale applies to series"):
-        create_model("cnn", image_meta(), multiscale=True)
-    with pytest.raises(nncompare.UserError, match="multiscale must be true or false"):
-        create_model("cnn", series_meta(length=251), multiscale="yes")
+    with pytest.raises(nncompare.UserError, match=f"{option} applies to series"):
+        create_model("cnn", image_meta(), **{option: True})
+    with pytest.raises(nncompare.UserError, match=f"{option} must be true or false"):
+        create_model("cnn", series_meta(length=251), **{option: "yes"})
 
 
 def test_the_fixed_filters_detect_rises_falls_and_peaks():
@@ -698,14 +704,7 @@ def test_the_series_cnn_takes_the_fixed_filters_beside_its_first_layer():
     assert not plain.handcrafted and plain.features[0][1].num_features == 32
     for meta, args in ((image_meta(), {}), (replace(series_meta(length=251, channels=1), task="per_step", n_classes=3), {}), (series_meta(length=251, channels=1), {"residual": True}), (series_meta(length=251, channels=1), {"norm": "none"})):
         assert not create_model("cnn", meta, **args).handcrafted
-    causal = create_model("cnn", replace(series_meta(length=251), task="per_step", n_classes=3), handcrafted=True).eval()
-    a, b = torch.randn(1, 251, 2), torch.randn(1, 251, 2)
-    b[:, :100] = a[:, :100]  # later steps differ: the first 100 outputs may not
-    assert torch.allclose(causal(a)[:, :100], causal(b)[:, :100], atol=1e-6)
-    with pytest.raises(nncompare.UserError, match="handcrafted applies to series"):
-        create_model("cnn", image_meta(), handcrafted=True)
-    with pytest.raises(nncompare.UserError, match="handcrafted must be true or false"):
-        create_model("cnn", series_meta(length=251), handcrafted="yes")
+    assert_causal_series_option(create_model("cnn", replace(series_meta(length=251), task="per_step", n_classes=3), handcrafted=True), "handcrafted")
     with pytest.raises(nncompare.UserError, match="residual"):
         create_model("cnn", series_meta(length=251), handcrafted=True, residual=True)
 
