@@ -269,7 +269,7 @@ def test_a_regression_file_of_the_archive_is_compared_as_regression(tmp_path):
     from nncompare.store import load_run
 
     store = tmp_path / "store"
-    assert main(["compare", str(tmp_path / "Fat_TRAIN.ts"), "--models", "mlp,gru", "--seeds", "1", "--epochs", "3", "--store", str(store), "--no-report", "--quiet"]) == 0
+    assert main(["compare", str(tmp_path / "Fat_TRAIN.ts"), "--models", "mlp,gru", "--seeds", "2", "--epochs", "3", "--store", str(store), "--no-report", "--quiet"]) == 0
     summary = json.loads(next(store.glob("*/summary.json")).read_text())
     assert {r["model"] for r in summary["rows"]} == {"mlp", "gru"} and all(r["score_name"] == "test MSE" for r in summary["rows"])
     assert summary["reference"]["model"] == "minirocket" and "ridge regressor" in summary["reference"]["description"]
@@ -277,3 +277,7 @@ def test_a_regression_file_of_the_archive_is_compared_as_regression(tmp_path):
     x = ds.test.x.numpy()
     raw = run.model(torch.as_tensor(x)).detach().double().numpy().reshape(-1)
     assert np.allclose(run.predict(x), m + s * raw, atol=1e-4)  # predictions in the file's units
+    # the two seeds together: the mean of their values, scored by MSE on the standardised targets
+    other = load_run(next(store.glob("*/gru-seed1"))).model(torch.as_tensor(x)).detach().double().numpy().reshape(-1)
+    want = float(np.mean(((raw + other) / 2 - ds.test.y.double().numpy()) ** 2))
+    assert summary["ensembles"]["gru"]["score_name"] == "test MSE" and summary["ensembles"]["gru"]["score"] == pytest.approx(want, rel=1e-6)

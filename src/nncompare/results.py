@@ -29,6 +29,7 @@ class Comparison:
     reference: dict | None = None  # the non-neural reference row (reference.py), not ranked among the models
     tied: list[str] = field(default_factory=list)  # every model with the best score as shown (a tie: more than one)
     report: tuple | None = None  # (report.html, report.md) when the report was written
+    ensembles: dict = field(default_factory=dict)  # model -> its seeds predicting together (runs/ensemble.py)
 
     ROW_COLUMNS = ("model", "family", "params", "lr", "score_name", "score_mean", "score_std", "score_ci95", "n_runs", "n_done", "train_seconds", "epochs", "inference_per_second")
 
@@ -65,6 +66,8 @@ class Comparison:
             lines.append(separation_line(self.separation, self.rows[0]["score_name"]))
         if ref:
             lines.append(reference_line(ref, next((r for r in self.rows if r["model"] == self.best), None)))
+        if self.ensembles:
+            lines.append(ensemble_line(self.ensembles))
         if fitting := underfit_line(self.rows):
             lines.append(fitting)
         return "\n".join(lines)
@@ -248,3 +251,28 @@ def separation(rows: list[dict]) -> dict | None:
         "p_value": p_value,
         "distinguishable": p_value < 0.05,
     }
+
+
+def best_ensemble(ensembles: dict) -> str | None:
+    """The model whose seeds together score best (highest accuracy, lowest MSE)."""
+    if not ensembles:
+        return None
+    acc = next(iter(ensembles.values()))["score_name"] == "test accuracy"
+    return max(ensembles, key=lambda m: ensembles[m]["score"] if acc else -ensembles[m]["score"])
+
+
+def ensemble_line(ensembles: dict) -> str:
+    """One line for the table's foot: each model's seeds predicting together (runs/ensemble.py), and
+    the best of them."""
+    if not ensembles:
+        return ""
+    acc = next(iter(ensembles.values()))["score_name"] == "test accuracy"
+    top = best_ensemble(ensembles)
+    scores = ", ".join(f"{m.upper()} {format_ensemble(e)}" for m, e in ensembles.items())
+    n = max(e["seeds"] for e in ensembles.values())
+    what = "class probabilities" if acc else "values"
+    return f"each model's {n} seeds predicting together (the mean of their {what}): {scores}; best {top.upper()} {format_ensemble(ensembles[top])}, for {ensembles[top]['seeds']}× one run's training"
+
+
+def format_ensemble(e: dict) -> str:
+    return f"{100 * e['score']:.1f}%" if e["score_name"] == "test accuracy" else f"{e['score']:.4g}"

@@ -396,7 +396,7 @@ def cmd_scaling(args) -> int:
 
 def cmd_compare(args) -> int:
     from ..models import parse_models
-    from ..results import separation_line, underfit_line
+    from ..results import ensemble_line, separation_line, underfit_line
     from ..runs.grid import compare
 
     config = train_config_from(args)
@@ -450,6 +450,8 @@ def cmd_compare(args) -> int:
     if result.reference and result.reference["model"] != "trivial":  # the trivial one is the baseline line above
         best = next((r for r in result.rows if r["model"] == result.best), None)
         console.print(reference_line(result.reference, best), highlight=False)
+    if result.ensembles:
+        console.print(ensemble_line(result.ensembles), highlight=False)
     if fitting := underfit_line(result.rows):
         console.print(fitting, highlight=False)
     if result.order:

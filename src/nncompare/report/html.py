@@ -114,7 +114,7 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
     perm = permuted_rows(comparison)
     task = meta.task if meta else "classify"
     title = f"nncompare: {spec['dataset']}"
-    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm, tied=summary.get("tied"), reference=summary.get("reference"), protocol=spec.get("protocol"), search=search_sentence(spec), target_scaling=meta.target_scaling if meta else None)
+    say = verdict(spec["dataset"], rows, summary.get("best"), summary.get("separation"), analyses, perm, tied=summary.get("tied"), reference=summary.get("reference"), protocol=spec.get("protocol"), search=search_sentence(spec), target_scaling=meta.target_scaling if meta else None, ensembles=summary.get("ensembles"))
     ov = overview_rows(rows, analyses, perm, task)
     models = [r["model"] for r in rows]
     parts: dict[str, str] = {}

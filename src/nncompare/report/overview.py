@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..reference import reference_line
-from ..results import format_score, seeds_text, underfit
+from ..results import best_ensemble, format_score, seeds_text, underfit
 
 BASIC = {
     "mlp": "weighted sum of the whole input, then a nonlinearity, layer after layer",
@@ -97,10 +97,11 @@ def overview_rows(rows: list[dict], analyses: dict, permuted_rows: dict, task: s
     ]
 
 
-def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None, search: str | None = None, target_scaling: dict | None = None) -> str:
+def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict | None, analyses: dict, permuted_rows: dict, tied: list[str] | None = None, reference: dict | None = None, protocol: str | None = None, search: str | None = None, target_scaling: dict | None = None, ensembles: dict | None = None) -> str:
     """A few sentences generated from the numbers: who wins, by how much, at what cost, and why.
     `target_scaling`: the standardisation of a regression file's targets (DatasetMeta), which turns
-    the MSEs into RMSEs in the file's units."""
+    the MSEs into RMSEs in the file's units. `ensembles`: each model's seeds predicting together
+    (runs/ensemble.py)."""
     done = [r for r in rows if r.get("n_done")]
     if not done or best is None:
         return f"No model finished on {dataset}."
@@ -129,6 +130,8 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
     if reference and reference["model"] != "trivial":
         line = reference_line(reference, win)
         parts.append(line[0].upper() + line[1:] + ".")
+    if ensembles and best in ensembles:
+        parts.append(ensemble_sentence(ensembles, best, reference, fmt))
     if target_scaling and not acc and done[0]["score_name"] == "test MSE":
         rmse = [f"{best.upper()} {target_scaling['std'] * math.sqrt(max(win['score_mean'], 0.0)):.4g}"]
         if reference and reference["model"] != "trivial" and reference.get("score_name") == "test MSE":
@@ -176,3 +179,22 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
         unit = "encoded features" if analyses.get(best, {}).get("kind") == "table" else "positions"
         parts.append(f"{best.upper()} draws 90% of its input gradient from {span['span']} of {span['positions']} {unit}.")
     return " ".join(p for p in parts if p)
+
+
+def ensemble_sentence(ensembles: dict, best: str, reference: dict | None, fmt) -> str:
+    """What the best model's seeds give predicting together, the best ensemble when another model's,
+    and how that stands against the reference."""
+    mine = ensembles[best]
+    acc = mine["score_name"] == "test accuracy"
+    what = "class probabilities" if acc else "values"
+    text = f"Its {mine['seeds']} seeds predicting together (the mean of their {what}) score {fmt({'score_mean': mine['score']})}"
+    top = best_ensemble(ensembles)
+    if top != best:
+        text += f"; the best seeds together are {top.upper()}'s, {fmt({'score_mean': ensembles[top]['score']})}"
+    if reference and reference["model"] != "trivial" and reference.get("score_name") == mine["score_name"]:
+        gain = ensembles[top]["score"] - reference["score_mean"]
+        gain = gain if acc else -gain
+        close = round(100 * abs(gain), 1) == 0 if acc else abs(gain) < 1e-12
+        where = "level with" if close else "above" if gain > 0 else "below"
+        text += f", {where} the reference's {fmt(reference)} at {ensembles[top]['seeds']}× one run's training"
+    return text + "."

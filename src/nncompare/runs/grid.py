@@ -201,7 +201,8 @@ def compare(
         if protocol and progress:
             progress({"event": "note", "text": protocol})
         fit_ref = (lambda: _fit_reference(dataset, progress)) if reference else None
-        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report, run_elsewhere, tracker, fit_ref)
+        together = lambda: _seed_ensembles(dataset, folder, models, list(range(seeds)), progress)  # noqa: E731
+        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report, run_elsewhere, tracker, fit_ref, together)
 
 
 def _fit_reference(dataset, progress) -> dict | None:
@@ -220,9 +221,21 @@ def _fit_reference(dataset, progress) -> dict | None:
         return None
 
 
-def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False, run_elsewhere=None, tracker=None, fit_reference=None) -> Comparison:
+def _seed_ensembles(dataset, folder, models, seeds, progress) -> dict:
+    """Each model's seeds predicting together (runs/ensemble.py), once the runs are done; a failure is
+    a note, never the end of the comparison."""
+    from .ensemble import seed_ensembles
+
+    try:
+        return seed_ensembles(dataset, folder, models, seeds)
+    except Exception as e:  # noqa: BLE001 - the runs and their table are what the comparison is for
+        (progress or (lambda event: None))({"event": "note", "text": f"the seeds' ensembles could not be scored ({type(e).__name__}: {e}); the table is complete without them"})
+        return {}
+
+
+def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False, run_elsewhere=None, tracker=None, fit_reference=None, fit_ensembles=None) -> Comparison:
     """Fit the reference (`fit_reference`, when given), train the runs of `jobs` that have not finished
-    in `folder`, aggregate, write the summary."""
+    in `folder`, score each model's seeds together (`fit_ensembles`), aggregate, write the summary."""
     data, models = spec["dataset"], spec["models"]
     emit = progress or (lambda event: None)
     specs = [
@@ -273,7 +286,7 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
     status = "interrupted"
     # set by the first Ctrl-C; seen by every worker process (a multiprocessing Event), or only by this one
     stop = mp.get_context("spawn").Event() if n_workers > 1 else threading.Event()
-    reference = None
+    reference, ensembles = None, {}
     try:
         with first_interrupt_stops(stop, emit):
             if not to_run:
@@ -286,6 +299,8 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
                 run_pool(longest_first(to_run, param_counts), n_workers, emit, record, stop)
             if fit_reference is not None and not stop.is_set():
                 reference = fit_reference()  # after the networks: its clock shares no core with them
+            if fit_ensembles is not None and not stop.is_set():
+                ensembles = fit_ensembles()
         if not stop.is_set():
             status = "done"
     except KeyboardInterrupt:  # the second Ctrl-C: the workers were ended at once
@@ -297,9 +312,9 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
         sep = separation(rows)
         order_rows = aggregate(permuted_runs, models, learning_rates) if order else None
         result = Comparison(
-            dataset=data, rows=rows, runs=runs, folder=folder, best=best, tied=tied, reference=reference, wall_seconds=time.perf_counter() - start, config=spec, separation=sep, order=order_rows
+            dataset=data, rows=rows, runs=runs, folder=folder, best=best, tied=tied, reference=reference, wall_seconds=time.perf_counter() - start, config=spec, separation=sep, order=order_rows, ensembles=ensembles
         )
-        summary = {"rows": rows, "best": best, "tied": tied, "reference": reference, "separation": sep, "wall_seconds": result.wall_seconds, "status": status}
+        summary = {"rows": rows, "best": best, "tied": tied, "reference": reference, "ensembles": ensembles, "separation": sep, "wall_seconds": result.wall_seconds, "status": status}
         if order_rows is not None:
             summary["order"] = order_rows
         st.finish_comparison(folder, summary, status)
