@@ -63,7 +63,7 @@ def test_the_verdict_says_what_the_seeds_together_give_against_the_reference():
     reference = {"model": "minirocket", "description": "MiniRocket", "score_name": "test accuracy", "score_mean": 0.863, "higher_is_better": True, "train_seconds": 0.1}
     ensembles = {"cnn": {"score_name": "test accuracy", "score": 0.874, "seeds": 3, "train_seconds": 60.0}, "gru": {"score_name": "test accuracy", "score": 0.75, "seeds": 3, "train_seconds": 90.0}}
     said = verdict("a set", rows, "cnn", None, {}, {}, reference=reference, ensembles=ensembles)
-    assert "Its 3 seeds predicting together (the mean of their class probabilities) score 87.4%, above the reference's 86.3% at 3× one run's training." in said
+    assert "CNN's 3 seeds predicting together (the mean of their class probabilities) score 87.4%, above the reference's 86.3% at 3× one run's training." in said
     ensembles["gru"]["score"] = 0.9
     said = verdict("a set", rows, "cnn", None, {}, {}, reference=reference, ensembles=ensembles)
     assert "score 87.4%; the best seeds together are GRU's, 90.0%, above the reference's 86.3%" in said

@@ -187,7 +187,7 @@ def ensemble_sentence(ensembles: dict, best: str, reference: dict | None, fmt) -
     mine = ensembles[best]
     acc = mine["score_name"] == "test accuracy"
     what = "class probabilities" if acc else "values"
-    text = f"Its {mine['seeds']} seeds predicting together (the mean of their {what}) score {fmt({'score_mean': mine['score']})}"
+    text = f"{best.upper()}'s {mine['seeds']} seeds predicting together (the mean of their {what}) score {fmt({'score_mean': mine['score']})}"
     top = best_ensemble(ensembles)
     if top != best:
         text += f"; the best seeds together are {top.upper()}'s, {fmt({'score_mean': ensembles[top]['score']})}"
