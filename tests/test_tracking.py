@@ -47,6 +47,7 @@ def test_compare_logs_each_run_to_mlflow(tmp_path, monkeypatch):
     parent = parents[0]
     assert parent.info.run_name == result.folder.name and parent.info.status == "FINISHED"
     assert parent.data.metrics["mlp.score_mean"] == pytest.approx(result.rows[0]["score_mean"])
+    assert parent.data.metrics["mlp.seeds_together"] == pytest.approx(result.ensembles["mlp"]["score"])  # the two seeds predicting together
     for seed, child in enumerate(children):
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id and child.info.status == "FINISHED"
         metrics = json.loads((result.folder / f"mlp-seed{seed}" / "metrics.json").read_text())

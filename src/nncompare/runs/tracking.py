@@ -177,6 +177,8 @@ class MlflowTracker:
         for row in result.rows:
             for key in ("score_mean", "score_std", "train_seconds", "params"):
                 summary[f"{row['model']}.{key}"] = row.get(key)
+        for model, together in (result.ensembles or {}).items():  # each model's seeds predicting together
+            summary[f"{model}.seeds_together"] = together["score"]
         self._log(self.parent, metrics=_numbers(summary))
         for name in ("comparison.json", "summary.json", "report.html", "report.md"):
             if (self.folder / name).exists():
