@@ -269,7 +269,7 @@ def test_a_regression_file_of_the_archive_is_compared_as_regression(tmp_path):
     from nncompare.store import load_run
 
     store = tmp_path / "store"
-    assert main(["compare", str(tmp_path / "Fat_TRAIN.ts"), "--models", "mlp,gru", "--seeds", "2", "--epochs", "3", "--store", str(store), "--no-report", "--quiet"]) == 0
+    assert main(["compare", str(tmp_path / "Fat_TRAIN.ts"), "--models", "mlp,gru", "--seeds", "2", "--epochs", "3", "--store", str(store), "--quiet"]) == 0
     summary = json.loads(next(store.glob("*/summary.json")).read_text())
     assert {r["model"] for r in summary["rows"]} == {"mlp", "gru"} and all(r["score_name"] == "test MSE" for r in summary["rows"])
     assert summary["reference"]["model"] == "minirocket" and "ridge regressor" in summary["reference"]["description"]
@@ -281,3 +281,8 @@ def test_a_regression_file_of_the_archive_is_compared_as_regression(tmp_path):
     other = load_run(next(store.glob("*/gru-seed1"))).model(torch.as_tensor(x)).detach().double().numpy().reshape(-1)
     want = float(np.mean(((raw + other) / 2 - ds.test.y.double().numpy()) ** 2))
     assert summary["ensembles"]["gru"]["score_name"] == "test MSE" and summary["ensembles"]["gru"]["score"] == pytest.approx(want, rel=1e-6)
+    # the report puts predicted against true values where the confusion matrices would be, in the file's units
+    page = next(store.glob("*/report.html")).read_text()
+    rmse = float(np.sqrt(np.mean((m + s * raw - targets[36:]) ** 2)))
+    assert "<h2>Predicted against true</h2>" in page and "Confusion matrices" not in page
+    assert f"<td>gru</td><td>{rmse:.4g}</td>" in page and 'alt="predicted against true values"' in page

@@ -159,7 +159,8 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
             + _table(["model", "ECE", "test accuracy (seed analysed)"], [[m, f"{a['calibration']['ece']:.3f}", f"{100 * a['accuracy']:.1f}%"] for m, a in classified.items()])
         )
     else:
-        for key in ("confusion", "uncertainty", "calibration"):
+        parts["confusion"] = _regression_errors(comparison, analyses, dataset)
+        for key in ("uncertainty", "calibration"):
             parts[key] = '<p class="note">A regression task: no classes to confuse and no probabilities to calibrate.</p>'
     parts["neurons"] = _neurons(analyses, dataset)
     parts["span"] = _span(analyses, meta, models, task)
@@ -171,6 +172,8 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
     parts["config"] = _config(spec, versions)
 
     sections = list(SECTIONS)
+    if not classified and task == "regress":  # the confusion matrices' place holds predicted against true values
+        sections[sections.index(("confusion", "Confusion matrices"))] = ("confusion", "Predicted against true")
     if any("samples" in a for a in analyses.values()):
         sections.insert(sections.index(("neurons", "Neurons")), TEXT_SECTION)
         parts["samples"] = _samples(analyses)
@@ -183,6 +186,40 @@ def render(comparison: dict, analysed: dict) -> tuple[str, str]:
         f"<body><h1>{html.escape(title)}</h1>{nav}{body}</body></html>\n"
     )
     return page, _markdown(title, say, header, res, ov, models, classified, analyses, spec, rows, perm, skipped_notes(comparison))
+
+
+def _regression_errors(comparison: dict, analyses: dict, dataset) -> str:
+    """Regression, in the place of the confusion matrices: each model's predictions against the true
+    values of the test split (the seed analysed), in the file's units where its targets were
+    standardised, and the errors in numbers."""
+    from ..models.inference import model_outputs
+    from ..store import load_run
+
+    note = '<p class="note">A regression task: no classes to confuse and no probabilities to calibrate.</p>'
+    if dataset is None or dataset.meta.task != "regress" or dataset.meta.n_outputs > 1:
+        return note
+    scaling = dataset.meta.target_scaling or {"mean": 0.0, "std": 1.0}
+    true = scaling["mean"] + scaling["std"] * dataset.test.y.double().numpy().reshape(-1)
+    points, rows = {}, []
+    for model, analysis in analyses.items():
+        run_dir = comparison["folder"] / f"{model}-seed{analysis['seed']}"
+        if not (run_dir / "model.safetensors").is_file():
+            continue
+        raw = model_outputs(load_run(run_dir).model, dataset.test.x, lengths=dataset.test.lengths).double().numpy().reshape(-1)
+        pred = scaling["mean"] + scaling["std"] * raw
+        error = pred - true
+        worst = int(np.abs(error).argmax())
+        points[model] = (true, pred)
+        rows.append([model, f"{math.sqrt(float(np.mean(error**2))):.4g}", f"{float(np.mean(np.abs(error))):.4g}", f"{error[worst]:+.4g} (test example {worst}, true {true[worst]:.4g})"])
+    if not points:
+        return note
+    unit = "(the file's units)" if dataset.meta.target_scaling else "value"
+    return (
+        f'<p class="note">A regression task: no classes to confuse. Instead, each model\'s predictions against the true values of the test split '
+        f"(first seed), {'in the units of the file' if dataset.meta.target_scaling else 'as the data set gives them'}; the dashed line is a perfect prediction.</p>"
+        + _img(plots.predicted_against_true(points, unit), "predicted against true values")
+        + _table(["model", "RMSE", "mean absolute error", "largest error"], rows)
+    )
 
 
 def _samples(analyses: dict) -> str:

@@ -109,6 +109,23 @@ def reliability(calibrations: dict[str, dict]) -> bytes:
     return _png(fig)
 
 
+def predicted_against_true(points: dict[str, tuple[np.ndarray, np.ndarray]], unit: str) -> bytes:
+    """Regression: each model's predictions (y axis) against the true values (x axis) of the test
+    split, one panel per model, the diagonal where they agree. `points`: model -> (true, predicted)."""
+    n = len(points)
+    fig, axes = _figure(min(3.0 * n, 12.0), 3.2, ncols=n, sharex=True, sharey=True)
+    every = np.concatenate([np.concatenate(tp) for tp in points.values()])
+    lo, hi = float(every.min()), float(every.max())
+    for ax, (model, (true, pred)) in zip(axes[0], points.items()):
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--")
+        ax.scatter(true, pred, s=6, alpha=0.6, color=color(model))
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel(f"true {unit}", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(f"predicted {unit}", fontsize=8)
+    return _png(fig)
+
+
 def _mosaic(n: int, cols: int, cell_w: float, cell_h: float, title_h: float, top: float = 0.0):
     """A figure for a grid of n small panels drawn in ONE axes whose units are inches, y pointing down
     (matplotlib spends some 35 ms creating each Axes and as long laying it out: a gallery of 8 panels
