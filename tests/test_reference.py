@@ -68,6 +68,8 @@ def test_the_reference_line_says_who_wins_by_how_much_and_at_what_cost():
     assert reference_line(ref, behind).endswith("it beats the best network, CNN, by 5.0 points; CNN trains 40× as long per run")
     ahead = {**behind, "score_mean": 0.97, "train_seconds": 2.0}
     assert reference_line(ref, ahead).endswith("the best network, CNN, beats it by 2.0 points; CNN trains 2× as long per run")
+    quick = {**ahead, "train_seconds": 0.25}
+    assert reference_line(ref, quick).endswith("beats it by 2.0 points; the reference takes 4× as long to fit as one CNN run")
     mse = {**ref, "score_name": "test MSE", "score_mean": 0.5, "higher_is_better": False}
     assert "beats it by 0.1" in reference_line(mse, {**behind, "score_mean": 0.4})
 

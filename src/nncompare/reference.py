@@ -188,6 +188,9 @@ def reference_line(ref: dict, best: dict | None) -> str:
     cost = ""
     if ref["train_seconds"] and best.get("train_seconds") and best["train_seconds"] == best["train_seconds"]:
         ratio = best["train_seconds"] / ref["train_seconds"]
-        cost = f"; {best['model'].upper()} trains {ratio:.2g}× as long per run" if ratio < 10 else f"; {best['model'].upper()} trains {ratio:.0f}× as long per run"
+        if ratio < 1:  # the network is the quicker one: say how much longer the reference takes
+            cost = f"; the reference takes {1 / ratio:.2g}× as long to fit as one {best['model'].upper()} run"
+        else:
+            cost = f"; {best['model'].upper()} trains {ratio:.2g}× as long per run" if ratio < 10 else f"; {best['model'].upper()} trains {ratio:.0f}× as long per run"
     also = "".join(f"; second reference, {r['description']}: {r['score_name']} {fmt(r['score_mean'])}" for r in ref.get("also", []))
     return f"{head}; {verdict}{cost}{also}"
