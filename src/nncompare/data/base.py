@@ -113,9 +113,10 @@ def standardise_targets(y: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, d
     return (y - mean) / std, {"mean": mean, "std": std}
 
 
-def targets_note(source: str, scaling: dict) -> str:
-    """The one line a regression data set says when loaded: how its scores read in the file's units."""
+def targets_note(source: str, scaling: dict, why: str = "the label read as a quantity") -> str:
+    """The one line a regression data set says when loaded (`why` it is regression): how its scores
+    read in the file's units."""
     return (
-        f"{source}: regression (the label read as a quantity): targets standardised with the training split's mean {scaling['mean']:.4g} "
+        f"{source}: regression ({why}): targets standardised with the training split's mean {scaling['mean']:.4g} "
         f"and std {scaling['std']:.4g}; a test MSE of m is an RMSE of {scaling['std']:.4g} x sqrt(m) in the file's units, and 1.0 about what predicting the mean scores"
     )

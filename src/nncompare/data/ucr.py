@@ -400,7 +400,7 @@ def _archive_dataset(source: str, description: str, reference: str, parts: dict,
         target_scaling={} if classes is not None else target_scaling,
     )
     if classes is None:
-        meta.notes = [targets_note(source, target_scaling).replace("the label read as a quantity", "its header says @targetLabel true")]
+        meta.notes = [targets_note(source, target_scaling, why="its header says @targetLabel true")]
     if isinstance(normalize, tuple):
         meta.channel_scaling = {"mean": [float(v) for v in normalize[0]], "std": [float(v) for v in normalize[1]]}
     splits = {part: _split(raw, index, targets, normalize, varying) for part, (raw, index) in parts.items()}
