@@ -43,6 +43,8 @@ def test_aggregate_mean_and_sample_std_over_finished_seeds():
     assert math.isnan(gru["score_ci95"]) and format_ci(gru) == "-"
     near_top = {**cnn, "score_mean": 0.99, "score_ci95": 0.05}
     assert format_ci(near_top) == "[94.0, 100.0]"  # an accuracy interval stops at 100%
+    wide_mse = {**mse, "score_mean": 0.002, "score_ci95": 0.005}
+    assert format_ci(wide_mse) == "[0, 0.007]"  # an error is never below 0, whatever the t-interval says
 
 
 def _runs(model, scores, name="test accuracy", higher=True):

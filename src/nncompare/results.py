@@ -131,7 +131,8 @@ def format_ci(row: dict) -> str:
     lo, hi = row["score_mean"] - half, row["score_mean"] + half
     if row["score_name"] == "test accuracy":  # an accuracy lies in [0, 100]%, whatever the t-interval says
         return f"[{100 * max(lo, 0.0):.1f}, {100 * min(hi, 1.0):.1f}]"
-    return f"[{lo:.3g}, {hi:.3g}]"
+    # every other score (test MSE, bits/char, cross-entropy) is an error that is never below 0
+    return f"[{max(lo, 0.0):.3g}, {hi:.3g}]"
 
 
 # a model that fits its own training data this much (accuracy) below the best-fitting model is named:
