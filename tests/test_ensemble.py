@@ -41,6 +41,12 @@ def test_the_seeds_together_are_the_mean_of_their_probabilities_on_the_test_spli
     assert line in two_seeds.table()
     report = (two_seeds.folder / "report.md").read_text()
     assert "seeds predicting together (the mean of their class probabilities) score" in report
+    from nncompare.report.html import results_rows
+
+    header, cells, _ = results_rows(summary)  # the report's table: a column beside one run's mean
+    column = header.index("seeds together")
+    assert {row[0]: row[column] for row in cells} == {m: f"{100 * e['score']:.1f}%" for m, e in two_seeds.ensembles.items()} | {row[0]: "-" for row in cells if "reference" in row[0]}
+    assert "seeds together" in report
 
 
 def test_a_model_with_one_finished_seed_has_no_ensemble(two_seeds, tmp_path):

@@ -62,7 +62,7 @@ def test_the_overview_table_and_verdict_come_from_the_measurements(digits_report
     assert f"{digits_report.best.upper()} fits digits best ({100 * rows[digits_report.best]['score_mean']:.1f}%" in page
     assert "across time steps: the same cell at every step" in page and "none: a separate weight for every input position" in page
     md = digits_report.report[1].read_text(encoding="utf-8")
-    assert "| 95% CI | train acc % | epochs |" in md  # the kept epochs' training accuracy, as measured
+    assert "| 95% CI | seeds together | train acc % | epochs |" in md  # the kept epochs' training accuracy, as measured
     for m in ("mlp", "cnn", "gru"):
         assert f"| {100 * rows[m]['train_acc_mean']:.1f} | {rows[m]['epochs']:.0f} |" in md
 

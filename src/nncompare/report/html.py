@@ -72,22 +72,25 @@ def _visible(ch: str) -> str:
 
 
 def results_rows(summary: dict) -> tuple[list[str], list[list[str]], list[str]]:
-    from ..results import format_ci, format_reference_score, format_score, score_heading
+    from ..results import format_ci, format_ensemble, format_reference_score, format_score, score_heading
 
     rows = summary["rows"]
+    # each model's seeds predicting together (runs/ensemble.py), beside what one run gives on average
+    together = summary.get("ensembles") or {}
     spread = " (mean ± std)" if any(r["n_done"] > 1 for r in rows) else ""  # one seed: a single value each
     # the kept epochs' training accuracy, beside the test score: what the verdict's sentence on fitting reads
     fits = any(math.isfinite(r.get("train_acc_mean", math.nan)) for r in rows) and rows[0]["score_name"] == "test accuracy"
-    header = ["model", "params", "lr", score_heading(rows[0]["score_name"]) + spread, "95% CI", *(["train acc %"] if fits else []), "epochs", "train s", "infer/s"]
+    header = ["model", "params", "lr", score_heading(rows[0]["score_name"]) + spread, "95% CI", *(["seeds together"] if together else []), *(["train acc %"] if fits else []), "epochs", "train s", "infer/s"]
     out = []
     for r in rows:
         fit = [f"{100 * r['train_acc_mean']:.1f}" if math.isfinite(r.get("train_acc_mean", math.nan)) else "-"] if fits else []
-        out.append([r["model"], f"{r['params']:,}", f"{r['lr']:g}", format_score(r), format_ci(r), *fit, f"{r['epochs']:.0f}" if r["epochs"] == r["epochs"] else "-", f"{r['train_seconds']:.1f}", f"{r['inference_per_second']:,.0f}"])
+        ensemble = [format_ensemble(together[r["model"]]) if r["model"] in together else "-"] if together else []
+        out.append([r["model"], f"{r['params']:,}", f"{r['lr']:g}", format_score(r), format_ci(r), *ensemble, *fit, f"{r['epochs']:.0f}" if r["epochs"] == r["epochs"] else "-", f"{r['train_seconds']:.1f}", f"{r['inference_per_second']:,.0f}"])
     classes = ["best" if r["model"] in (summary.get("tied") or [summary.get("best")]) else "" for r in rows]
     ref = summary.get("reference")
     for r in [ref, *ref.get("also", [])] if ref else []:  # shown under the networks, never ranked among them
         per_second = f"{r['inference_per_second']:,.0f}" if r["inference_per_second"] == r["inference_per_second"] else "-"
-        out.append([f"{r['model']} (non-neural reference)", "-", "-", format_reference_score(r), "-", *(["-"] if fits else []), "-", f"{r['train_seconds']:.1f}", per_second])
+        out.append([f"{r['model']} (non-neural reference)", "-", "-", format_reference_score(r), "-", *(["-"] if together else []), *(["-"] if fits else []), "-", f"{r['train_seconds']:.1f}", per_second])
         classes.append("reference")
     return header, out, classes
 
