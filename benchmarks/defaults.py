@@ -11,6 +11,7 @@ defaults change. Runs go to worker processes (one thread each); nothing is store
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -85,6 +86,14 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # fixed filters for rises, falls and peaks beside the first layer (Ismail-Fawaz et al. 2022; the
     # default on whole series since 2026-12-07: the same network as cnn-bn-none builds now)
     "cnn-hc-none": ("cnn", {"norm": "batch", "handcrafted": True}, NONE),
+    # the default CNN (whatever its rules build for the set) at Adam's rate 0.003 instead of its 0.01
+    "cnn-default-none": ("cnn", {}, NONE),
+    "cnn-default-none-lr3e3": ("cnn", {}, {**NONE, "lr": 3e-3}),
+    # the TCN reading a long series in segments of consecutive steps side by side, as the recurrent models
+    # do (at most 64 or 128 steps; the prototype segmented_tcn, tried and not taken, 2026-12-07)
+    "tcn-whole-none": ("tcn", {"prototype_segments": math.inf}, NONE),  # the same TCN built the same way, p = 1
+    "tcn-seg64-none": ("tcn", {"prototype_segments": 64}, NONE),
+    "tcn-seg128-none": ("tcn", {"prototype_segments": 128}, NONE),
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
     # (segment = ceil(length / N); models/rnn.py default_segment)
     **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},
@@ -119,6 +128,39 @@ def multiscale_cnn(meta, **model_args):
     return net
 
 
+def segmented_tcn(meta, steps: int):
+    """The default TCN reading a whole series of L steps in segments of p = ceil(L / steps) consecutive
+    steps, their values side by side (p x C inputs a step), as the recurrent models read long series
+    (models/rnn.py default_segment); its levels cover the ceil(L / p) segments. The prototype measured
+    in docs/benchmarks.md ("The TCN in segments"), not the product's TCN."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from nncompare.models import create_model
+
+    length, channels = meta.input_shape
+    p = max(1, math.ceil(length / steps))
+    shorter = copy.copy(meta)
+    shorter.input_shape = (math.ceil(length / p), p * channels)
+
+    class Segmented(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = create_model("tcn", shorter)
+
+        def forward(self, x, lengths=None):
+            b, t, c = x.shape
+            x = F.pad(x, (0, 0, 0, (-t) % p)).reshape(b, -1, p * c)
+            if lengths is None:
+                return self.inner(x)
+            return self.inner(x, torch.div(lengths + p - 1, p, rounding_mode="floor"))
+
+    return Segmented() if p > 1 else create_model("tcn", meta)
+
+
 def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs) -> tuple[str, str, float]:
     import math
     from dataclasses import replace
@@ -149,12 +191,13 @@ def one_run(set_name: str, config_name: str, seed: int, device: str, max_epochs)
         model_args["segment"] = max(1, math.ceil(meta.input_shape[0] / model_args.pop("recurrent_steps")))
     start = time.perf_counter()
     config = TrainConfig(device=device, max_epochs=max_epochs, **options)
-    if not model_args.pop("prototype", False):
+    segments = model_args.pop("prototype_segments", None)
+    if not model_args.pop("prototype", False) and segments is None:
         _, result = train(source(set_name), model, seed=seed, config=config, **model_args)
     else:  # as nncompare.train, with the network built here
         config = config_for_model(replace(config, seed=seed), model).validate()
         set_seed(seed)
-        result = fit(multiscale_cnn(meta, **model_args), dataset, config)
+        result = fit(segmented_tcn(meta, segments) if segments else multiscale_cnn(meta, **model_args), dataset, config)
     return set_name, config_name, result.metrics["score"], time.perf_counter() - start
 
 
