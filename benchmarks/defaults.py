@@ -89,9 +89,12 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # the default CNN (whatever its rules build for the set) at Adam's rate 0.003 instead of its 0.01
     "cnn-default-none": ("cnn", {}, NONE),
     "cnn-default-none-lr3e3": ("cnn", {}, {**NONE, "lr": 3e-3}),
+    # half the optimizer steps (500 instead of the default's 1000 at least): what a shorter training costs
+    "cnn-default-none-500": ("cnn", {}, {**NONE, "steps": 500}),
     # the TCN reading a long series in segments of consecutive steps side by side, as the recurrent models
     # do (at most 64 or 128 steps; the prototype segmented_tcn, tried and not taken, 2026-12-07)
     "tcn-whole-none": ("tcn", {"prototype_segments": math.inf}, NONE),  # the same TCN built the same way, p = 1
+    "tcn-whole-none-500": ("tcn", {"prototype_segments": math.inf}, {**NONE, "steps": 500}),  # and at 500 steps
     "tcn-seg64-none": ("tcn", {"prototype_segments": 64}, NONE),
     "tcn-seg128-none": ("tcn", {"prototype_segments": 128}, NONE),
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
