@@ -12,6 +12,7 @@ minutes on 2 cores. The sets ship with aeon and load offline.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -53,17 +54,19 @@ def main() -> int:
         for family, r in families.items():
             print(f"{name:17} {family:14} {r['model']:6} {100 * r['score_mean']:>17.1f} ± {100 * r['score_std']:<4.1f} {r['train_seconds']:>8.1f}")
         ref = result.reference
-        published = max(DL4TSC.get(name, (float("nan"),)))
-        bar = max(published, 100 * ref["score_mean"]) if ref else published
+        # a set dl-4-tsc did not publish (or this script does not hold) is judged against the reference alone
+        published = max(DL4TSC[name]) if name in DL4TSC else None
+        bar = max([v for v in (published, 100 * ref["score_mean"] if ref else None) if v is not None], default=math.nan)
+        said = f"dl-4-tsc best {published}" if published is not None else "dl-4-tsc: not in this script"
         if ref:
             print(f"{name:17} {'non-neural':14} {ref['model'][:6]:6} {100 * ref['score_mean']:>17.1f}        {ref['train_seconds']:>8.1f}")
         best = max(families.values(), key=lambda r: r["score_mean"])
         gap = 100 * best["score_mean"] - bar
         met = gap >= -1.0 and wall <= BUDGET_SECONDS
         all_met &= met
-        print(f"{name:17} best network {best['model']} {100 * best['score_mean']:.1f}; dl-4-tsc best {published}; reference {100 * ref['score_mean']:.1f}; "
+        print(f"{name:17} best network {best['model']} {100 * best['score_mean']:.1f}; {said}; reference {100 * ref['score_mean']:.1f}; "
               f"gap to the higher {gap:+.1f} points; wall {wall:.0f} s ({'met' if met else 'MISSED'}: within 1 point and {BUDGET_SECONDS} s)" if ref else
-              f"{name:17} best network {best['model']} {100 * best['score_mean']:.1f}; dl-4-tsc best {published}; wall {wall:.0f} s")
+              f"{name:17} best network {best['model']} {100 * best['score_mean']:.1f}; {said}; wall {wall:.0f} s")
         if result.ensembles:  # beside the target, not part of it: the target reads one run's mean
             top = best_ensemble(result.ensembles)
             print(f"{name:17} seeds together: best {top} {format_ensemble(result.ensembles[top])} ({result.ensembles[top]['seeds']} seeds; not the target's measure)")
