@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nncompare"
 # a value other than the default for every field, to see each one arrive
 NOT_DEFAULT = {
     "lr": 0.01, "batch_size": 32, "max_epochs": 7, "max_seconds": 12.5, "patience": 4, "clip": 0.5, "weight_decay": 1e-4,
-    "schedule": "cosine", "augment": True, "labels": 100, "semi": "pseudo", "refit": True, "validation": "split", "seed": 3, "device": "cuda:1",
+    "schedule": "cosine", "augment": True, "labels": 100, "semi": "pseudo", "refit": True, "validation": "split", "fitted_loss": 0.01, "seed": 3, "device": "cuda:1",
 }
 # what the commands that take training options need besides them
 REQUIRED = {"compare": ["digits"], "train": ["digits", "--model", "mlp"], "ablate": ["digits", "--model", "mlp", "--bells", "dropout"]}
@@ -55,7 +55,7 @@ def test_every_field_has_a_description_and_a_value_that_differs_from_its_default
 def test_compare_and_train_have_every_field_as_an_option_with_the_help_of_its_metadata():
     # compare takes all but seed (it takes --seeds); train all but what one run refuses (runs/distributed.py)
     assert set(TrainConfig.__dataclass_fields__) - set(COMPARE_OPTIONS) == {"seed"}
-    assert set(TrainConfig.__dataclass_fields__) - set(TRAIN_OPTIONS) == {"augment", "labels", "semi", "refit", "validation"}
+    assert set(TrainConfig.__dataclass_fields__) - set(TRAIN_OPTIONS) == {"augment", "labels", "semi", "refit", "validation", "fitted_loss"}
     commands = parsers()
     defaults = TrainConfig()
     for command in ("compare", "train"):
@@ -96,7 +96,7 @@ def test_the_estimators_training_keywords_are_the_fields_by_their_names(estimato
     assert keywords == {option_name(name) for name in TRAIN_FIELDS}
     assert set(TRAIN_FIELDS) <= set(COMPARE_OPTIONS) | set(TRAIN_OPTIONS)
     # the fields an estimator does not offer, each for a reason (estimator.py)
-    assert set(TrainConfig.__dataclass_fields__) - set(TRAIN_FIELDS) == {"max_seconds", "augment", "labels", "semi", "refit", "validation"}
+    assert set(TrainConfig.__dataclass_fields__) - set(TRAIN_FIELDS) == {"max_seconds", "augment", "labels", "semi", "refit", "validation", "fitted_loss"}
     for name in TRAIN_FIELDS:
         assert signature[option_name(name)].default == getattr(TrainConfig(), name), name
     given = {option_name(name): NOT_DEFAULT[name] for name in TRAIN_FIELDS}

@@ -326,6 +326,46 @@ def test_without_validation_the_weights_kept_are_those_of_the_lowest_training_lo
     assert math.isclose(result.metrics["test_loss"], test_loss, rel_tol=1e-6)
 
 
+def _separable_run(fitted_loss, task="classify", epochs=60):
+    """A run without validation on data it fits quickly: the class is the sign of the first step."""
+    g = torch.Generator().manual_seed(0)
+
+    def make(m):
+        x = torch.randn(m, 8, 1, generator=g)
+        y = x[:, 0, 0] if task == "regress" else (x[:, 0, 0] > 0).long()
+        return make_split(x.numpy(), y.numpy())
+
+    shape = dict(n_classes=0, n_outputs=1) if task == "regress" else dict(n_classes=2)
+    meta = DatasetMeta(name="sep", kind="series", task=task, input_shape=(8, 1), **shape)
+    data = Dataset(train=make(96), val=make(0), test=make(32), meta=meta)
+    set_seed(0)
+    model = create_model("mlp", data.meta, dropout=0.0, width=32)
+    return fit(model, data, TrainConfig(max_epochs=epochs, lr=0.03, batch_size=96, validation="none", fitted_loss=fitted_loss))
+
+
+def test_without_validation_a_run_stops_at_the_first_epoch_whose_training_loss_is_below_fitted_loss():
+    result = _separable_run(0.05)
+    losses = [r["train_loss"] for r in result.history]
+    first = next(i for i, loss in enumerate(losses) if loss < 0.05)
+    assert 1 < len(losses) == first + 1 < 60  # it stopped there, and not at once
+    assert result.metrics["stop_reason"] == "fitted" and result.metrics["epochs"] == first + 1
+    assert result.metrics["best_epoch"] == first + 1  # the fitted epoch has the lowest loss so far: its weights are kept
+    full = _separable_run(0.0)  # 0: every epoch is trained, and the first ones are the same run's
+    assert full.metrics["stop_reason"] == "max_epochs" and len(full.history) == 60
+    assert [r["train_loss"] for r in full.history[: first + 1]] == losses
+
+
+def test_without_validation_a_regression_run_is_never_stopped_as_fitted():
+    result = _separable_run(1e9, task="regress", epochs=5)  # any loss is below 1e9; the rule is for cross-entropy
+    assert result.metrics["stop_reason"] == "max_epochs" and len(result.history) == 5
+
+
+@pytest.mark.parametrize("value", [-1e-4, math.nan, math.inf, True])
+def test_a_fitted_loss_that_is_not_0_or_a_positive_loss_is_refused(value):
+    with pytest.raises(nncompare.UserError, match="fitted_loss must be 0 \\(off\\) or a positive training loss"):
+        TrainConfig(fitted_loss=value).validate()
+
+
 @pytest.mark.parametrize(
     "fields, message",
     [

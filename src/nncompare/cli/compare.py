@@ -39,7 +39,7 @@ def _duration(text: str) -> float:
 
 
 # the TrainConfig fields 'compare' takes as options (all but seed: it takes --seeds)
-COMPARE_OPTIONS = ("max_epochs", "max_seconds", "patience", "lr", "schedule", "clip", "weight_decay", "augment", "labels", "semi", "refit", "validation", "batch_size", "device")
+COMPARE_OPTIONS = ("max_epochs", "max_seconds", "patience", "lr", "schedule", "clip", "weight_decay", "augment", "labels", "semi", "refit", "validation", "fitted_loss", "batch_size", "device")
 
 
 def add_commands(sub, d) -> None:

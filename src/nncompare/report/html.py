@@ -278,7 +278,7 @@ def _setting(key: str, value) -> str:
 def _config(spec: dict, versions: dict) -> str:
     """The settings that decide the numbers as a table; the whole comparison.json folded below it."""
     train = spec.get("train", {})
-    keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "validation", "max_seconds", "device"]
+    keys = ["max_epochs", "patience", "batch_size", "lr", "schedule", "clip", "weight_decay", "augment", "refit", "validation", "fitted_loss", "max_seconds", "device"]
     rows = [["data set", spec["dataset"] + (f" {json.dumps(spec['data_options'])}" if spec.get("data_options") else "")], ["models", ", ".join(spec["models"])], ["seeds", ", ".join(map(str, spec["seeds"]))]]
     rows += [["learning rates", ", ".join(f"{m} {lr:g}" for m, lr in spec.get("learning_rates", {}).items())]]
     rows += search_rows(spec)

@@ -23,6 +23,13 @@ PLATEAU_PATIENCE = 50
 MIN_LR_FRACTION = 0.1
 
 
+# validation="none" on a classification task: a run stops at the end of the first epoch whose mean
+# training cross-entropy is below FITTED_LOSS (NoValidation.done). The training data is then fitted
+# (the right class's probability about 0.9999 on average); the epochs left would mostly grow the
+# weights, at the same cost each. Measured: benchmarks/fitted.py, docs/benchmarks.md.
+FITTED_LOSS = 1e-4
+
+
 def _option(default, help: str, *, name: str | None = None, parse: str | None = None, choices=None, metavar: str | None = None, shorthand=None):
     """A TrainConfig field with its user-facing description, the one the CLI's options and the
     estimators' keywords are made from (cli/options.py, estimator.py):
@@ -72,6 +79,12 @@ class TrainConfig:
         choices=VALIDATION,
         shorthand=("--no-validation", "none", "for small data sets (the protocol of FCN and dl-4-tsc): no validation split; train on train+val for --epochs, halve the learning rate after --patience epochs (default 50) without a lower training loss, keep the weights of the lowest training loss (batch-norm statistics recomputed for them)"),
     )
+    # validation="none", classification: stop once an epoch's mean training loss is below this (0: never)
+    fitted_loss: float = _option(
+        FITTED_LOSS,
+        "without a validation split (small data sets, --no-validation), classification: stop a run once an epoch's mean training loss is below this, the training data fitted (default: %(default)g; 0 trains every epoch)",
+        parse="non-negative float",
+    )
     # initial weights and the shuffling order
     seed: int = _option(0, "initial weights and shuffling (default: 0)", parse="int")
     # "cpu", "cuda", "cuda:1", ...; results on CPU are bit-for-bit repeatable
@@ -95,6 +108,8 @@ class TrainConfig:
             bad("clip", "0 (off) or a positive gradient norm")
         if not (self.weight_decay >= 0):
             bad("weight_decay", "0 or a positive number")
+        if isinstance(self.fitted_loss, bool) or not isinstance(self.fitted_loss, (int, float)) or not (0 <= self.fitted_loss < math.inf):
+            bad("fitted_loss", "0 (off) or a positive training loss such as 0.001")
         if self.schedule not in SCHEDULES:
             bad("schedule", "one of " + ", ".join(SCHEDULES))
         if self.semi not in SEMI_METHODS:

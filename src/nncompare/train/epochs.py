@@ -49,6 +49,7 @@ class Strategy:
                                   (train_loss first); `deadline` (time.perf_counter) may end it early
     validate()                    the row's validation columns ({} without validation: then the
                                   training loss is the monitored value)
+    done(row)                     a reason of its own to stop after this epoch (NoValidation: "fitted"), or None
     agree(reason)                 the stop reason every process follows (distributed training)
     kept_state(stopper)           the weights tested when there is no refit (the stopper's best)
     for_refit()                   the same training on train+val from the initial weights
@@ -95,6 +96,9 @@ class Strategy:
     def modules(self) -> dict[str, dict]:
         """Further state dicts a checkpoint saves and restores in place (the initial weights for refit)."""
         return {}
+
+    def done(self, row: dict) -> str | None:
+        return None
 
     def agree(self, reason: str | None) -> str | None:
         return reason
@@ -194,6 +198,8 @@ def _train_epochs(strategy: Strategy, epochs: range, history: list[dict], on_epo
         reason = "diverged" if why_diverged else stopper.after_epoch(epoch, monitored, strategy.kept) if stopper is not None else None
         if reason is None and stalled(history, steps, phase):
             reason = "stalled"
+        if reason is None and stopper is not None:
+            reason = strategy.done(row)
         reason = strategy.agree(reason)
         if checkpoint is not None:
             checkpoint.save_epoch(loop, epoch, history, reason)
@@ -272,8 +278,11 @@ class NoValidation(Supervised):
     MIN_LR_FRACTION of the set rate (torch's ReduceLROnPlateau on the epoch's mean training loss); the
     weights of the epoch with the lowest training loss are kept and tested, with their batch-norm
     statistics recomputed over the training data (`batch_norm_statistics`): the moving averages
-    training leaves belong to the weights of the last epochs, not to the kept ones. Only max_seconds
-    ends a run early. History rows carry the epoch's learning rate and no validation columns."""
+    training leaves belong to the weights of the last epochs, not to the kept ones. A classification
+    run stops once an epoch's mean training loss is below `config.fitted_loss` (stop reason "fitted",
+    `done`): the training data is fitted, and the epochs left would mostly grow the weights. Otherwise
+    only max_seconds ends a run early. History rows carry the epoch's learning rate and no validation
+    columns."""
 
     early_stopping = False
 
@@ -297,6 +306,10 @@ class NoValidation(Supervised):
         self.plateau.step(row["train_loss"])
         row["lr"] = lr
         return row
+
+    def done(self, row):
+        fitted = self.objective.has_accuracy and self.config.fitted_loss > 0 and row["train_loss"] < self.config.fitted_loss
+        return "fitted" if fitted else None
 
     def kept_state(self, stopper):
         self.model.load_state_dict(stopper.best_state)

@@ -6,7 +6,8 @@ epoch by. Below SMALL_TRAINING_SET labelled examples a run therefore trains with
 protocol FCN and ResNet for series were published with (Wang et al. 2017; Fawaz et al. 2019, dl-4-tsc):
 on train + validation, the learning rate halved when the training loss stops falling, the weights of
 the lowest training loss kept, their batch-norm statistics recomputed over the training data (the
-moving averages a run leaves belong to later weights). Measured on eight bundled UCR/UEA sets (2 seeds each, every other
+moving averages a run leaves belong to later weights). A classifier stops once its mean training loss
+is below `fitted_loss` (1e-4 by default, epochs.NoValidation.done): the data is fitted. Measured on eight bundled UCR/UEA sets (2 seeds each, every other
 setting pinned; `python benchmarks/defaults.py`, docs/benchmarks.md), mean test accuracy with a split
 -> without: MLP 74.4 -> 78.1, TCN 73.0 -> 76.3, GRU 71.3 -> 75.3, LSTM 66.7 -> 71.5, the CNN with batch
 norm 80.8 -> 84.7. Larger sets keep the split and early stopping,
@@ -40,8 +41,12 @@ def protocol_note(config, dataset) -> str | None:
     if config.validation != "auto" or not small_training_set(config, dataset):
         return None
     n = len(dataset.train) + len(dataset.val)
+    fitted = ""
+    if config.fitted_loss > 0 and dataset.meta.task != "regress":
+        fitted = f", and stops once its mean training loss is below {config.fitted_loss:g}, the data fitted (--fitted-loss 0 trains every epoch)"
     return (
         f"{n} labelled training examples (under {SMALL_TRAINING_SET}): no validation split is held out; every model trains on all "
         "of them, halves its learning rate when the training loss stops falling and keeps the weights of its lowest training "
-        "loss, with batch-norm statistics recomputed for those weights (the protocol of FCN, Wang et al. 2017); --validation split holds a fifth out for early stopping instead"
+        f"loss, with batch-norm statistics recomputed for those weights (the protocol of FCN, Wang et al. 2017){fitted}; --validation split "
+        "holds a fifth out for early stopping instead"
     )
