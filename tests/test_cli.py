@@ -203,6 +203,18 @@ def test_compare_without_validation_records_the_protocol(tmp_path, capsys):
     assert metrics["best_epoch"] == 1 + min(range(2), key=lambda i: float(rows[i]["train_loss"]))
 
 
+def test_compare_without_validation_stops_a_fitted_run_and_says_so(tmp_path, capsys):
+    # a threshold every first epoch is under: each run stops after epoch 1 of 5
+    code = main(["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "5", "--no-validation", "--fitted-loss", "100", "--workers", "1", "--store", str(tmp_path), "--no-report"])
+    assert code == 0
+    (run,) = tmp_path.glob("*/mlp-seed0")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["stop_reason"], metrics["epochs"], metrics["best_epoch"]) == ("fitted", 1, 1)
+    assert json.loads((run / "config.json").read_text())["train"]["fitted_loss"] == 100
+    out = " ".join(capsys.readouterr().out.split())  # as one line, however the console wrapped it
+    assert "mlp seed 0: done" in out and "stopped after epoch 1: its training data fitted" in out
+
+
 def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, capsys):
     from nncompare.models import shared_overrides
 

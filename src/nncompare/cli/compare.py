@@ -205,6 +205,8 @@ class GridProgress:
                     what = f"{100 * e['score']:.1f}% test accuracy in {e['train_seconds']:.1f} s"
                 else:
                     what = f"{e['score_name']} {e['score']:.4g} in {e['train_seconds']:.1f} s"
+                if e.get("stop_reason") == "fitted":  # train/epochs.py NoValidation.done
+                    what += f", stopped after epoch {e.get('epochs')}: its training data fitted"
                 self.console.print(f"[{self.done}/{self.total}] {e['model']} seed {e['seed']}: {status}, {what}", highlight=False)
         if self.progress is not None:
             # completed counts in-flight runs by their share of the epoch budget, so the ETA moves smoothly
