@@ -215,6 +215,15 @@ def test_compare_without_validation_stops_a_fitted_run_and_says_so(tmp_path, cap
     assert "mlp seed 0: done" in out and "stopped after epoch 1: its training data fitted" in out
 
 
+def test_compare_says_when_fitted_loss_has_no_effect(tmp_path, capsys):
+    argv = ["compare", "digits", "--models", "mlp", "--seeds", "1", "--epochs", "1", "--workers", "1", "--store", str(tmp_path), "--no-report"]
+    assert main(argv + ["--validation", "split", "--fitted-loss", "0.5"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--fitted-loss has no effect here: these runs hold a validation split out" in out
+    assert main(argv + ["--no-validation", "--fitted-loss", "0.5"]) == 0  # where it applies, no such note
+    assert "has no effect" not in capsys.readouterr().out
+
+
 def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, capsys):
     from nncompare.models import shared_overrides
 

@@ -360,6 +360,17 @@ def test_without_validation_a_regression_run_is_never_stopped_as_fitted():
     assert result.metrics["stop_reason"] == "max_epochs" and len(result.history) == 5
 
 
+def test_a_fitted_loss_set_where_it_does_nothing_gets_a_note():
+    from nncompare.train.protocol import unused_fitted_loss_note
+
+    data = toy_dataset()  # 300 labelled examples: "auto" holds no split out
+    assert unused_fitted_loss_note(TrainConfig(), data) is None  # the default says nothing
+    assert unused_fitted_loss_note(TrainConfig(fitted_loss=0.5), data) is None  # it applies here
+    assert "hold a validation split out" in unused_fitted_loss_note(TrainConfig(fitted_loss=0.5, validation="split"), data)
+    regress = replace(data, meta=replace(data.meta, task="regress", n_classes=0, n_outputs=1))
+    assert "stops classifiers only" in unused_fitted_loss_note(TrainConfig(fitted_loss=0.5), regress)
+
+
 @pytest.mark.parametrize("value", [-1e-4, math.nan, math.inf, True])
 def test_a_fitted_loss_that_is_not_0_or_a_positive_loss_is_refused(value):
     with pytest.raises(nncompare.UserError, match="fitted_loss must be 0 \\(off\\) or a positive training loss"):

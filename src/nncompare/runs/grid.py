@@ -23,7 +23,7 @@ from ..models import (
 from ..results import Comparison, aggregate, best_models, separation
 from ..store import Store, comparison_lock, write_failure
 from ..train import TrainConfig
-from ..train.protocol import protocol_note
+from ..train.protocol import protocol_note, unused_fitted_loss_note
 from ..train.steps import resolve_device
 from . import resume as resuming
 from .runner import RunSpec, config_for_model, resolved_model_args
@@ -119,7 +119,8 @@ def compare(
     dataset = load_dataset(data, **data_options)  # validates the name; generated data is cached for the workers
     models, skip_notes = models_for_data(models, dataset.meta, models_chosen)  # tables: the MLP only
     model_args = {m: a for m, a in model_args.items() if m in models}
-    for note in [*dataset.meta.notes, *skip_notes]:
+    unused = unused_fitted_loss_note(config, dataset)
+    for note in [*dataset.meta.notes, *skip_notes, *([unused] if unused else [])]:
         (progress or (lambda event: None))({"event": "note", "text": note})
     check_batch_size(config, dataset)
     protocol = protocol_note(config, dataset)  # "auto" on a small training set: no validation split (train/protocol.py)

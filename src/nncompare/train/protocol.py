@@ -50,3 +50,17 @@ def protocol_note(config, dataset) -> str | None:
         f"loss, with batch-norm statistics recomputed for those weights (the protocol of FCN, Wang et al. 2017){fitted}; --validation split "
         "holds a fifth out for early stopping instead"
     )
+
+
+def unused_fitted_loss_note(config, dataset) -> str | None:
+    """One line for the user who set fitted_loss where it does nothing: with a validation split, where
+    early stopping ends a run, or on a regression task, whose loss has no such scale."""
+    from .config import FITTED_LOSS
+
+    if config.fitted_loss == FITTED_LOSS:
+        return None
+    if dataset.meta.task == "regress":
+        return "--fitted-loss has no effect here: it stops classifiers only (a regression loss has no fitted level)"
+    if resolve_validation(config, dataset).validation != "none":
+        return "--fitted-loss has no effect here: these runs hold a validation split out and stop early on it; it applies without one (--no-validation, or under 1000 labelled examples)"
+    return None
