@@ -24,6 +24,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from defaults import label, source  # bundled names and archive paths, as defaults.py reads them
 from nncompare.errors import run_main
 
 SETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "JapaneseVowels", "OSULeaf", "PickupGestureWiimoteZ", "BasicMotions", "Covid3Month_disc"]
@@ -33,68 +34,46 @@ STOPS = [f"<{x:g}" for x in LOSSES] + ["half", "end"]
 HEADER = f"{'model':5} {'set':22} "  # the table's first line begins so; the stops follow
 
 
-def source(set_name: str) -> str:
-    """A bundled set's name as `ucr:NAME`; a path (an archive file, a set nobody tuned for) as it is."""
-    return set_name if "/" in set_name else f"ucr:{set_name}"
-
-
-def label(set_name: str) -> str:
-    """A bundled set's name, or an archive file's set name."""
-    return set_name.rsplit("/", 1)[-1].split("_TRAIN")[0].split("_TEST")[0]
-
-
 def one_run(set_name: str, model_name: str, seed: int, max_epochs: int | None) -> tuple[str, str, dict]:
     """{stop: (test accuracy, seconds trained when it fires, epoch)} for one run."""
+
     import torch
 
-    from nncompare.api import train
-    from nncompare.train import TrainConfig
-    from nncompare.train.steps import all_labelled, batch_norm_statistics, evaluate
+    from nncompare.data import load_dataset
+    from nncompare.models import create_model
+    from nncompare.runs.runner import config_for_model
+    from nncompare.train import TrainConfig, fit
+    from nncompare.train.steps import all_labelled, batch_norm_statistics, epoch_budget, evaluate
+    from nncompare.utils import set_seed
 
     torch.set_num_threads(1)
-    state = {"best": float("inf"), "weights": None, "seconds": 0.0, "found": {}, "model": None, "data": None}
+    dataset = load_dataset(source(set_name))
+    x, _, lengths = all_labelled(dataset, "cpu")  # what a stopped run trains on, and recomputes batch norms over
+    config = TrainConfig(validation="none", max_epochs=max_epochs, fitted_loss=0, seed=seed)  # every epoch: the stops are read off the one run
+    config = config_for_model(config, model_name).validate()
+    half = max(1, epoch_budget(config, -(-len(x) // min(config.batch_size, len(x))))[0] // 2)
+    set_seed(seed)  # as nncompare.train builds and trains a model
+    model = create_model(model_name, dataset.meta)
+    state = {"best": float("inf"), "weights": None, "seconds": 0.0, "found": {}}
 
     def test_kept(row):
-        model = copy.deepcopy(state["model"])
-        model.load_state_dict(state["weights"])
-        x, _, lengths = all_labelled(state["data"], "cpu")
-        batch_norm_statistics(model, x, lengths, min(128, len(x)))
-        test = state["data"].test
-        _, acc = evaluate(model, test.x, test.y, test.lengths)
+        kept = copy.deepcopy(model)
+        kept.load_state_dict(state["weights"])
+        batch_norm_statistics(kept, x, lengths, min(config.batch_size, len(x)))
+        _, acc = evaluate(kept, dataset.test.x, dataset.test.y, dataset.test.lengths)
         return acc, state["seconds"], row["epoch"]
 
     def on_epoch(row):
         state["seconds"] += row["seconds"]
         if row["train_loss"] < state["best"]:  # the Stopper's rule: the lowest training loss so far is kept
-            state["best"], state["weights"] = row["train_loss"], copy.deepcopy(state["model"].state_dict())
+            state["best"], state["weights"] = row["train_loss"], copy.deepcopy(model.state_dict())
         for loss, stop in zip(LOSSES, STOPS):
             if stop not in state["found"] and row["train_loss"] < loss:
                 state["found"][stop] = test_kept(row)
-        if row["epoch"] == state["half"]:
+        if row["epoch"] == half:
             state["found"]["half"] = test_kept(row)
 
-    from nncompare.data import load_dataset
-    from nncompare.train.steps import epoch_budget
-
-    dataset = load_dataset(source(set_name))
-    n = len(dataset.train) + len(dataset.val)
-    config = TrainConfig(validation="none", max_epochs=max_epochs, fitted_loss=0)  # every epoch: the stops are read off the one run
-    epochs, _ = epoch_budget(config, -(-n // min(config.batch_size, n)))
-    state.update(data=dataset, half=max(1, epochs // 2))
-    # api.train builds the model; the callback needs it, so capture it as the loop first reports
-    import nncompare.api as api
-
-    create = api.create_model
-
-    def capture(*args, **kwargs):
-        state["model"] = create(*args, **kwargs)
-        return state["model"]
-
-    api.create_model = capture
-    try:
-        _, result = train(source(set_name), model_name, seed=seed, config=config, on_epoch=on_epoch)
-    finally:
-        api.create_model = create
+    result = fit(model, dataset, config, on_epoch=on_epoch)
     state["found"]["end"] = (result.metrics["score"], state["seconds"], len(result.history))
     return set_name, model_name, state["found"]
 

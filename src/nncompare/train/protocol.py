@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .config import FITTED_LOSS
+
 SMALL_TRAINING_SET = 1000  # labelled training examples (train + validation) below which no split is held out
 
 
@@ -55,8 +57,6 @@ def protocol_note(config, dataset) -> str | None:
 def unused_fitted_loss_note(config, dataset) -> str | None:
     """One line for the user who set fitted_loss where it does nothing: with a validation split, where
     early stopping ends a run, or on a regression task, whose loss has no such scale."""
-    from .config import FITTED_LOSS
-
     if config.fitted_loss == FITTED_LOSS:
         return None
     if dataset.meta.task == "regress":
