@@ -151,3 +151,31 @@ def test_estimators_are_exported_lazily():
     assert nncompare.NeuralClassifier is NeuralClassifier and nncompare.NeuralRegressor is NeuralRegressor
     with pytest.raises(AttributeError):
         nncompare.NoSuchThing
+
+
+def test_validation_fraction_zero_trains_on_each_example_once(digits, monkeypatch):
+    """validation_fraction=0: the small-set protocol on every example, whatever their number: one
+    training split of all of them and an empty validation split (the protocol trains on the two
+    together, so a copy there would be seen twice an epoch), the lowest training loss kept."""
+    import importlib
+
+    train_module = importlib.import_module("nncompare.train")  # the package; nncompare.train is also the function
+    seen = {}
+    real_fit = train_module.fit
+
+    def spy(model, dataset, config, **kw):
+        seen.update(train=len(dataset.train), val=len(dataset.val), validation=config.validation)
+        return real_fit(model, dataset, config, **kw)
+
+    monkeypatch.setattr(train_module, "fit", spy)
+    X, y = digits  # 600 examples: twice that once reached the split protocol, validated on the training data
+    clf = NeuralClassifier("mlp", epochs=3, validation_fraction=0).fit(X, y)
+    assert seen == {"train": 600, "val": 0, "validation": "none"}
+    assert len(clf.history_) == 3 and all("lr" in row and "val_loss" not in row for row in clf.history_)
+    assert clf.score(X, y) > 0.5
+    # a per-step schedule needs early stopping, so there the training examples are also the validation ones
+    NeuralClassifier("mlp", epochs=2, validation_fraction=0, schedule="onecycle").fit(X, y)
+    assert seen == {"train": 600, "val": 600, "validation": "auto"}
+    # and a held-out fraction still holds out
+    NeuralClassifier("mlp", epochs=2, validation_fraction=0.2).fit(X, y)
+    assert seen["train"] + seen["val"] == 600 and seen["val"] == 120

@@ -160,6 +160,8 @@ class _NeuralEstimator(BaseEstimator):
 
     def _fit_arrays(self, X: np.ndarray, targets: np.ndarray, meta_fields: dict):
         """Split, build, train; sets model_, meta_, history_, best_epoch_."""
+        from dataclasses import replace
+
         from .data.base import Dataset, DatasetMeta, make_split, stratified_split
         from .models import create_model
         from .train import fit
@@ -171,11 +173,18 @@ class _NeuralEstimator(BaseEstimator):
         if self.validation_fraction > 0 and len(X) >= 2:
             strata = targets if self._task == "classify" else np.zeros(len(X), dtype=np.int64)
             train_idx, val_idx = stratified_split(strata, self.validation_fraction, self.seed)
-        else:  # no held-out data: train on everything and keep the weights with the lowest training loss
+        elif config.schedule == "constant":
+            # no held-out data: the small-set protocol on every example, however many (train/epochs.py
+            # NoValidation: the lowest training loss kept); an empty validation split, since that
+            # protocol trains on train + validation together and would see each example twice
+            train_idx, val_idx = np.arange(len(X)), np.arange(0)
+            config = replace(config, validation="none")
+        else:  # a per-step schedule needs early stopping: on the training examples themselves
             train_idx = val_idx = np.arange(len(X))
         train = make_split(X[train_idx], targets[train_idx])
         val = make_split(X[val_idx], targets[val_idx])
-        dataset = Dataset(train=train, val=val, test=val, meta=meta)  # nncompare's loop scores a test split: the validation one here
+        # nncompare's loop scores a test split: the validation one here, or the training one without it
+        dataset = Dataset(train=train, val=val, test=val if len(val_idx) else train, meta=meta)
         set_seed(self.seed)  # the initial weights depend on the seed alone
         try:
             model = create_model(self.arch, meta, **self._model_args())
