@@ -234,6 +234,23 @@ def test_tuning_in_worker_processes_chooses_what_tuning_here_chooses(tmp_path):
     assert [r["score_mean"] for r in pool.rows] == [r["score_mean"] for r in here.rows]
 
 
+def test_a_gap_of_few_test_examples_is_not_distinguishable_however_the_seeds_agree():
+    # 22 test examples, three seeds each that agree exactly: Welch's p is 0, but one example apart
+    # is no evidence about the two models, and no pairing of their predictions could make it so
+    rows = aggregate(_runs("rnn", [21 / 22] * 3) + _runs("mlp", [20 / 22] * 3), ["rnn", "mlp"], {"rnn": 0.003, "mlp": 0.003})
+    sep = separation(rows, test_examples=22)
+    assert sep["p_value"] == 0.0 and sep["test_set_too_small"] and not sep["distinguishable"]
+    assert sep["gap_examples"] == pytest.approx(1.0)
+    line = separation_line(sep, "test accuracy")
+    assert line.startswith("rnn vs mlp: 4.5 points apart (1 of 22 test examples), Welch t-test p = 0 over seeds, but not distinguishable at 95%")
+    assert "fewer than 6 test examples" in line and "more seeds could not" in line
+    # six examples apart can be told apart (McNemar's exact p at best 0.031), five cannot (0.0625)
+    assert separation(aggregate(_runs("rnn", [0.96, 0.96, 0.97]) + _runs("mlp", [0.90, 0.91, 0.90]), ["rnn", "mlp"], {"rnn": 0.01, "mlp": 0.01}), test_examples=100)["distinguishable"]
+    assert not separation(aggregate(_runs("rnn", [0.96, 0.96, 0.96]) + _runs("mlp", [0.91, 0.91, 0.91]), ["rnn", "mlp"], {"rnn": 0.01, "mlp": 0.01}), test_examples=100)["distinguishable"]
+    # without a test size (a regression, a label per position) the seeds decide alone, as before
+    assert separation(rows)["distinguishable"] and "test_set_too_small" not in separation(rows)
+
+
 def test_identical_scores_in_one_group_give_no_warning():
     import warnings
 

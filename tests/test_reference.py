@@ -74,6 +74,23 @@ def test_the_reference_line_says_who_wins_by_how_much_and_at_what_cost():
     assert "beats it by 0.1" in reference_line(mse, {**behind, "score_mean": 0.4})
 
 
+def test_the_reference_line_says_when_the_gap_is_too_few_test_examples():
+    # 22 test examples: a gap of one is 4.5 points and no test tells it apart; 100: ten examples do
+    ref = {"model": "minirocket", "description": "MiniRocket", "score_name": "test accuracy", "score_mean": 20 / 22, "higher_is_better": True, "train_seconds": 1.0, "test_examples": 22}
+    best = {"model": "rnn", "score_mean": 21 / 22, "n_done": 3, "train_seconds": 2.0}
+    assert "beats it by 4.5 points (1 of 22 test examples: too few to tell the two apart at 95%); RNN trains" in reference_line(ref, best)
+    behind = {**best, "score_mean": 15 / 22}  # five behind: still too few (McNemar's best p is 0.0625)
+    assert "it beats the best network, RNN, by 22.7 points (5 of 22 test examples: too few" in reference_line(ref, behind)
+    assert "too few" not in reference_line(ref, {**best, "score_mean": 14 / 22})  # six: 0.031
+    assert "too few" not in reference_line({**ref, "score_mean": 0.80, "test_examples": 100}, {**best, "score_mean": 0.90})
+    assert "too few" not in reference_line({**ref, "score_mean": best["score_mean"]}, best)  # a tie says so itself
+
+
+def test_a_classification_reference_records_its_test_size():
+    ds = load_dataset("ucr:ItalyPowerDemand")
+    assert fit_reference(ds)["test_examples"] == len(ds.test)
+
+
 def test_no_code_path_looks_at_a_data_set_name():
     """Models, training, runs and the reference are chosen by the data's kind, task and shape: no string
     in their code is the name of a data set nncompare ships (the loaders, which define them, aside)."""

@@ -38,6 +38,20 @@ def test_the_verdict_calls_a_tie_a_tie_and_counts_one_seed_in_words():
     assert alone.startswith("CNN fits gunpoint best (100.0% test accuracy, one seed).") and "1 seeds" not in alone
 
 
+def test_the_verdict_says_when_the_runner_up_is_too_few_test_examples_behind():
+    from nncompare.results import aggregate, separation
+
+    runs = [{"model": m, "seed": k, "status": "done", "score": v, "score_name": "test accuracy", "higher_is_better": True, "params": 1, "train_seconds": 1.0, "epochs": 1, "inference_per_second": 1.0} for m, v in (("rnn", 21 / 22), ("mlp", 20 / 22)) for k in range(3)]
+    rows = aggregate(runs, ["rnn", "mlp"], {"rnn": 0.003, "mlp": 0.003})
+    text = verdict("unittest", rows, "rnn", separation(rows, test_examples=22), {}, {}, tied=["rnn"])
+    assert "MLP (90.9%) is not distinguishable from it at 95%: the gap is 1 of 22 test examples, and a gap of fewer than 6 test examples cannot be told apart" in text
+    assert "behind at the 95% level" not in text and "more seeds would tell" not in text
+    assert "The MLP, which ties no weights across positions, is 4.5 points behind, 1 of 22 test examples: too few to say whether sharing weights" in text
+    wide = verdict("unittest", rows, "rnn", separation(rows, test_examples=220), {}, {}, tied=["rnn"])  # ten examples: the seeds decide
+    assert "The runner-up, MLP (90.9%), is behind at the 95% level (Welch p = 0)." in wide
+    assert "is 4.5 points behind: sharing weights across positions pays on this data." in wide
+
+
 def test_models_that_fit_their_training_data_far_less_than_the_best_fitting_one_are_named():
     fit = {"cnn": 1.0, "gru": 0.95, "lstm": 0.857, "rnn": 0.90}
     rows = [{**row(m, 0.8), "train_acc_mean": a} for m, a in fit.items()]

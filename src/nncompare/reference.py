@@ -22,6 +22,7 @@ The reference is a row of the result, never a family: it is not tuned, has one s
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -91,7 +92,10 @@ def _fit_and_score(dataset, name: str, seed: int) -> dict:
     else:
         score_name, score, higher = "test accuracy", float(np.mean(predicted == y_test)), True
     description = DESCRIPTIONS[f"{name}-regress" if f"{name}-regress" in DESCRIPTIONS and meta.task == "regress" else name]
-    return _row(name, description, score_name, score, higher, fit_seconds, len(x_test) / max(predict_seconds, 1e-9), len(x_fit))
+    row = _row(name, description, score_name, score, higher, fit_seconds, len(x_test) / max(predict_seconds, 1e-9), len(x_fit))
+    if meta.task == "classify":
+        row["test_examples"] = len(y_test)  # what a gap to the networks is worth in examples (reference_line)
+    return row
 
 
 def _features(x, meta, name: str) -> np.ndarray:
@@ -157,6 +161,13 @@ def _row(name, description, score_name, score, higher, fit_seconds, per_second, 
     }
 
 
+# McNemar's exact test of two classifiers on the same test examples (a sign test on the examples one
+# gets right and the other wrong) has p = 2 * 0.5**k at best, when a gap of k examples is all one way:
+# below this many examples no pairing of their predictions separates them at the 95% level. Used for
+# the reference's gap here and the best two networks' in results.separation.
+MIN_GAP_EXAMPLES = math.ceil(math.log2(2 / 0.05))  # 6 (p = 0.031; 5 give 0.0625)
+
+
 def reference_line(ref: dict, best: dict | None) -> str:
     """One sentence for the table's foot and the verdict: does the best network beat the reference,
     by how much, and at what cost in time."""
@@ -185,6 +196,10 @@ def reference_line(ref: dict, best: dict | None) -> str:
             verdict += f", inside the {best['model'].upper()}'s 95% interval over seeds (±{fmt(half)}), so not a clear win"
     else:
         verdict = f"it beats the best network, {best['model'].upper()}, by {gap}"
+    if acc and ref.get("test_examples") and not verdict.endswith("ties it"):
+        examples = abs(gain) * ref["test_examples"]
+        if round(examples, 6) < MIN_GAP_EXAMPLES:
+            verdict += f" ({examples:.3g} of {ref['test_examples']} test examples: too few to tell the two apart at 95%)"
     cost = ""
     if ref["train_seconds"] and best.get("train_seconds") and best["train_seconds"] == best["train_seconds"]:
         ratio = best["train_seconds"] / ref["train_seconds"]

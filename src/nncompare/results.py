@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .models import get_model_info
-from .reference import reference_line
+from .reference import MIN_GAP_EXAMPLES, reference_line
 
 
 @dataclass
@@ -172,10 +172,21 @@ def separation_line(sep: dict | None, score_name: str) -> str:
         return ""
     diff = abs(sep["difference"])
     gap = f"{100 * diff:.1f} points" if score_name == "test accuracy" else f"{diff:.3g}"
-    head = f"{sep['first']} vs {sep['second']}: {gap} apart, Welch t-test p = {sep['p_value']:.2g}"
+    apart = f"{gap} apart" + (f" ({sep['gap_examples']:.3g} of {sep['test_examples']} test examples)" if "gap_examples" in sep else "")
+    head = f"{sep['first']} vs {sep['second']}: {apart}, Welch t-test p = {sep['p_value']:.2g}"
+    if sep.get("test_set_too_small"):
+        return f"{head} over seeds, but not distinguishable at 95%: {test_set_reason(sep)}"
     if sep["distinguishable"]:
         return f"{head}: distinguishable at 95%"
     return f"{head}: not distinguishable at 95%; more seeds (--seeds) would tell"
+
+
+def test_set_reason(sep: dict) -> str:
+    """Why a gap worth few test examples separates nothing, whatever the seeds say."""
+    return (
+        f"a gap of fewer than {MIN_GAP_EXAMPLES} test examples cannot be told apart on this test set by any test "
+        "(McNemar's exact test at best); a larger test set could tell, more seeds could not"
+    )
 
 
 def aggregate(runs: list[dict], models: list[str], learning_rates: dict) -> list[dict]:
@@ -226,9 +237,15 @@ def ci95_half_width(std: float, n: int) -> float:
     return float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
 
 
-def separation(rows: list[dict]) -> dict | None:
+def separation(rows: list[dict], test_examples: int | None = None) -> dict | None:
     """Whether the best two models' scores over seeds differ at the 95% level (Welch's t-test, which
-    does not assume equal spreads). None when fewer than two models have two finished seeds each."""
+    does not assume equal spreads). None when fewer than two models have two finished seeds each.
+
+    The seeds' spread says whether another training run would change the order on this test set; it
+    says nothing of the test set's own size. With `test_examples` (classification, one label per
+    input), a gap worth fewer than MIN_GAP_EXAMPLES test examples is not distinguishable however the
+    seeds agree: no test of the two models on these examples could tell them apart at 95%
+    ("test_set_too_small")."""
     ranked = [r for r in rows if r["n_done"] >= 2]
     if len(ranked) < 2:
         return None
@@ -245,13 +262,15 @@ def separation(rows: list[dict]) -> dict | None:
         with warnings.catch_warnings():  # identical scores in one group make scipy warn about precision
             warnings.simplefilter("ignore", RuntimeWarning)
             p_value = float(ttest_ind(a, b, equal_var=False).pvalue)
-    return {
-        "first": first["model"],
-        "second": second["model"],
-        "difference": first["score_mean"] - second["score_mean"],
-        "p_value": p_value,
-        "distinguishable": p_value < 0.05,
-    }
+    difference = first["score_mean"] - second["score_mean"]
+    out = {"first": first["model"], "second": second["model"], "difference": difference, "p_value": p_value}
+    too_small = False
+    if test_examples and first["score_name"] == "test accuracy":
+        gap = abs(difference) * test_examples  # the seeds' mean gap, in test examples
+        too_small = round(gap, 6) < MIN_GAP_EXAMPLES
+        out.update(test_examples=test_examples, gap_examples=gap, test_set_too_small=too_small)
+    out["distinguishable"] = p_value < 0.05 and not too_small
+    return out
 
 
 def best_ensemble(ensembles: dict) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..reference import reference_line
-from ..results import best_ensemble, format_score, seeds_text, underfit
+from ..results import MIN_GAP_EXAMPLES, best_ensemble, format_score, seeds_text, test_set_reason, underfit
 
 BASIC = {
     "mlp": "weighted sum of the whole input, then a nonlinearity, layer after layer",
@@ -123,7 +123,10 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
         parts = [f"{best.upper()} fits {dataset} best ({fmt(win)} {score_name}, {seeds_text(win['n_done'])})."]
     if separation and len(tied) <= 1:
         other = separation["second"] if separation["first"] == best else separation["first"]
-        if separation["distinguishable"]:
+        if separation.get("test_set_too_small"):
+            examples = f"{separation['gap_examples']:.3g} of {separation['test_examples']} test examples"
+            parts.append(f"{other.upper()} ({fmt(by[other])}) is not distinguishable from it at 95%: the gap is {examples}, and {test_set_reason(separation)}.")
+        elif separation["distinguishable"]:
             parts.append(f"The runner-up, {other.upper()} ({fmt(by[other])}), is behind at the 95% level (Welch p = {separation['p_value']:.2g}).")
         else:
             parts.append(f"{other.upper()} ({fmt(by[other])}) is not distinguishable from it at 95% (Welch p = {separation['p_value']:.2g}); more seeds would tell.")
@@ -147,7 +150,10 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
     mlp = by.get("mlp")
     if mlp and best != "mlp" and acc:
         gap = 100 * (win["score_mean"] - mlp["score_mean"])
-        if gap > 0:
+        examples = gap / 100 * separation["test_examples"] if separation and separation.get("test_examples") else None
+        if gap > 0 and examples is not None and round(examples, 6) < MIN_GAP_EXAMPLES:
+            parts.append(f"The MLP, which ties no weights across positions, is {gap:.1f} points behind, {examples:.3g} of {separation['test_examples']} test examples: too few to say whether sharing weights across positions pays on this data.")
+        elif gap > 0:
             parts.append(f"The MLP, which ties no weights across positions, is {gap:.1f} points behind: sharing weights across positions pays on this data.")
     top, low = underfit(done)
     if low:

@@ -310,7 +310,8 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
         rows = aggregate(runs, models, learning_rates)
         tied = best_models(rows)
         best = tied[0] if tied else None
-        sep = separation(rows)
+        meta = spec["dataset_meta"]
+        sep = separation(rows, test_examples=spec["sizes"]["test"] if meta.get("task") == "classify" else None)  # one label per input: the test set's size bounds what it can tell
         order_rows = aggregate(permuted_runs, models, learning_rates) if order else None
         result = Comparison(
             dataset=data, rows=rows, runs=runs, folder=folder, best=best, tied=tied, reference=reference, wall_seconds=time.perf_counter() - start, config=spec, separation=sep, order=order_rows, ensembles=ensembles
