@@ -273,3 +273,32 @@ def test_names_with_brackets_and_colons_are_printed_as_they_are(tmp_path, capsys
     assert "brew:coffee:[raw].csv: test accuracy" in out
     assert "1 run on 1 worker(s)" in out and "1 run in " in out  # one run, not "1 runs"
     assert "\N{HOT BEVERAGE}" not in out
+
+
+def test_the_eta_counts_a_run_in_flight_by_its_models_planned_epochs(tmp_path):
+    """A UCR set trains 1000 epochs by default: a run at epoch 500 is half done, not 95% (40 epochs,
+    the unscaled default, was the divisor). The plan event carries each model's budget."""
+    import io
+
+    from rich.console import Console
+
+    import nncompare
+    from nncompare.cli.compare import GridProgress
+    from nncompare.train import TrainConfig
+
+    events = []
+    nncompare.compare("ucr:ItalyPowerDemand", models=["mlp", "cnn"], seeds=1, store=tmp_path, workers=1, progress=events.append, reference=False, config=TrainConfig(max_epochs=2))
+    plan = next(e for e in events if e["event"] == "plan")
+    assert plan["planned_epochs"] == {"mlp": 2, "cnn": 2}
+
+    progress = GridProgress(Console(file=io.StringIO()), quiet=True)
+    progress({"event": "plan", "runs": 4, "workers": 2, "threads": 1, "folder": str(tmp_path), "max_epochs": None, "planned_epochs": {"cnn": 1000, "gru": 200}})
+    progress({"event": "start", "model": "cnn", "seed": 0})
+    progress({"event": "epoch", "model": "cnn", "seed": 0, "epoch": 500})
+    progress({"event": "start", "model": "gru", "seed": 0})
+    progress({"event": "epoch", "model": "gru", "seed": 0, "epoch": 50})
+    assert progress.completed() == pytest.approx(0.5 + 0.25)
+    progress({"event": "done", "model": "gru", "seed": 0, "status": "done", "score_name": "test accuracy", "score": 0.9, "train_seconds": 1.0})
+    assert progress.completed() == pytest.approx(1 + 0.5)
+    progress({"event": "epoch", "model": "cnn", "seed": 0, "epoch": 1000})
+    assert progress.completed() == pytest.approx(1 + 0.95)  # never a whole run before it is done

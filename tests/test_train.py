@@ -182,6 +182,20 @@ def test_small_data_trains_for_the_scaled_default_budget():
     assert r.metrics["epochs"] > 40  # more than the unscaled default
 
 
+def test_planned_epochs_are_the_budget_a_run_works_out():
+    """The progress display's ETA divides each run's epoch by its model's planned budget: the same
+    number run_epochs reports, under either protocol."""
+    from nncompare.train.protocol import planned_epochs
+
+    for n, cfg in ((100, {}), (240, {"patience": 2}), (1200, {"patience": 2}), (100, {"max_epochs": 3})):
+        data = toy_dataset(n=n)
+        config = TrainConfig(lr=1e-3, **cfg)
+        set_seed(0)
+        r = fit(create_model("mlp", data.meta, dropout=0.0, width=16), data, config)
+        assert planned_epochs(config, data) == r.metrics["max_epochs"], (n, cfg)
+    assert [planned_epochs(TrainConfig(**cfg), toy_dataset(n=n)) for n, cfg in ((100, {}), (240, {}), (1200, {}), (100, {"max_epochs": 3}))] == [1000, 360, 120, 3]
+
+
 def test_refit_trains_on_train_plus_val_for_the_chosen_epoch_count():
     data = toy_dataset()
     set_seed(0)

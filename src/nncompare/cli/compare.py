@@ -123,6 +123,7 @@ class GridProgress:
         self.done = 0
         self.total = 0
         self.max_epochs = 1
+        self.planned: dict[str, int] = {}
         self.start = time.perf_counter()
 
     def __call__(self, e: dict) -> None:
@@ -131,6 +132,7 @@ class GridProgress:
             self.close()
             self.done, self.in_flight = e.get("skipped", 0), {}
             self.total, self.max_epochs = e["runs"], e["max_epochs"] or 40  # None: the default budget, about 40
+            self.planned = e.get("planned_epochs") or {}  # per model: the default budget grows on small data (1000 epochs on a UCR set)
             if not self.quiet:
                 kept = f" ({e['skipped']} finished before, kept)" if e.get("skipped") else ""
                 self.console.print(
@@ -209,10 +211,13 @@ class GridProgress:
                     what += f", stopped after epoch {e.get('epochs')}: its training data fitted"
                 self.console.print(f"[{self.done}/{self.total}] {e['model']} seed {e['seed']}: {status}, {what}", highlight=False)
         if self.progress is not None:
-            # completed counts in-flight runs by their share of the epoch budget, so the ETA moves smoothly
-            partial = sum(min(ep / self.max_epochs, 0.95) for ep in self.in_flight.values())
             flying = "  ".join(f"{m} s{s} ep {ep}" for (m, s), ep in sorted(self.in_flight.items(), key=str))
-            self.progress.update(self.task, completed=self.done + partial, description=flying, runs=f"{self.done}/{self.total} runs")
+            self.progress.update(self.task, completed=self.completed(), description=flying, runs=f"{self.done}/{self.total} runs")
+
+    def completed(self) -> float:
+        """Runs done, with each run in flight counted by its share of its model's epoch budget, so the
+        ETA moves smoothly (at most 0.95 of a run: an early stop may end it any time)."""
+        return self.done + sum(min(ep / self.planned.get(model, self.max_epochs), 0.95) for (model, _), ep in self.in_flight.items())
 
     def close(self) -> None:
         if self.progress is not None:

@@ -23,7 +23,7 @@ from ..models import (
 from ..results import Comparison, aggregate, best_models, separation
 from ..store import Store, comparison_lock, write_failure
 from ..train import TrainConfig
-from ..train.protocol import protocol_note, unused_fitted_loss_note
+from ..train.protocol import planned_epochs, protocol_note, unused_fitted_loss_note
 from ..train.steps import resolve_device
 from . import resume as resuming
 from .runner import RunSpec, config_for_model, resolved_model_args
@@ -203,7 +203,8 @@ def compare(
             progress({"event": "note", "text": protocol})
         fit_ref = (lambda: _fit_reference(dataset, progress)) if reference else None
         together = lambda: _seed_ensembles(dataset, folder, models, list(range(seeds)), progress)  # noqa: E731
-        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report, run_elsewhere, tracker, fit_ref, together)
+        planned = {m: planned_epochs(config_for_model(config, m), dataset) for m in models}  # for the ETA: the default budget grows on small data
+        return _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order, report, run_elsewhere, tracker, fit_ref, together, planned)
 
 
 def _fit_reference(dataset, progress) -> dict | None:
@@ -234,7 +235,7 @@ def _seed_ensembles(dataset, folder, models, seeds, progress) -> dict:
         return {}
 
 
-def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False, run_elsewhere=None, tracker=None, fit_reference=None, fit_ensembles=None) -> Comparison:
+def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, model_args, data_options, param_counts, learning_rates, progress, order=False, report=False, run_elsewhere=None, tracker=None, fit_reference=None, fit_ensembles=None, planned=None) -> Comparison:
     """Fit the reference (`fit_reference`, when given), train the runs of `jobs` that have not finished
     in `folder`, score each model's seeds together (`fit_ensembles`), aggregate, write the summary."""
     data, models = spec["dataset"], spec["models"]
@@ -281,7 +282,7 @@ def _run_grid(st, folder, spec, jobs, threads, n_workers, tuning, train_fields, 
             (permuted_runs if sp.variant else runs).append(metrics)
             st.index_run(folder, Path(sp.run_dir), sp.label, sp.seed, metrics, metrics["status"])
     n_workers = min(n_workers, max(1, len(to_run)))
-    emit({"event": "plan", "runs": len(specs), "skipped": len(specs) - len(to_run), "workers": n_workers if run_elsewhere is None else "Ray", "threads": threads, "folder": str(folder), "max_epochs": spec["train"]["max_epochs"]})
+    emit({"event": "plan", "runs": len(specs), "skipped": len(specs) - len(to_run), "workers": n_workers if run_elsewhere is None else "Ray", "threads": threads, "folder": str(folder), "max_epochs": spec["train"]["max_epochs"], "planned_epochs": planned or {}})
 
     start = time.perf_counter()
     status = "interrupted"

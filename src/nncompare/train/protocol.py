@@ -16,6 +16,7 @@ as do runs that need a validation split (refit, semi-supervised labels, tuning) 
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from .config import FITTED_LOSS
@@ -64,3 +65,15 @@ def unused_fitted_loss_note(config, dataset) -> str | None:
     if resolve_validation(config, dataset).validation != "none":
         return "--fitted-loss has no effect here: these runs hold a validation split out and stop early on it; it applies without one (--no-validation, or under 1000 labelled examples)"
     return None
+
+
+def planned_epochs(config, dataset) -> int:
+    """The epochs a run of `config` (a model's, from config_for_model) on `dataset` is budgeted, as
+    run_epochs works them out (steps.epoch_budget over the batches of the split it trains on); a run
+    may stop before them (early stopping, the fitted stop). For the progress display's ETA."""
+    from .steps import epoch_budget
+
+    config = resolve_validation(config, dataset)
+    n = len(dataset.train) + (len(dataset.val) if config.validation == "none" else 0)
+    steps = math.ceil(n / min(config.batch_size, n)) if n else 1
+    return epoch_budget(config, steps)[0]
