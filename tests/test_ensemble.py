@@ -76,3 +76,8 @@ def test_the_verdict_says_what_the_seeds_together_give_against_the_reference():
     ensembles["gru"]["score"], ensembles["cnn"]["score"] = 0.5, 0.863
     assert "level with the reference's 86.3%" in verdict("a set", rows, "cnn", None, {}, {}, reference=reference, ensembles=ensembles)
     assert "together" not in verdict("a set", rows, "cnn", None, {}, {}, reference=reference)
+    # with the test set's size: 1.1 points of 1000 examples is 11 of them; of 90 examples, one
+    ensembles["cnn"]["score"] = 0.874
+    assert "at 3× one run's training." in verdict("a set", rows, "cnn", None, {}, {}, reference={**reference, "test_examples": 1000}, ensembles=ensembles)
+    small = verdict("a set", rows, "cnn", None, {}, {}, reference={**reference, "test_examples": 90}, ensembles=ensembles)
+    assert "above the reference's 86.3% at 3× one run's training (0.99 of 90 test examples: too few to tell apart at 95%)." in small

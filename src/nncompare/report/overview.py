@@ -203,4 +203,7 @@ def ensemble_sentence(ensembles: dict, best: str, reference: dict | None, fmt) -
         close = round(100 * abs(gain), 1) == 0 if acc else abs(gain) < 1e-12
         where = "level with" if close else "above" if gain > 0 else "below"
         text += f", {where} the reference's {fmt(reference)} at {ensembles[top]['seeds']}× one run's training"
+        examples = abs(gain) * reference["test_examples"] if acc and not close and reference.get("test_examples") else None
+        if examples is not None and round(examples, 6) < MIN_GAP_EXAMPLES:
+            text += f" ({examples:.3g} of {reference['test_examples']} test examples: too few to tell apart at 95%)"
     return text + "."
