@@ -559,10 +559,12 @@ def test_the_series_cnn_sizes_its_kernels_to_the_series():
     assert kernels(series_meta(length=137)) == [5, 5, 5]
     assert kernels(series_meta(length=251)) == [10, 5, 5]
     assert kernels(series_meta(length=427)) == [17, 8, 5]
-    assert kernels(series_meta(length=987)) == [39, 19, 9]
-    assert kernels(series_meta(length=2000)) == [40, 20, 10]  # at most InceptionTime's longest kernel
-    assert kernels(series_meta(length=2000), depth=4) == [40, 20, 10, 5]
-    assert kernels(series_meta(length=2000), channels=[8, 8]) == [40, 20]
+    # a series longer than 500 steps is averaged down first, and the kernels are sized to what is left
+    assert kernels(series_meta(length=2000)) == [20, 10, 5]  # 500 steps of 4
+    assert kernels(series_meta(length=987), downsample=1) == [39, 19, 9]
+    assert kernels(series_meta(length=2000), downsample=1) == [40, 20, 10]  # at most InceptionTime's longest kernel
+    assert kernels(series_meta(length=2000), depth=4, downsample=1) == [40, 20, 10, 5]
+    assert kernels(series_meta(length=2000), channels=[8, 8], downsample=1) == [40, 20]
     assert kernels(replace(series_meta(length=2000), task="per_step", n_classes=3)) == [5, 5, 5]
     assert kernels(image_meta()) == [3, 3, 3]
     assert kernels(series_meta(length=2000), kernel_size=7) == [7, 7, 7]
@@ -621,7 +623,7 @@ def test_the_series_cnn_puts_its_kernel_sizes_side_by_side_in_the_first_layer():
     assert arrow.receptive_field() == 1 + 9 + 4 + 4
     x = torch.randn(3, 251, 2)
     assert arrow(x).shape == (3, 3) and first(x.transpose(1, 2)).shape == (3, 32, 251)
-    long = create_model("cnn", series_meta(length=2000), channels=[32, 8, 8])
+    long = create_model("cnn", series_meta(length=2000), channels=[32, 8, 8], downsample=1)
     assert [(c.out_channels, c.kernel_size[0]) for c in long.features[0][0].convs] == [(11, 40), (11, 20), (10, 10)]
     # a padded series scores as the same series unpadded: the mask still holds after the side-by-side layer
     arrow.eval()
@@ -795,3 +797,86 @@ def test_a_stored_recurrent_run_rebuilds_with_the_segments_it_was_trained_with(t
     stored = load_run(run_dir).model
     assert stored.segment == 1 and stored.recurrent.fused.input_size == 1
     assert receptive_field_text("gru", {}, "classify", config) == "every earlier step"
+
+
+@pytest.mark.parametrize("name", ["cnn", "tcn"])
+def test_a_convolutional_model_averages_a_long_series_down_first(name):
+    """A whole series longer than MAX_CONVOLVED_STEPS is averaged over windows of ceil(L / 500) steps:
+    the model computes what the same weights compute on the averaged series read as it is, its layers
+    are sized to the averaged length, a padded series scores as the same series unpadded, and the
+    receptive field is counted in input steps."""
+    from dataclasses import replace
+
+    from nncompare.models.layers import MAX_CONVOLVED_STEPS
+
+    length = 3 * 354  # f = ceil(1062 / 500) = 3: 354 averaged steps
+    assert -(-length // MAX_CONVOLVED_STEPS) == 3
+    net = create_model(name, series_meta(length=length, channels=1)).eval()
+    assert net.downsample == 3 and net.stored_args["downsample"] == 3
+    plain = create_model(name, series_meta(length=354, channels=1), downsample=1).eval()
+    assert (net.kernel_sizes == plain.kernel_sizes) if name == "cnn" else (net.levels == plain.levels)
+    plain.load_state_dict(net.state_dict())
+    x = torch.randn(4, length, 1)
+    averaged = x.reshape(4, 354, 3, 1).mean(2)
+    assert torch.allclose(net(x), plain(averaged), atol=1e-5)
+    assert net.receptive_field() == 3 * plain.receptive_field()
+    # 100 real steps zero-padded to the run's length score as the 100 alone (34 averaged steps, the last of one)
+    short = torch.randn(1, 100, 1)
+    padded = torch.cat([short, torch.zeros(1, length - 100, 1)], 1)
+    if name == "cnn":  # fixed filters are sized to the series: a model of 100 steps has others, so none here
+        net = create_model(name, series_meta(length=length, channels=1), handcrafted=False).eval()
+    same = {"kernel_size": net.kernel_sizes, "multiscale": True, "handcrafted": False} if name == "cnn" else {"levels": net.levels}
+    alone = create_model(name, replace(series_meta(length=100, channels=1), varying_length=True), downsample=3, **same).eval()
+    alone.load_state_dict(net.state_dict())
+    assert torch.allclose(net(padded, torch.tensor([100])), alone(short), atol=1e-5)
+    assert torch.allclose(net(padded, torch.tensor([100])), net(torch.cat([short, torch.randn(1, length - 100, 1)], 1), torch.tensor([100])), atol=1e-5)  # whatever the padding holds
+    net.train()
+    net(x).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def test_short_series_images_and_per_position_tasks_are_not_averaged_down():
+    from dataclasses import replace
+
+    from nncompare.models.layers import MAX_CONVOLVED_STEPS
+
+    per_step = replace(series_meta(length=4 * MAX_CONVOLVED_STEPS), task="per_step", n_classes=3)
+    for name in ("cnn", "tcn"):
+        for meta in (series_meta(length=MAX_CONVOLVED_STEPS), image_meta(), per_step):
+            assert create_model(name, meta).downsample == 1
+        assert create_model(name, series_meta(length=MAX_CONVOLVED_STEPS + 1)).downsample == 2
+        assert create_model(name, series_meta(length=4 * MAX_CONVOLVED_STEPS), downsample=1).downsample == 1
+        with pytest.raises(nncompare.UserError, match="downsample applies to a whole series"):
+            create_model(name, per_step, downsample=4)
+        for bad in (0, 2.5, True, "long"):
+            with pytest.raises(nncompare.UserError, match="downsample must be a positive whole number"):
+                create_model(name, series_meta(length=300), downsample=bad)
+
+
+def test_a_stored_convolutional_run_rebuilds_with_the_averaging_it_was_trained_with(tmp_path):
+    """A run records the factor the rule chose; a run stored before the rule (no key) read every step
+    and is rebuilt so."""
+    import json
+
+    import numpy as np
+
+    from nncompare.models.registry import stored_model_args
+    from nncompare.report.overview import receptive_field_text
+    from nncompare.store import load_run
+    from nncompare.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    rows = [[k % 2, *rng.normal(size=1200) + (k % 2)] for k in range(40)]
+    for split in ("TRAIN", "TEST"):
+        np.savetxt(tmp_path / f"Long_{split}.txt", np.array(rows), fmt="%.5f")
+    result = nncompare.compare(str(tmp_path / "Long_TRAIN.txt"), models=["cnn", "tcn"], seeds=1, config=TrainConfig(max_epochs=1), store=tmp_path / "runs", workers=1, reference=False)
+    for name in ("cnn", "tcn"):
+        run_dir = result.folder / f"{name}-seed0"
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["model_args"]["downsample"] == 3  # 1200 steps: 400 averaged
+        assert load_run(run_dir).model.downsample == 3
+        if name == "cnn":
+            assert receptive_field_text("cnn", {"receptive_field": 3}, "classify", config).endswith("the series averaged over every 3 steps first, then averaged over the whole input")
+        del config["model_args"]["downsample"]
+        old = create_model(name, load_run(run_dir).meta, **stored_model_args(name, config["model_args"]))
+        assert old.downsample == 1

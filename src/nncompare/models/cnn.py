@@ -12,8 +12,10 @@ from torch import nn
 
 from ..errors import UserError
 from .layers import (
+    average_steps,
     check_positive_int,
     make_activation,
+    resolve_downsample,
     sequence_shape,
     sequence_view,
     step_mask,
@@ -178,13 +180,22 @@ class CNN(nn.Module):
     there makes them causal) and residual blocks (their widths must be equal). They let a network that learns its filters from a few dozen series start from shapes that
     hold on most series; measured in docs/benchmarks.md ("Fixed filters beside the first layer").
 
+    `downsample`: steps averaged into one before the first layer, so a long series costs what one of at
+    most 500 steps does ("auto", the default: ceil(L / 500) on a whole series of L steps, 3 on ACSF1's
+    1460; 1 for 500 steps or fewer, images and per-position tasks; layers.default_downsample). The
+    kernels and fixed filters are sized to the averaged series. Measured in docs/benchmarks.md ("Long
+    series averaged down").
+
     `dropout` (default 0: none) drops the pooled features in front of the linear head, where Gal et al.
     (2017) put the dropout of their CNN, so MC-dropout passes (`label-next --strategy bald`) have a
     layer to sample; it holds no weights, so a model with and without it has the same state_dict keys.
     """
 
-    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None, handcrafted: bool | None = None):
+    def __init__(self, meta, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None, handcrafted: bool | None = None, downsample: int | str = "auto"):
         super().__init__()
+        # a long whole series is averaged down first (layers.default_downsample); the layers are sized
+        # on `sized`, the meta of what the first layer reads (kernels, fixed filters)
+        self.downsample, sized = resolve_downsample(meta, downsample, "cnn")
         if multiscale is not None and not isinstance(multiscale, bool):
             raise UserError(f"model 'cnn': multiscale must be true or false, got {multiscale!r}")
         if multiscale and meta.kind == "image":
@@ -206,7 +217,7 @@ class CNN(nn.Module):
             raise UserError(f"model 'cnn': norm must be one of {', '.join(NORMS)}, got {norm!r}")
         check_positive_int("depth", depth, "cnn")
         if kernel_size == "auto":  # the default: sized to the data (default_kernels); a stored run records the sizes
-            kernel_size = default_kernels(meta, len(channels) if isinstance(channels, (list, tuple)) else depth)
+            kernel_size = default_kernels(sized, len(channels) if isinstance(channels, (list, tuple)) else depth)
         elif kernel_size == LEGACY_AUTO:  # runs stored on 2026-12-06 (models/registry.py STORED_VALUES)
             kernel_size = default_kernels(meta, len(channels) if isinstance(channels, (list, tuple)) else depth, share=100, longest=None)
         elif kernel_size is None:  # the default before 2026-12-06, as runs stored then record it: 5 steps; 3x3 on images
@@ -252,7 +263,7 @@ class CNN(nn.Module):
             else:
                 block = [conv(in_channels, width, k, padding=inside)]
             if i == 0 and handcrafted:
-                fixed = FixedFilters(in_channels, sequence_shape(meta)[0], causal=self.per_step)
+                fixed = FixedFilters(in_channels, sequence_shape(sized)[0], causal=self.per_step)
                 if self.paddings[0] != (0, 0):  # the learnt layer pads its own input, as the fixed filters do
                     block = [nn.Sequential(nn.ConstantPad1d(self.paddings[0], 0.0), block[0])]
                     self.paddings[0] = (0, 0)
@@ -271,7 +282,7 @@ class CNN(nn.Module):
         if handcrafted:  # ... or the longest fixed filter, when that is longer
             self.spans[0] = max(self.spans[0], self.features[0][0].fixed.longest)
         # what a stored run records: the sizes and the first layer's form, whatever rule chose them
-        self.stored_args = {"kernel_size": list(kernels), "multiscale": self.multiscale, "handcrafted": handcrafted}
+        self.stored_args = {"kernel_size": list(kernels), "multiscale": self.multiscale, "handcrafted": handcrafted, "downsample": self.downsample}
         # residual: every block after the first (equal widths in and out) adds its input to its output,
         # h <- h + block(h), as in ResNet (He et al. 2016); the first block changes the width
         self.residual = residual
@@ -284,6 +295,7 @@ class CNN(nn.Module):
                 h = out + h if self.residual and k > 0 else out
             return self.head(self.drop(h.flatten(2).mean(-1)))  # global average over positions -> (B, n_classes)
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, L, C) -> (B, C, L)
+        h, lengths = average_steps(h, lengths, self.downsample)  # a long series averaged down: (B, C, L / f)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, L)
         for k, layer in enumerate(self.features):
             out = F.pad(h, self.paddings[k]) if any(self.paddings[k]) else h
@@ -301,8 +313,9 @@ class CNN(nn.Module):
         return self.head(self.drop(h.sum(-1) / mask.sum(-1).clamp(min=1)))  # average over real steps only
 
     def receptive_field(self) -> int:
-        """Theoretical receptive field (positions per axis) of one output position: 1 + sum over layers of (k - 1)."""
-        return 1 + sum(k - 1 for k in self.spans)
+        """Theoretical receptive field (positions per axis) of one output position: 1 + sum over layers of
+        (k - 1), in input steps (times `downsample`: each position the layers read averages that many)."""
+        return self.downsample * (1 + sum(k - 1 for k in self.spans))
 
     def context_length(self) -> int:
         """Positions an output at position t depends on (one label per position, causal): t-R+1 .. t, R the receptive field."""
@@ -310,5 +323,5 @@ class CNN(nn.Module):
 
 
 @register_model("cnn", family="convolutional", summary="convolutions with shared kernels (1-D for series, 2-D for images), global average pooling", default_lr=1e-2, width="channels")
-def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None, handcrafted: bool | None = None) -> nn.Module:
-    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout, multiscale=multiscale, handcrafted=handcrafted)
+def build_cnn(meta, *, channels: int | list[int] = 32, depth: int = 3, kernel_size: int | list[int] | str | None = "auto", activation: str = "relu", norm: str | None = None, residual: bool = False, dropout: float = 0.0, multiscale: bool | None = None, handcrafted: bool | None = None, downsample: int | str = "auto") -> nn.Module:
+    return CNN(meta, channels=channels, depth=depth, kernel_size=kernel_size, activation=activation, norm=norm, residual=residual, dropout=dropout, multiscale=multiscale, handcrafted=handcrafted, downsample=downsample)

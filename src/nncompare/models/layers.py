@@ -88,3 +88,57 @@ def read_out(h: torch.Tensor, lengths: torch.Tensor | None, readout: str) -> tor
 def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     """(B, T) float mask: 1 for real steps, 0 for padding."""
     return (torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]).float()
+
+
+# A whole series longer than this is averaged over windows of f = ceil(L / MAX_CONVOLVED_STEPS) steps
+# before the CNN's and the TCN's first layer (`downsample`, `default_downsample`). A convolution costs
+# time in proportion to the length, and the CNN's kernels stop growing with the series at 40 steps
+# (cnn.default_kernels): on ACSF1's 1460 steps a default CNN run took 940 s for 89.0 %, averaged by 3
+# (487 steps) 171 s for 91.0 % (docs/benchmarks.md, "Long series averaged down"). Every bundled set
+# the defaults were measured on has at most 427 steps and is read as it is.
+MAX_CONVOLVED_STEPS = 500
+
+
+def default_downsample(meta) -> int:
+    """Steps averaged into one before a convolutional model's first layer: ceil(L / MAX_CONVOLVED_STEPS)
+    on a whole series (one label per series) of L steps; 1 (as it is) for shorter series, images, text
+    and one label per position, whose outputs are per step."""
+    if meta.kind != "series" or meta.task == "per_step":
+        return 1
+    return max(1, -(-meta.input_shape[0] // MAX_CONVOLVED_STEPS))
+
+
+def resolve_downsample(meta, downsample, model: str):
+    """(factor, the meta the layers are sized on): `downsample` "auto" by `default_downsample`, or a
+    positive whole number (1: off), which applies to a whole series only; the meta's length is the
+    averaged one, so kernels, fixed filters and levels are sized to what the first layer reads."""
+    from dataclasses import replace
+
+    if isinstance(downsample, str) and downsample == "auto":
+        downsample = default_downsample(meta)
+    check_positive_int("downsample", downsample, model)
+    if downsample > 1 and (meta.kind != "series" or meta.task == "per_step"):
+        raise UserError(f"model '{model}': downsample applies to a whole series (one label per series); these inputs are read step by step, so use downsample=1")
+    if downsample == 1:
+        return 1, meta
+    length, channels = meta.input_shape
+    return downsample, replace(meta, input_shape=(-(-length // downsample), channels))
+
+
+def average_steps(h: torch.Tensor, lengths: torch.Tensor | None, factor: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, C, L) -> (B, C, ceil(L / factor)): each window of `factor` steps averaged (the last one over
+    the steps it has). A padded series averages its real steps only, so it keeps ceil(length / factor)
+    steps, the same as the series unpadded."""
+    if factor == 1:
+        return h, lengths
+    if lengths is None:
+        return F.avg_pool1d(h, factor, factor, ceil_mode=True), None
+    real = step_mask(lengths.to(h.device), h.shape[2])[:, None, :].to(h.dtype)  # (B, 1, L)
+    sums = F.avg_pool1d(h * real, factor, factor, ceil_mode=True)
+    shares = F.avg_pool1d(real, factor, factor, ceil_mode=True)  # of each window, the share that is real
+    return sums / shares.clamp(min=1 / factor), averaged_lengths(lengths, factor)
+
+
+def averaged_lengths(lengths: torch.Tensor | None, factor: int) -> torch.Tensor | None:
+    """Real steps of padded series after `average_steps`: ceil(length / factor)."""
+    return lengths if lengths is None or factor == 1 else torch.div(lengths + factor - 1, factor, rounding_mode="floor")

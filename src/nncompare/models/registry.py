@@ -156,7 +156,9 @@ def match_parameters(name: str, meta, target: int, tolerance: float = 0.05, **ov
 # 2026-12-07 the recurrent models read every series step by step; runs from then on record "segment".
 # Until the morning of 2026-12-07 the series CNN had no fixed filters beside its first layer; runs since
 # record "handcrafted" (there the weights' shapes differ too).
-STORED_DEFAULTS = {"tcn": {"readout": "last", "norm": "none"}, "cnn": {"handcrafted": False}, **{cell: {"segment": 1} for cell in ("rnn", "lstm", "gru")}}
+# Until the evening of 2026-12-07 the CNN and the TCN read a long series as it is; runs since record
+# "downsample".
+STORED_DEFAULTS = {"tcn": {"readout": "last", "norm": "none", "downsample": 1}, "cnn": {"handcrafted": False, "downsample": 1}, **{cell: {"segment": 1} for cell in ("rnn", "lstm", "gru")}}
 # Stored values whose meaning changed: the CNN's kernel_size "auto" stood for the rule of 2026-12-06
 # (first kernel 1% of the series); runs from then on record the kernel sizes themselves.
 STORED_VALUES = {"cnn": {"kernel_size": {"auto": "auto-1%"}}}

@@ -5,6 +5,9 @@ level (1, 2, 4, ...), so the receptive field grows exponentially with depth:
     receptive field = 1 + 2 (kernel_size - 1) (2^levels - 1).
 Images are read as sequences of rows, like the recurrent models read them.
 
+A whole series longer than 500 steps is first averaged over windows of ceil(L / 500) steps, as for the
+CNN (`downsample`, layers.default_downsample), and the levels cover the averaged series.
+
 A whole sequence is classified (or regressed) by the mean of the last block's per-step features over
 the real steps (readout "mean", the default), as the CNN's global average pool and tsai's TCN read
 theirs; readout "last" takes the last step's features, as Bai et al. do for sequential MNIST. On the
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 
 from .registry import register_model
 from .cnn import MaskedBatchNorm1d
-from .layers import READOUTS, check_positive_int, make_activation, read_out, sequence_shape, sequence_view, step_mask, symbols
+from .layers import READOUTS, average_steps, averaged_lengths, check_positive_int, make_activation, read_out, resolve_downsample, sequence_shape, sequence_view, step_mask, symbols
 
 
 class CausalConv1d(nn.Conv1d):
@@ -75,9 +78,14 @@ class TCN(nn.Module):
     """Sequence view (B, T, F) -> (B, F, T) -> residual temporal blocks -> mean over the real steps (or
     the last real step) (B, C) -> Linear."""
 
-    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str | None = None, readout: str = "mean"):
+    def __init__(self, meta, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str | None = None, readout: str = "mean", downsample: int | str = "auto"):
         super().__init__()
         from ..errors import UserError
+
+        # a long whole series is averaged down first, as for the CNN (layers.default_downsample); the
+        # levels cover the averaged series
+        self.downsample, sized = resolve_downsample(meta, downsample, "tcn")
+        self.stored_args = {"downsample": self.downsample}  # what a stored run records, whatever rule chose it
 
         if norm is None:
             norm = default_norm(meta)
@@ -90,7 +98,7 @@ class TCN(nn.Module):
         check_positive_int("kernel_size", kernel_size, "tcn")
         if kernel_size < 2:
             raise UserError(f"model 'tcn': kernel_size must be at least 2 for dilations to widen the view, got {kernel_size}")
-        steps, features = sequence_shape(meta)
+        steps, features = sequence_shape(sized)
         self.levels = check_positive_int("levels", levels, "tcn") if levels is not None else levels_for(steps, kernel_size)
         self.kind, self.n_symbols, self.kernel_size = meta.kind, symbols(meta), kernel_size
         blocks, in_channels = [], features
@@ -105,6 +113,7 @@ class TCN(nn.Module):
         """Per-step features (B, T, C); step t has seen only steps <= t. `lengths` (padded series) keep
         the padding out of batch norm's training statistics."""
         h = sequence_view(x, self.kind, self.n_symbols).transpose(1, 2)  # (B, F, T)
+        h, lengths = average_steps(h, lengths, self.downsample)  # a long series averaged down: (B, F, T / f)
         mask = None if lengths is None else step_mask(lengths.to(x.device), h.shape[2])[:, None, :]  # (B, 1, T)
         for block in self.blocks:
             h = block(h, mask)
@@ -113,10 +122,12 @@ class TCN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.per_step:
             return self.head(self.features(x, lengths))  # (B, T, n_classes), causal
-        return self.head(read_out(self.features(x, lengths), lengths, self.readout))  # (B, outputs)
+        averaged = averaged_lengths(lengths, self.downsample)  # the features are of the averaged steps
+        return self.head(read_out(self.features(x, lengths), averaged, self.readout))  # (B, outputs)
 
     def receptive_field(self) -> int:
-        return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
+        """In input steps: each position the blocks read averages `downsample` of them."""
+        return self.downsample * (1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1))
 
     def context_length(self) -> int:
         """Positions an output at position t depends on (one label per position, causal): t-R+1 .. t, R the receptive field."""
@@ -124,5 +135,5 @@ class TCN(nn.Module):
 
 
 @register_model("tcn", family="convolutional", summary="temporal convolutional network: dilated causal 1-D convolutions with residual blocks (images read row by row)", default_lr=1e-2, width="num_channels")
-def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str | None = None, readout: str = "mean") -> nn.Module:
-    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation, norm=norm, readout=readout)
+def build_tcn(meta, *, num_channels: int = 32, levels: int | None = None, kernel_size: int = 3, activation: str = "relu", norm: str | None = None, readout: str = "mean", downsample: int | str = "auto") -> nn.Module:
+    return TCN(meta, num_channels=num_channels, levels=levels, kernel_size=kernel_size, activation=activation, norm=norm, readout=readout, downsample=downsample)

@@ -51,7 +51,9 @@ def receptive_field_text(model: str, analysis: dict, task: str, config: dict) ->
         return "-"
     if task == "per_step" or (model == "tcn" and config.get("model_args", {}).get("readout", "last") == "last"):  # runs stored before readout read the last step
         return f"{rf} {axis}" + ("" if task == "per_step" else " (the last step's features)")
-    return f"{rf} {axis} per feature, then averaged over the whole input"
+    averaged = config.get("model_args", {}).get("downsample", 1)  # a long series averaged down first (runs stored before: 1)
+    first = f", the series averaged over every {averaged} steps first" if isinstance(averaged, int) and averaged > 1 else ""
+    return f"{rf} {axis} per feature{first}, then averaged over the whole input"
 
 
 def span_text(analysis: dict) -> str:
