@@ -99,6 +99,12 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "tcn-whole-none-500": ("tcn", {"prototype_segments": math.inf}, {**NONE, "steps": 500}),  # and at 500 steps
     "tcn-seg64-none": ("tcn", {"prototype_segments": 64}, NONE),
     "tcn-seg128-none": ("tcn", {"prototype_segments": 128}, NONE),
+    # the defaults as a comparison trains them without a split (the fitted stop included), and the same
+    # with a long series read as it is instead of averaged down to at most 500 steps (taken 2026-12-07)
+    "cnn-auto": ("cnn", {}, {"validation": "none"}),
+    "cnn-whole": ("cnn", {"downsample": 1}, {"validation": "none"}),
+    "tcn-auto": ("tcn", {}, {"validation": "none"}),
+    "tcn-whole": ("tcn", {"downsample": 1}, {"validation": "none"}),
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
     # (segment = ceil(length / N); models/rnn.py default_segment)
     **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},

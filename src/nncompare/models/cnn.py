@@ -121,7 +121,9 @@ def default_kernels(meta, n_layers: int, share: int = KERNEL_SHARE, longest: int
     """Kernel sizes by the data's shape: 3x3 on images; along a series whose task is one label per
     position, 5 steps. On a whole series the first kernel spans about 4% of it (1/`share`), at least
     MIN_KERNEL and at most `longest` steps, and each next one half the one before, never below
-    MIN_KERNEL: 5-5-5 up to 137 steps, 10-5-5 on 251, 17-8-5 on 427, 40-20-10 from 988 on. A fixed
+    MIN_KERNEL: 5-5-5 up to 137 steps, 10-5-5 on 251, 17-8-5 on 427, 40-20-10 from 988 on (the CNN
+    passes the length it reads: a series longer than 500 steps averaged down, layers.default_downsample,
+    so 19-9-5 on 1460 steps averaged by 3). A fixed
     small kernel gives a series a receptive field of a few steps (13 at 5-5-5, 0.65% of 2000), while
     the networks that do well on the archive see far more (FCN's 8-5-3, ResNet's 40 steps,
     InceptionTime's kernels of 10 to 40; Ismail Fawaz et al. 2020 show accuracy growing with the
