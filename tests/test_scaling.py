@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from nncompare.cli.main import main
-from nncompare.runs.scaling import growth_exponent, measure_scaling, scaling_table
+from nncompare.runs.scaling import growth_exponent, measure_scaling, scaling_model, scaling_table
 
 
 def test_growth_exponent_of_known_power_laws():
@@ -32,3 +32,11 @@ def test_cli_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     assert main(["scaling", "--lengths", "32"]) == 2
     assert "two or more" in capsys.readouterr().err
     assert main(["scaling", "--lengths", "a,b"]) == 2
+
+
+def test_the_models_timed_read_every_step():
+    """The exponent is the architecture's: no averaging of a long series (CNN, TCN), no segments (recurrent)."""
+    for name in ("cnn", "tcn"):
+        assert scaling_model(name, 2048, 20_000).downsample == 1
+    for name in ("rnn", "gru"):
+        assert scaling_model(name, 2048, 20_000).segment == 1

@@ -80,6 +80,20 @@ def growth_exponent(lengths, times) -> float:
     return float(np.polyfit(lx, ly, 1)[0])
 
 
+# every step read: the rules that shorten a long series for a comparison (the recurrent models'
+# segments, the convolutional models' averaging over 500 steps) are left out, so the exponent is the
+# architecture's own
+EVERY_STEP = {"cnn": {"downsample": 1}, "tcn": {"downsample": 1}, **{cell: {"segment": 1} for cell in ("rnn", "lstm", "gru")}}
+
+
+def scaling_model(name: str, length: int, params: int) -> torch.nn.Module:
+    """Model `name` on series of `length` steps, reading every step, sized to about `params`."""
+    meta = _meta(length)
+    args = match_parameters(name, meta, params, **EVERY_STEP.get(name, {}))
+    set_seed(0)
+    return create_model(name, meta, **args)
+
+
 def measure_scaling(models=None, lengths=DEFAULT_LENGTHS, params: int = DEFAULT_PARAMS, batch: int = BATCH, min_seconds: float = MIN_SECONDS, progress=None) -> list[ScalingPoint]:
     """Time every model at every length, each sized to about `params` parameters for that length."""
     from ..models import parse_models
@@ -92,10 +106,7 @@ def measure_scaling(models=None, lengths=DEFAULT_LENGTHS, params: int = DEFAULT_
     points = []
     for m in models:
         for n in lengths:
-            meta = _meta(n)
-            args = match_parameters(m, meta, params)
-            set_seed(0)
-            model = create_model(m, meta, **args)
+            model = scaling_model(m, n, params)
             gen = torch.Generator().manual_seed(0)
             x = torch.randn(batch, n, 1, generator=gen)
             y = torch.randint(0, 10, (batch,), generator=gen)
