@@ -16,15 +16,12 @@ model the mean change over the sets, the worst set's and the best set's. Runs go
 
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 
 from defaults import label, source  # bundled names and archive paths, as defaults.py reads them
-from fitted import SETS
+from fitted import run_all  # the command line and the runs in worker processes, as fitted.py
 from nncompare.errors import run_main
 
 MODELS = ["cnn", "mlp", "tcn", "gru"]  # the families' best models on the eight sets
@@ -67,24 +64,8 @@ def one_run(set_name: str, model_name: str, seed: int, max_epochs: int | None) -
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default=",".join(SETS), help="bundled UCR/UEA names or paths of archive files (NAME_TRAIN beside NAME_TEST), comma-separated")
-    p.add_argument("--models", default=",".join(MODELS))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: ItalyPowerDemand, the MLP, 1 seed of 2 epochs")
-    args = p.parse_args()
-    max_epochs = None
-    if args.smoke:
-        args.sets, args.models, args.seeds, args.workers, max_epochs = "ItalyPowerDemand", "mlp", 1, 1, 2
-    sets, models = args.sets.split(","), args.models.split(",")
-    start = time.perf_counter()
-    found: dict[tuple[str, str], list[dict]] = {}
-    jobs = [(s, m, seed, max_epochs) for seed in range(args.seeds) for s in sets for m in models]
-    with ProcessPoolExecutor(args.workers) as pool:
-        for s, m, got in pool.map(one_run, *zip(*jobs)):
-            found.setdefault((m, s), []).append(got)
-    print(f"test accuracy %, mean over {args.seeds} seed(s); {time.perf_counter() - start:.0f} s")
+    args, sets, models, found, seconds = run_all(__doc__.splitlines()[0], one_run, MODELS)
+    print(f"test accuracy %, mean over {args.seeds} seed(s); {seconds:.0f} s")
     print(HEADER + " ".join(f"{c:>7}" for c in COLUMNS))
     changes: dict[tuple[str, str], list[float]] = {}
     for m in models:

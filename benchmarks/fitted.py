@@ -78,10 +78,13 @@ def one_run(set_name: str, model_name: str, seed: int, max_epochs: int | None) -
     return set_name, model_name, state["found"]
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_all(description: str, run, models: list[str]) -> tuple[argparse.Namespace, list[str], list[str], dict, float]:
+    """The command line this script and averaging.py share (--sets, --models, --seeds, --workers,
+    --smoke), and every (set, model, seed) run of `run(set, model, seed, max_epochs)` -> (set, model,
+    found) in worker processes: (args, sets, models, {(model, set): [found per seed]}, seconds)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--sets", default=",".join(SETS), help="bundled UCR/UEA names or paths of archive files (NAME_TRAIN beside NAME_TEST), comma-separated")
-    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--models", default=",".join(models))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--smoke", action="store_true", help="seconds, not a measurement: ItalyPowerDemand, the MLP, 1 seed of 2 epochs")
@@ -94,9 +97,14 @@ def main() -> int:
     found: dict[tuple[str, str], list[dict]] = {}
     jobs = [(s, m, seed, max_epochs) for seed in range(args.seeds) for s in sets for m in models]
     with ProcessPoolExecutor(args.workers) as pool:
-        for s, m, stops in pool.map(one_run, *zip(*jobs)):
-            found.setdefault((m, s), []).append(stops)
-    print(f"test accuracy %, mean over {args.seeds} seed(s), and the share of the full run's training time; {time.perf_counter() - start:.0f} s")
+        for s, m, got in pool.map(run, *zip(*jobs)):
+            found.setdefault((m, s), []).append(got)
+    return args, sets, models, found, time.perf_counter() - start
+
+
+def main() -> int:
+    args, sets, models, found, seconds = run_all(__doc__.splitlines()[0], one_run, MODELS)
+    print(f"test accuracy %, mean over {args.seeds} seed(s), and the share of the full run's training time; {seconds:.0f} s")
     print(HEADER + " ".join(f"{stop:>12}" for stop in STOPS))
     cell: dict[tuple[str, str, str], tuple[float, float]] = {}  # (model, set, stop): (accuracy %, share of the time)
     for m in models:

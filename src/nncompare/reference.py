@@ -168,6 +168,12 @@ def _row(name, description, score_name, score, higher, fit_seconds, per_second, 
 MIN_GAP_EXAMPLES = math.ceil(math.log2(2 / 0.05))  # 6 (p = 0.031; 5 give 0.0625)
 
 
+def too_few_examples(examples: float) -> bool:
+    """Whether a gap worth `examples` test examples (a mean over seeds, so possibly fractional) is
+    below MIN_GAP_EXAMPLES; rounded so that 6 examples computed as 5.9999999 count as 6."""
+    return round(examples, 6) < MIN_GAP_EXAMPLES
+
+
 def reference_line(ref: dict, best: dict | None) -> str:
     """One sentence for the table's foot and the verdict: does the best network beat the reference,
     by how much, and at what cost in time."""
@@ -198,7 +204,7 @@ def reference_line(ref: dict, best: dict | None) -> str:
         verdict = f"it beats the best network, {best['model'].upper()}, by {gap}"
     if acc and ref.get("test_examples") and not verdict.endswith("ties it"):
         examples = abs(gain) * ref["test_examples"]
-        if round(examples, 6) < MIN_GAP_EXAMPLES:
+        if too_few_examples(examples):
             verdict += f" ({examples:.3g} of {ref['test_examples']} test examples: too few to tell the two apart at 95%)"
     cost = ""
     if ref["train_seconds"] and best.get("train_seconds") and best["train_seconds"] == best["train_seconds"]:

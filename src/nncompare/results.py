@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .models import get_model_info
-from .reference import MIN_GAP_EXAMPLES, reference_line
+from .reference import MIN_GAP_EXAMPLES, reference_line, too_few_examples
 
 
 @dataclass
@@ -267,7 +267,7 @@ def separation(rows: list[dict], test_examples: int | None = None) -> dict | Non
     too_small = False
     if test_examples and first["score_name"] == "test accuracy":
         gap = abs(difference) * test_examples  # the seeds' mean gap, in test examples
-        too_small = round(gap, 6) < MIN_GAP_EXAMPLES
+        too_small = too_few_examples(gap)
         out.update(test_examples=test_examples, gap_examples=gap, test_set_too_small=too_small)
     out["distinguishable"] = p_value < 0.05 and not too_small
     return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..reference import reference_line
-from ..results import MIN_GAP_EXAMPLES, best_ensemble, format_score, seeds_text, test_set_reason, underfit
+from ..reference import reference_line, too_few_examples
+from ..results import best_ensemble, format_score, seeds_text, test_set_reason, underfit
 
 BASIC = {
     "mlp": "weighted sum of the whole input, then a nonlinearity, layer after layer",
@@ -153,7 +153,7 @@ def verdict(dataset: str, rows: list[dict], best: str | None, separation: dict |
     if mlp and best != "mlp" and acc:
         gap = 100 * (win["score_mean"] - mlp["score_mean"])
         examples = gap / 100 * separation["test_examples"] if separation and separation.get("test_examples") else None
-        if gap > 0 and examples is not None and round(examples, 6) < MIN_GAP_EXAMPLES:
+        if gap > 0 and examples is not None and too_few_examples(examples):
             parts.append(f"The MLP, which ties no weights across positions, is {gap:.1f} points behind, {examples:.3g} of {separation['test_examples']} test examples: too few to say whether sharing weights across positions pays on this data.")
         elif gap > 0:
             parts.append(f"The MLP, which ties no weights across positions, is {gap:.1f} points behind: sharing weights across positions pays on this data.")
@@ -206,6 +206,6 @@ def ensemble_sentence(ensembles: dict, best: str, reference: dict | None, fmt) -
         where = "level with" if close else "above" if gain > 0 else "below"
         text += f", {where} the reference's {fmt(reference)} at {ensembles[top]['seeds']}× one run's training"
         examples = abs(gain) * reference["test_examples"] if acc and not close and reference.get("test_examples") else None
-        if examples is not None and round(examples, 6) < MIN_GAP_EXAMPLES:
+        if examples is not None and too_few_examples(examples):
             text += f" ({examples:.3g} of {reference['test_examples']} test examples: too few to tell apart at 95%)"
     return text + "."
