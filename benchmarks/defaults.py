@@ -105,6 +105,8 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "cnn-whole": ("cnn", {"downsample": 1}, {"validation": "none"}),
     "tcn-auto": ("tcn", {}, {"validation": "none"}),
     "tcn-whole": ("tcn", {"downsample": 1}, {"validation": "none"}),
+    # the other families as a comparison trains them without a split (the fitted stop included)
+    **{f"{m}-auto": (m, {}, {"validation": "none"}) for m in ("mlp", "rnn", "lstm", "gru")},
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
     # (segment = ceil(length / N); models/rnn.py default_segment)
     **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},
