@@ -261,6 +261,27 @@ def test_shared_model_options_map_to_each_models_own_hyperparameters(tmp_path, c
     assert main(["compare", "digits", "--readout", "first"]) == 2
 
 
+def test_set_gives_one_model_one_hyperparameter_and_wins_over_the_shared_options(tmp_path, capsys):
+    store = tmp_path / "set"
+    args = ["compare", "digits", "--models", "cnn,gru", "--width", "8", "--seeds", "1", "--epochs", "1", "--workers", "1", "--no-report", "--no-reference"]
+    assert main([*args, "--set", "cnn.kernel_size=[5,3,3]", "--set", "cnn.channels=6", "--set", "gru.readout=mean", "--set", "cnn.multiscale=false", "--store", str(store)]) == 0
+    cnn = json.loads(next(store.glob("*/cnn-seed0/config.json")).read_text())["model_args"]
+    gru = json.loads(next(store.glob("*/gru-seed0/config.json")).read_text())["model_args"]
+    assert (cnn["kernel_size"], cnn["channels"], cnn["multiscale"]) == ([5, 3, 3], 6, False)  # JSON values; --set over --width
+    assert (gru["readout"], gru["hidden_size"]) == ("mean", 8)  # text as given; --width still applies where --set is silent
+    bad = {
+        "cnn.downsample": "write MODEL.NAME=VALUE",
+        "cnn=1": "write MODEL.NAME=VALUE",
+        "cnn.colour=red": "has no hyperparameter 'colour'; valid: activation, channels",
+        "lstm.segment=1": "model 'lstm' is not among the models run (cnn, gru)",
+        "cnnn.depth=2": "unknown model 'cnnn'",
+    }
+    for item, message in bad.items():
+        assert main([*args, "--set", item, "--store", str(tmp_path / "bad")]) == 2, item
+        assert message in capsys.readouterr().err, item
+    assert not (tmp_path / "bad").exists()  # refused before anything is stored
+
+
 def test_names_with_brackets_and_colons_are_printed_as_they_are(tmp_path, capsys, monkeypatch):
     """rich would read "[raw]" as markup and ":coffee:" as an emoji code; a file's name is shown verbatim."""
     monkeypatch.chdir(tmp_path)  # a short relative name, so the table's title is not folded

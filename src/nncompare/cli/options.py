@@ -86,6 +86,7 @@ def _add_shared_model_options(p) -> None:
     p.add_argument("--recurrent-dropout", action="store_true", help="recurrent models also drop h_{t-1} where it enters the recurrence, with the --dropout probability and one mask per sequence (Gal & Ghahramani 2016)")
     p.add_argument("--residual", action="store_true", default=None, help="residual connections between equal-width blocks of the MLP and the CNN (the TCN always has them)")
     p.add_argument("--readout", choices=["last", "mean"], default=None, help="what the TCN and the recurrent models classify a whole sequence by: the mean of their per-step features over the real steps, or the last real step's (default: each model's own, see docs/models.md)")
+    p.add_argument("--set", dest="model_settings", action="append", default=[], metavar="MODEL.NAME=VALUE", help="one hyperparameter of one model, as 'nncompare models' lists them; repeat for more, e.g. --set cnn.downsample=1 --set gru.segment=1 --set cnn.kernel_size=[8,5,3] (a value is read as JSON: numbers, true/false, lists; anything else as text). It wins over --width and the other shared options")
 
 
 def _add_csv_options(p) -> None:
@@ -110,7 +111,37 @@ def shared_model_args(args, models: list[str], console=None) -> dict:
         if console is not None:
             for note in notes:
                 console.print(f"note: {for_command_line(note)}", highlight=False)
+    for m, settings in model_settings(getattr(args, "model_settings", []), models).items():
+        model_args[m] = {**model_args.get(m, {}), **settings}
     return model_args
+
+
+def model_settings(items: list[str], models: list[str]) -> dict:
+    """{model: {hyperparameter: value}} from `--set MODEL.NAME=VALUE` items, each checked against the
+    models run and their hyperparameters (a one-line UserError naming the fix); a value is JSON when it
+    parses as JSON (1, 0.5, true, [8, 5, 3], null), else the text as given ("last", "auto")."""
+    import json
+
+    from ..models import get_model_info
+
+    settings: dict = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        model, dot, name = target.strip().partition(".")
+        if not sep or not dot or not model or not name or not text.strip():
+            raise UserError(f"--set {item!r}: write MODEL.NAME=VALUE, such as --set cnn.downsample=1")
+        info = get_model_info(model)  # an unknown model: UserError with the valid names
+        if model not in models:
+            raise UserError(f"--set {item!r}: model '{model}' is not among the models run ({', '.join(models)}); add it to --models or drop the setting")
+        valid = info.hyperparameters()
+        if name not in valid:
+            raise UserError(f"--set {item!r}: model '{model}' has no hyperparameter '{name}'; valid: {', '.join(sorted(valid))}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text.strip()
+        settings.setdefault(model, {})[name] = value
+    return settings
 
 
 def _console():
