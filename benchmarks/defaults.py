@@ -107,6 +107,9 @@ CONFIGS = {  # name: (model, model arguments, training options)
     "tcn-whole": ("tcn", {"downsample": 1}, {"validation": "none"}),
     # the other families as a comparison trains them without a split (the fitted stop included)
     **{f"{m}-auto": (m, {}, {"validation": "none"}) for m in ("mlp", "rnn", "lstm", "gru")},
+    # every family exactly as a comparison trains it, the protocol decided by the data too (a split on
+    # MNIST-1D's 4000 series, none under 1000)
+    **{f"{m}-compare": (m, {}, {}) for m in ("mlp", "cnn", "tcn", "rnn", "lstm", "gru")},
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
     # (segment = ceil(length / N); models/rnn.py default_segment)
     **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},
@@ -115,8 +118,11 @@ HEADER = f"{'configuration':14} "  # the table's first line begins so; the sets 
 
 
 def source(set_name: str) -> str:
-    """A bundled set's name as `ucr:NAME`; a path (an archive file, a set nobody tuned for) as it is."""
-    return set_name if "/" in set_name else f"ucr:{set_name}"
+    """A bundled UCR/UEA set's name as `ucr:NAME`; a path (an archive file, a set nobody tuned for) or a
+    built-in data set's name (mnist1d) as it is."""
+    from nncompare.data.registry import list_sources
+
+    return set_name if "/" in set_name or set_name in {s.name for s in list_sources()} else f"ucr:{set_name}"
 
 
 def label(set_name: str) -> str:

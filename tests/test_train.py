@@ -296,6 +296,25 @@ def test_without_validation_every_labelled_example_is_trained_on_and_none_is_val
         assert torch.allclose(a, b, atol=1e-6), name
 
 
+def test_an_epoch_is_cut_into_batches_of_equal_size_at_most_the_batch_size():
+    from nncompare.train.steps import batches
+
+    assert [len(b) for b in batches(torch.arange(270), 128)] == [90, 90, 90]  # not 128, 128, 14
+    assert [len(b) for b in batches(torch.arange(140), 128)] == [70, 70]
+    assert [len(b) for b in batches(torch.arange(3600), 128)] == [125] * 4 + [124] * 25  # 29 steps, as 128 gives
+    assert [len(b) for b in batches(torch.arange(50), 128)] == [50]
+    order = torch.randperm(101)
+    assert torch.equal(torch.cat(batches(order, 16)), order)  # every example once, in the shuffled order
+
+    sizes = []  # what the model sees while it trains: every epoch the same equal sizes
+    data = toy_dataset(n=216)  # train + val = 270 under validation "none"
+    set_seed(0)
+    model = create_model("mlp", data.meta, dropout=0.0, width=8)
+    model.register_forward_pre_hook(lambda m, inputs: sizes.append(len(inputs[0])) if m.training else None)
+    fit(model, data, TrainConfig(max_epochs=2, lr=1e-3, batch_size=128, validation="none", fitted_loss=0))
+    assert sizes[:6] == [90] * 6
+
+
 def _noisy_run(patience=2, epochs=30):
     """A run whose training loss goes up and down (a rate far too high), with every epoch's weights."""
     data = toy_dataset(n=64)
@@ -488,9 +507,11 @@ def test_batch_norm_statistics_are_the_mean_and_variance_over_the_given_data_for
     assert torch.allclose(norm.running_var, h.transpose(0, 1).reshape(4, -1).var(1), rtol=1e-4)
     assert not model.training and norm.momentum == 0.1  # eval mode and torch's momentum back
     assert torch.equal(torch.get_rng_state(), rng)  # dropout stayed off: no random number drawn
-    # in batches of equal size the running mean is the mean over every batch, not a moving average
-    batch_norm_statistics(model, x, None, batch_size=10)
-    assert torch.allclose(norm.running_mean, h.mean((0, 2)), atol=1e-5)
+    # in batches of equal size the running mean is the mean over every batch, not a moving average;
+    # 30 series at 11 are cut 10-10-10 (not 11-11-8, whose equal weights would favour the remnant)
+    for batch_size in (10, 11):
+        batch_norm_statistics(model, x, None, batch_size=batch_size)
+        assert torch.allclose(norm.running_mean, h.mean((0, 2)), atol=1e-5)
     assert batch_norm_statistics(create_model("gru", series_meta(length=12, channels=2)), x, None, batch_size=8) == 0  # none to recompute
 
 

@@ -34,7 +34,7 @@ import torch
 
 from ..errors import UserError
 from ..train.epochs import Supervised, run_epochs
-from ..train.steps import optimizer_step
+from ..train.steps import batches, optimizer_step
 
 
 def world_size() -> int:
@@ -217,8 +217,7 @@ class Sharded(Supervised):
         order = torch.randperm(n, generator=self.shuffle).to(device)  # the same order in every process, as in fit()
         totals = torch.zeros(2, dtype=torch.float64, device=device)  # summed loss, right predictions (this process)
         skipped = 0  # every process sees the same all-reduced gradient, so all skip the same steps
-        for i in range(0, n, self.batch_size):
-            batch = order[i : i + self.batch_size]  # global batch: the single-process loop's batch
+        for batch in batches(order, self.batch_size):  # global batches: the single-process loop's
             mine = batch[self.rank :: self.world]  # this process's share
             if len(mine) == 0:  # a short last batch: take part in the gradient exchange with weight 0
                 idx, weight = batch[:1], 0.0

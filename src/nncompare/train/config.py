@@ -49,7 +49,7 @@ def _option(default, help: str, *, name: str | None = None, parse: str | None = 
 class TrainConfig:
     # Adam step size; None: each model's recommended rate (`nncompare models`)
     lr: float | None = _option(None, "Adam learning rate for every model (default: each model's recommended rate, see 'nncompare models')", parse="positive float")
-    batch_size: int = _option(128, "examples per step (default: %(default)s)", parse="positive int")
+    batch_size: int = _option(128, "most examples per step; an epoch is cut into batches of equal size (default: %(default)s)", parse="positive int")
     # most passes over the training split; None: 40, more on small data (epoch_budget)
     max_epochs: int | None = _option(None, "most epochs per run (default: 40, more on a small data set so a run has at least 1000 steps)", name="epochs", parse="positive int")
     # wall-clock budget per run (None: no limit); checked after each epoch

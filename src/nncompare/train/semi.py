@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from .checkpoint import raise_if_stopped
 from .epochs import Supervised
-from .steps import optimizer_step, run_model
+from .steps import batches, optimizer_step, run_model
 
 LABEL_SPLIT_SEED = 0
 PSEUDO_THRESHOLD = 0.95
@@ -150,8 +150,7 @@ class MeanTeacher(LabelledOnly):
         teacher.train()
         order = torch.randperm(n, generator=self.shuffle).to(x_l.device)
         loss_sum, consistency_sum, correct, step, skipped = 0.0, 0.0, 0, self.extra["step"], 0
-        for i in range(0, n, self.batch_size):
-            idx = order[i : i + self.batch_size]
+        for idx in batches(order, self.batch_size):  # equal sizes, as fit's batches
             uidx = torch.randint(0, len(x_u), (len(idx),), generator=self.unlabelled_order).to(x_l.device)
             xb, lb = x_l[idx], None if len_l is None else len_l[idx]
             if self.augmenter is not None:
