@@ -110,6 +110,9 @@ CONFIGS = {  # name: (model, model arguments, training options)
     # every family exactly as a comparison trains it, the protocol decided by the data too (a split on
     # MNIST-1D's 4000 series, none under 1000)
     **{f"{m}-compare": (m, {}, {}) for m in ("mlp", "cnn", "tcn", "rnn", "lstm", "gru")},
+    # the same under one-cycle rates (up from rate/25 over the first 30% of the steps, then down): a
+    # warm-up of Adam's first steps, where the LSTM stalls on some MNIST-1D seeds (2026-12-07)
+    **{f"{m}-compare-onecycle": (m, {}, {"schedule": "onecycle"}) for m in ("rnn", "lstm", "gru")},
     # recurrent models reading a long series in segments, so that the recurrence runs at most N steps
     # (segment = ceil(length / N); models/rnn.py default_segment)
     **{f"{cell}-s{n}-none": (cell, {"recurrent_steps": n}, NONE) for cell in ("rnn", "lstm", "gru") for n in (128, 64, 32)},
