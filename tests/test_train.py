@@ -303,6 +303,7 @@ def test_an_epoch_is_cut_into_batches_of_equal_size_at_most_the_batch_size():
     assert [len(b) for b in batches(torch.arange(140), 128)] == [70, 70]
     assert [len(b) for b in batches(torch.arange(3600), 128)] == [125] * 4 + [124] * 25  # 29 steps, as 128 gives
     assert [len(b) for b in batches(torch.arange(50), 128)] == [50]
+    assert batches(torch.arange(0), 128) == ()  # nothing to cut: no step, as range(0, 0, 128) gave
     order = torch.randperm(101)
     assert torch.equal(torch.cat(batches(order, 16)), order)  # every example once, in the shuffled order
 

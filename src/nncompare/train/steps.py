@@ -269,7 +269,7 @@ def batches(order: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, ...]:
     same either way; what changes is that no step rests on a remnant of a few examples, which would
     take a full-rate step on a noisy gradient and give batch norm its training statistics from a
     handful of series (JapaneseVowels' 14 of 270, Covid3Month_disc's 12 of 140)."""
-    return order.tensor_split(max(1, math.ceil(len(order) / batch_size)))
+    return order.tensor_split(math.ceil(len(order) / batch_size)) if len(order) else ()
 
 
 def train_epoch(model, optimizer, objective, config, x, y, lengths, batch_size, shuffle, scheduler=None, augmenter=None) -> tuple[float, int, int]:
