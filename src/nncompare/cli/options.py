@@ -111,7 +111,7 @@ def shared_model_args(args, models: list[str], console=None) -> dict:
         if console is not None:
             for note in notes:
                 console.print(f"note: {for_command_line(note)}", highlight=False)
-    for m, settings in model_settings(getattr(args, "model_settings", []), models).items():
+    for m, settings in model_settings(args.model_settings, models).items():
         model_args[m] = {**model_args.get(m, {}), **settings}
     return model_args
 
@@ -132,7 +132,7 @@ def model_settings(items: list[str], models: list[str]) -> dict:
             raise UserError(f"--set {item!r}: write MODEL.NAME=VALUE, such as --set cnn.downsample=1")
         info = get_model_info(model)  # an unknown model: UserError with the valid names
         if model not in models:
-            raise UserError(f"--set {item!r}: model '{model}' is not among the models run ({', '.join(models)}); add it to --models or drop the setting")
+            raise UserError(f"--set {item!r}: model '{model}' is not among the models run ({', '.join(models)}); run that model too, or drop the setting")
         valid = info.hyperparameters()
         if name not in valid:
             raise UserError(f"--set {item!r}: model '{model}' has no hyperparameter '{name}'; valid: {', '.join(sorted(valid))}")
